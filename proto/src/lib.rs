@@ -1,0 +1,33 @@
+//! eccluster-proto: the sans-io core of eccluster.
+//!
+//! Everything here is a deterministic state machine: it takes inputs (a datagram, a timer
+//! firing, a command, the current time) and returns outputs to be drained by a driver (datagrams
+//! to send, timers to set, events). Nothing here touches a socket, a clock, a thread or a random
+//! source it was not given. The real runtime (`eccluster`, tokio + quinn) and the simulator
+//! (`eccluster-simulations`) drive the same cores, as quinn drives quinn-proto.
+//!
+//! # Layout
+//!
+//! - [`ids`]: member identity (name, address, role, subcluster, incarnation).
+//! - [`wire`]: the versioned envelope every datagram travels in, with size limits.
+//! - [`membership`]: SWIM membership (foca) behind our own adapter and output queue.
+//! - [`ops`]: ordered cluster-wide operations: sequencer (manager), applier (node), results.
+//! - [`segments`]: mbus.conf-style segment files mapped to subclusters and networks.
+//! - [`error`]: the error types of the core.
+//!
+//! # Driving contract
+//!
+//! Call a `handle_*` method with the current time, then call `poll_output` until it returns
+//! `None`, performing each output in order. Time passed in must never go backwards.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+pub mod error;
+pub mod ids;
+pub mod membership;
+pub mod ops;
+pub mod segments;
+pub mod wire;
+
+pub use error::{DecodeError, MembershipError, OpsError};
+pub use ids::{MemberId, Role};

@@ -1,0 +1,353 @@
+//! SWIM membership: foca driven behind our own adapter.
+//!
+//! [`Membership`] owns a `foca::Foca` and an output queue. foca's `Runtime` callbacks are
+//! buffered into that queue (as `foca::AccumulatingRuntime` does) together with our own
+//! timers and events, so drivers see one stream of [`Output`]s. No I/O here.
+//!
+//! # Contract
+//!
+//! - Getters: [`Membership::identity`], [`Membership::members`], [`Membership::live_count`].
+//! - Inputs: [`Membership::handle_datagram`], [`Membership::handle_timer`].
+//! - Commands: [`Membership::start`], [`Membership::leave`].
+//! - Outputs: [`Membership::poll_output`], to be drained to empty after every input or command,
+//!   in order: a `SetTimer` must be scheduled, a `Send` sent, an `Event` published.
+//! - `now` never goes backwards between calls.
+
+mod config;
+mod view;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use foca::{Codec, Foca, NoCustomBroadcast, Notification, OwnedNotification, PostcardCodec};
+use rand::rngs::StdRng;
+
+pub use self::config::MembershipConfig;
+pub use self::view::{MemberState, MemberView};
+use crate::error::MembershipError;
+use crate::ids::MemberId;
+use crate::wire::{self, Kind};
+
+/// A timer the driver must fire back into [`Membership::handle_timer`] after its delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    /// One of foca's own timers.
+    Swim(foca::Timer<MemberId>),
+    /// Announce to the seeds again if we still have no live peer.
+    Rejoin,
+}
+
+/// Something that happened to the cluster, in our view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A member became live.
+    MemberUp(MemberId),
+    /// A member was declared down (crashed, unreachable, or left).
+    MemberDown(MemberId),
+    /// A member restarted: same name, newer incarnation.
+    MemberRenewed {
+        /// The identity we knew.
+        from: MemberId,
+        /// The newer one.
+        to: MemberId,
+    },
+    /// We are known by at least one live member.
+    Joined,
+    /// Every member we knew is down or gone.
+    Isolated,
+    /// We had been declared down and came back with a new incarnation.
+    Rejoined(MemberId),
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `payload` as one datagram to `to`.
+    Send {
+        /// The destination member.
+        to: MemberId,
+        /// The datagram, already in its envelope.
+        payload: Bytes,
+    },
+    /// Call `handle_timer(timer)` once `after` has passed.
+    SetTimer {
+        /// Delay from now.
+        after: Duration,
+        /// What to fire.
+        timer: Timer,
+    },
+    /// Publish a cluster event.
+    Event(ClusterEvent),
+}
+
+/// The members a cluster may contain, from the segment file: name → (address, subcluster).
+/// A packet from anyone else, or from a known name at another address, is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    hosts: BTreeMap<String, (SocketAddr, String)>,
+}
+
+impl Roster {
+    /// An empty roster (accepts nobody until hosts are added).
+    pub fn new() -> Self {
+        Roster::default()
+    }
+
+    /// Adds a permitted member.
+    pub fn insert(&mut self, name: &str, addr: SocketAddr, subcluster: &str) {
+        self.hosts.insert(name.to_owned(), (addr, subcluster.to_owned()));
+    }
+
+    /// Checks a claimed identity against the roster.
+    pub fn check(&self, id: &MemberId) -> Result<(), MembershipError> {
+        match self.hosts.get(&id.name) {
+            None => Err(MembershipError::NotInRoster(format!(
+                "{} is not a host of the segment file",
+                id.name
+            ))),
+            Some((addr, _)) if *addr != id.addr => Err(MembershipError::NotInRoster(format!(
+                "{} claims address {} but the segment file says {}",
+                id.name, id.addr, addr
+            ))),
+            Some((_, sc)) if *sc != id.subcluster => Err(MembershipError::NotInRoster(format!(
+                "{} claims subcluster {} but the segment file says {}",
+                id.name, id.subcluster, sc
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Every permitted member as a seed identity, except `except`.
+    pub fn seeds(&self, except: &str) -> Vec<MemberId> {
+        self.hosts
+            .iter()
+            .filter(|(name, _)| name.as_str() != except)
+            .map(|(name, (addr, sc))| MemberId::seed(name, *addr, sc))
+            .collect()
+    }
+
+    /// Number of permitted members.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// True if no member is permitted.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+}
+
+/// The SWIM membership state machine of one member.
+pub struct Membership {
+    foca: Foca<MemberId, PostcardCodec, StdRng, NoCustomBroadcast>,
+    roster: Roster,
+    config: MembershipConfig,
+    outputs: VecDeque<Output>,
+    notes: Vec<OwnedNotification<MemberId>>,
+    since: BTreeMap<String, Instant>,
+}
+
+/// foca's runtime: buffers everything foca asks for.
+struct Sink<'a> {
+    outputs: &'a mut VecDeque<Output>,
+    notes: &'a mut Vec<OwnedNotification<MemberId>>,
+}
+
+impl foca::Runtime<MemberId> for Sink<'_> {
+    fn notify(&mut self, notification: Notification<'_, MemberId>) {
+        self.notes.push(notification.to_owned());
+    }
+
+    fn send_to(&mut self, to: MemberId, data: &[u8]) {
+        self.outputs.push_back(Output::Send { to, payload: wire::encode(Kind::Swim, data) });
+    }
+
+    fn submit_after(&mut self, event: foca::Timer<MemberId>, after: Duration) {
+        self.outputs.push_back(Output::SetTimer { after, timer: Timer::Swim(event) });
+    }
+}
+
+impl Membership {
+    /// A member with identity `id`, allowed to talk to the hosts of `roster`.
+    pub fn new(id: MemberId, roster: Roster, config: MembershipConfig, rng: StdRng) -> Self {
+        let foca = Foca::new(id, config.to_foca(), rng, PostcardCodec);
+        Membership {
+            foca,
+            roster,
+            config,
+            outputs: VecDeque::new(),
+            notes: Vec::new(),
+            since: BTreeMap::new(),
+        }
+    }
+
+    /// Our current identity.
+    pub fn identity(&self) -> &MemberId {
+        self.foca.identity()
+    }
+
+    /// The tuning in force.
+    pub fn config(&self) -> &MembershipConfig {
+        &self.config
+    }
+
+    /// Number of live peers (not counting ourselves).
+    pub fn live_count(&self) -> usize {
+        self.foca.num_members()
+    }
+
+    /// Every member we know of, ourselves included, ordered by name.
+    pub fn members(&self) -> Vec<MemberView> {
+        let mut rows: Vec<MemberView> = self
+            .foca
+            .iter_membership_state()
+            .map(|m| MemberView {
+                id: m.id().clone(),
+                state: match m.state() {
+                    foca::State::Alive => MemberState::Up,
+                    foca::State::Suspect => MemberState::Suspect,
+                    foca::State::Down => MemberState::Down,
+                },
+                since: self.since.get(&m.id().name).copied(),
+                local: false,
+            })
+            .collect();
+        let me = self.identity().clone();
+        rows.retain(|r| r.id.name != me.name);
+        rows.push(MemberView {
+            since: self.since.get(&me.name).copied(),
+            id: me,
+            state: MemberState::Up,
+            local: true,
+        });
+        rows.sort_by(|a, b| a.id.name.cmp(&b.id.name));
+        rows
+    }
+
+    /// Starts membership: announces to every seed of the roster and arms the rejoin timer.
+    pub fn start(&mut self, now: Instant) {
+        let me = self.identity().name.clone();
+        self.since.insert(me.clone(), now);
+        for seed in self.roster.seeds(&me) {
+            self.announce(seed);
+        }
+        self.outputs.push_back(Output::SetTimer {
+            after: self.config.rejoin_period,
+            timer: Timer::Rejoin,
+        });
+    }
+
+    /// Leaves the cluster gracefully: tells peers we are going. Drain the outputs and send
+    /// them before closing the transport.
+    pub fn leave(&mut self, now: Instant) {
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+        if let Err(error) = self.foca.leave_cluster(&mut sink) {
+            tracing::warn!(%error, "leaving the cluster");
+        }
+        self.absorb_notes(now);
+    }
+
+    /// A datagram arrived from the peer authenticated (by its certificate) as `peer`.
+    ///
+    /// Refused, with state unchanged, when the envelope is bad, when the packet claims to
+    /// come from someone else, or when the sender is not in the roster.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        datagram: &[u8],
+    ) -> Result<(), MembershipError> {
+        let (kind, body) = wire::decode(datagram)?;
+        match kind {
+            Kind::Swim => {
+                let header: foca::Header<MemberId> = PostcardCodec
+                    .decode_header(body)
+                    .map_err(|e| MembershipError::Swim(e.to_string()))?;
+                if header.src.name != peer {
+                    return Err(MembershipError::Impostor {
+                        authenticated: peer.to_owned(),
+                        claimed: header.src.name,
+                    });
+                }
+                self.roster.check(&header.src)?;
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+                let result = self.foca.handle_data(body, &mut sink);
+                self.absorb_notes(now);
+                result.map_err(|e| MembershipError::Swim(e.to_string()))
+            }
+            // Operations travel on streams, never as datagrams.
+            Kind::Ops => Err(MembershipError::Decode(crate::error::DecodeError::Kind(Kind::Ops as u8))),
+        }
+    }
+
+    /// A timer set by an earlier [`Output::SetTimer`] fired.
+    pub fn handle_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Swim(t) => {
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+                if let Err(error) = self.foca.handle_timer(t, &mut sink) {
+                    tracing::warn!(%error, "swim timer");
+                }
+            }
+            Timer::Rejoin => {
+                if self.foca.num_members() == 0 {
+                    let me = self.identity().name.clone();
+                    for seed in self.roster.seeds(&me) {
+                        self.announce(seed);
+                    }
+                }
+                self.outputs.push_back(Output::SetTimer {
+                    after: self.config.rejoin_period,
+                    timer: Timer::Rejoin,
+                });
+            }
+        }
+        self.absorb_notes(now);
+    }
+
+    /// The next thing the driver must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn announce(&mut self, seed: MemberId) {
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+        if let Err(error) = self.foca.announce(seed, &mut sink) {
+            tracing::warn!(%error, "announce");
+        }
+    }
+
+    fn absorb_notes(&mut self, now: Instant) {
+        for note in std::mem::take(&mut self.notes) {
+            let event = match note {
+                OwnedNotification::MemberUp(id) => {
+                    self.since.insert(id.name.clone(), now);
+                    ClusterEvent::MemberUp(id)
+                }
+                OwnedNotification::MemberDown(id) => {
+                    self.since.insert(id.name.clone(), now);
+                    ClusterEvent::MemberDown(id)
+                }
+                OwnedNotification::Rename(from, to) => {
+                    self.since.insert(to.name.clone(), now);
+                    ClusterEvent::MemberRenewed { from, to }
+                }
+                OwnedNotification::Active => ClusterEvent::Joined,
+                OwnedNotification::Idle => ClusterEvent::Isolated,
+                OwnedNotification::Rejoin(id) => ClusterEvent::Rejoined(id),
+                OwnedNotification::Defunct => {
+                    // Identities always renew, so foca rejoins by itself; nothing to publish.
+                    continue;
+                }
+                #[allow(unreachable_patterns)]
+                _ => continue,
+            };
+            self.outputs.push_back(Output::Event(event));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

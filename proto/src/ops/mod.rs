@@ -1,0 +1,145 @@
+//! Ordered cluster-wide operations: the manager's [`Sequencer`] gives every console
+//! operation an [`OpId`] and delivers it to its targets; each node's [`Applier`] runs the
+//! operations addressed to it strictly in order, exactly once, and answers; the manager keeps
+//! the answers in its [`Results`] buffer. No I/O here.
+//!
+//! # Ordering and exactly-once
+//!
+//! Ids are `(epoch, seq)`: the epoch is stored by the manager and grows on every restart, the
+//! sequence grows with every operation, so ids are totally ordered across restarts. Each
+//! target also gets a dense per-node sequence (`node_seq`, 1, 2, 3, … within one epoch and
+//! one incarnation of the node): a node runs `node_seq = n` only after `n - 1`, so a gap is
+//! filled (by retransmission) before anything after it runs, and a retransmitted operation
+//! whose `node_seq` was already run is answered again from memory, not run again.
+
+mod applier;
+mod results;
+mod sequencer;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::applier::{Applier, ApplierOutput};
+pub use self::results::{NodeResult, ResultStatus, Results, RetrieveRow};
+pub use self::sequencer::{Sequencer, SequencerOutput, SequencerTimer, Submitted};
+
+/// The id of an operation: manager epoch, then sequence within the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OpId {
+    /// The manager's epoch (grows on every manager start).
+    pub epoch: u64,
+    /// The sequence number within the epoch, from 1.
+    pub seq: u64,
+}
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.epoch, self.seq)
+    }
+}
+
+/// Who an operation is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Target {
+    /// Every live node of the cluster.
+    Cluster,
+    /// Every live node of one subcluster.
+    Subcluster(String),
+    /// One node.
+    Node(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Cluster => f.write_str("cluster"),
+            Target::Subcluster(s) => write!(f, "subcluster {s}"),
+            Target::Node(n) => write!(f, "node {n}"),
+        }
+    }
+}
+
+/// One operation as delivered to one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// The operation's id.
+    pub id: OpId,
+    /// Dense per-node sequence within (epoch, node incarnation), from 1.
+    pub node_seq: u64,
+    /// The console command to run.
+    pub command: String,
+}
+
+/// Whether a node's command succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AnswerStatus {
+    /// The command ran and succeeded.
+    Ok,
+    /// The command failed, was unknown, or could not run.
+    Error,
+}
+
+/// A node's answer to one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The operation answered.
+    pub id: OpId,
+    /// Its per-node sequence.
+    pub node_seq: u64,
+    /// Success or failure.
+    pub status: AnswerStatus,
+    /// What the command printed.
+    pub body: String,
+}
+
+/// Messages of the operations protocol, carried on reliable QUIC streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpMessage {
+    /// Manager → node: operations to run, for the node's incarnation `incarnation`.
+    Apply {
+        /// The incarnation of the node the operations were sequenced for.
+        incarnation: u64,
+        /// The operations, in `node_seq` order.
+        ops: Vec<Op>,
+    },
+    /// Node → manager: answers to operations.
+    Answers {
+        /// The node's incarnation.
+        incarnation: u64,
+        /// The answers.
+        answers: Vec<Answer>,
+    },
+}
+
+/// Tuning of the operations protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsConfig {
+    /// A target that has not answered within this is recorded as "no answer" (a later
+    /// answer still replaces that record).
+    pub answer_timeout: Duration,
+    /// Unanswered operations are sent again after this long.
+    pub retransmit_after: Duration,
+    /// At most this many operations in one `Apply` message.
+    pub max_batch: usize,
+    /// A node remembers this many recent answers, to answer retransmissions.
+    pub answer_memory: usize,
+    /// A node remembers this many applied ids, for `cluster oplog`.
+    pub applied_memory: usize,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            answer_timeout: Duration::from_secs(30),
+            retransmit_after: Duration::from_millis(1000),
+            max_batch: 512,
+            answer_memory: 4096,
+            applied_memory: 100_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
