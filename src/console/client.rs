@@ -1,0 +1,607 @@
+//! `ec_console`, the console client: endpoints, sessions, batch mode and the interactive shell.
+//!
+//! `ec_console [ENDPOINT [COMMAND...]]` connects to a console (a unix socket, or TCP with the
+//! same framing) and either runs commands non-interactively — when a COMMAND is given or
+//! standard input is not a terminal — or opens an interactive session with Momentum's banner,
+//! the `HH:MM:SS ENDPOINT> ` prompt, history in `~/.ec_console_history` and tab completion of
+//! the command names the server's `help` lists.
+//!
+//! Exit codes follow the interface contract: 0 every command succeeded, 1 a command failed
+//! (or the server went away), 2 bad usage or an endpoint that cannot be reached. The client
+//! knows no commands besides `quit` and `exit`; everything else goes to the server as typed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::{self, IsTerminal as _, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{CompletionType, Config, Editor, Helper};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader};
+use tokio::net::{TcpStream, UnixStream};
+
+use super::frame::{read_reply, write_request, FrameError, Reply, Status};
+use super::listener::DEFAULT_PATH;
+use super::request::join_words;
+
+/// Exit code when a command failed or the server went away.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for bad usage or an endpoint that cannot be reached.
+pub const EXIT_USAGE: u8 = 2;
+
+/// How long to wait for a TCP connection before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// History file, in the home directory.
+const HISTORY_FILE: &str = ".ec_console_history";
+
+/// Lines of history kept.
+const HISTORY_SIZE: usize = 1000;
+
+/// Command line of `ec_console`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "ec_console", version, about = "Console client for eccmgr and ecnode")]
+pub struct Args {
+    /// Console endpoint: a unix socket path (/tmp/2025), a number N meaning /tmp/N, or
+    /// host:port / [v6addr]:port for TCP
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: Option<String>,
+
+    /// Command to run once instead of an interactive session. A single argument is sent as
+    /// typed; several are joined with spaces, quoting any that contain spaces
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs `ec_console` and returns its exit code. Errors are failures of the client itself
+/// (terminal, standard output); the caller prints them and exits 1.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = args.endpoint.as_deref().unwrap_or(DEFAULT_PATH);
+    let endpoint = match Endpoint::parse(text) {
+        Ok(endpoint) => endpoint,
+        Err(error) => {
+            eprintln!("ec_console: {error}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let mut session = match Session::connect(&endpoint).await {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("ec_console: cannot connect to {endpoint}: {error}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    if !args.command.is_empty() {
+        let line = match args.command.as_slice() {
+            [one] => one.clone(),
+            words => join_words(words),
+        };
+        return batch(&mut session, Source::One(Some(line))).await;
+    }
+    if !io::stdin().is_terminal() {
+        let stdin = BufReader::new(tokio::io::stdin());
+        return batch(&mut session, Source::Stdin { reader: stdin, line_no: 0 }).await;
+    }
+    interactive(&mut session, &endpoint).await
+}
+
+/// Where a console is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A unix socket.
+    Unix(PathBuf),
+    /// A TCP address; `host` is a name or an address (IPv6 without brackets).
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+/// Why an endpoint argument was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad endpoint '{endpoint}': {reason}")]
+pub struct EndpointError {
+    /// The argument as given.
+    pub endpoint: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Endpoint {
+    /// Parses an endpoint argument: a path (anything with a `/`), a bare number `N` for the
+    /// socket `/tmp/N`, `host:port`, or `[v6addr]:port`.
+    pub fn parse(text: &str) -> Result<Endpoint, EndpointError> {
+        let refuse = |reason: &str| EndpointError { endpoint: text.to_string(), reason: reason.to_string() };
+        if text.is_empty() {
+            return Err(refuse("expected a socket path (/tmp/2025), a number (2025) or host:port"));
+        }
+        if text.contains("://") {
+            return Err(refuse("tunnelled endpoints are not supported; run ec_console on the host, or use host:port"));
+        }
+        if text.contains('/') {
+            return Ok(Endpoint::Unix(PathBuf::from(text)));
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Endpoint::Unix(PathBuf::from(format!("/tmp/{text}"))));
+        }
+        if text.contains('@') {
+            return Err(refuse("user@host endpoints (console authentication) are not supported"));
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let Some((host, port)) = rest.split_once("]:") else {
+                return Err(refuse("expected [v6addr]:port"));
+            };
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(refuse("the part in brackets is not an IPv6 address"));
+            }
+            (host, port)
+        } else {
+            let Some((host, port)) = text.rsplit_once(':') else {
+                return Err(refuse("expected a socket path (/tmp/2025 or ./console), a number (2025) or host:port"));
+            };
+            if host.contains(':') {
+                return Err(refuse("an IPv6 address must be in brackets, e.g. [::1]:2025"));
+            }
+            if host.is_empty() {
+                return Err(refuse("the host is missing"));
+            }
+            (host, port)
+        };
+        match port.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(Endpoint::Tcp { host: host.to_string(), port }),
+            _ => Err(refuse("the port must be a number from 1 to 65535")),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "{}", path.display()),
+            Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// A byte stream the console protocol can run over.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A connection to a console: one request, one reply, in turn.
+pub struct Session {
+    io: BufReader<Box<dyn Stream>>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Why a command got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The server closed the connection; the session is over.
+    #[error("connection closed by server")]
+    Closed,
+    /// Sending the request failed; the session is over.
+    #[error("sending the command: {0}")]
+    Send(io::Error),
+    /// The reply could not be read; unless the error is recoverable the session is over.
+    #[error("reading the reply: {0}")]
+    Receive(FrameError),
+}
+
+impl Session {
+    /// Connects to `endpoint`.
+    pub async fn connect(endpoint: &Endpoint) -> io::Result<Session> {
+        let stream: Box<dyn Stream> = match endpoint {
+            Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await?),
+            Endpoint::Tcp { host, port } => {
+                let connect = TcpStream::connect((host.as_str(), *port));
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))
+                })??;
+                stream.set_nodelay(true)?;
+                Box::new(stream)
+            }
+        };
+        Ok(Session { io: BufReader::new(stream) })
+    }
+
+    /// Sends one command line and waits for its reply.
+    pub async fn call(&mut self, line: &str) -> Result<Reply, SessionError> {
+        if let Err(error) = write_request(&mut self.io, line).await {
+            return Err(if is_disconnect(&error) { SessionError::Closed } else { SessionError::Send(error) });
+        }
+        match read_reply(&mut self.io).await {
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(SessionError::Closed),
+            Err(FrameError::Io(error)) if is_disconnect(&error) => Err(SessionError::Closed),
+            Err(error) => Err(SessionError::Receive(error)),
+        }
+    }
+}
+
+/// Whether an I/O error means the peer went away.
+fn is_disconnect(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// Where batch commands come from.
+enum Source {
+    /// The command from the command line, taken once.
+    One(Option<String>),
+    /// Standard input, one command per line.
+    Stdin { reader: BufReader<tokio::io::Stdin>, line_no: u64 },
+}
+
+impl Source {
+    /// The next command: `Ok(None)` at the end, `Err` for a line that cannot be used.
+    async fn next(&mut self) -> io::Result<Option<Result<String, String>>> {
+        match self {
+            Source::One(line) => Ok(line.take().map(Ok)),
+            Source::Stdin { reader, line_no } => loop {
+                let mut bytes = Vec::new();
+                if reader.read_until(b'\n', &mut bytes).await? == 0 {
+                    return Ok(None);
+                }
+                *line_no += 1;
+                let Ok(line) = String::from_utf8(bytes) else {
+                    return Ok(Some(Err(format!("line {line_no} of standard input is not valid UTF-8; skipped"))));
+                };
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                return Ok(Some(Ok(line.to_string())));
+            },
+        }
+    }
+}
+
+/// Runs commands without banner or prompt; replies go to stdout, failures to stderr.
+async fn batch(session: &mut Session, mut source: Source) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    while let Some(next) = source.next().await.context("reading standard input")? {
+        let line = match next {
+            Ok(line) => line,
+            Err(problem) => {
+                eprintln!("ec_console: {problem}");
+                failed = true;
+                continue;
+            }
+        };
+        if is_quit(&line) {
+            break;
+        }
+        match session.call(&line).await {
+            Ok(reply) => failed |= !show(&reply)?,
+            Err(SessionError::Closed) => {
+                eprintln!("connection closed by server");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
+            Err(error) => {
+                eprintln!("ec_console: {error}");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
+}
+
+/// Whether `line` is a client command that ends the session.
+fn is_quit(line: &str) -> bool {
+    let line = line.trim();
+    line.eq_ignore_ascii_case("quit") || line.eq_ignore_ascii_case("exit")
+}
+
+/// Prints a reply body (ok to stdout, otherwise stderr) ending in a newline; true if ok.
+fn show(reply: &Reply) -> anyhow::Result<bool> {
+    let ok = reply.status == Status::Ok;
+    let written = if ok { print_body(&mut io::stdout().lock(), &reply.body) } else { print_body(&mut io::stderr().lock(), &reply.body) };
+    written.context(if ok { "writing to standard output" } else { "writing to standard error" })?;
+    Ok(ok)
+}
+
+/// Writes `body`, adding a final newline when it lacks one; nothing for an empty body.
+fn print_body(out: &mut dyn Write, body: &str) -> io::Result<()> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    out.write_all(body.as_bytes())?;
+    if !body.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The interactive shell: banner, prompt, history, completion.
+async fn interactive(session: &mut Session, endpoint: &Endpoint) -> anyhow::Result<ExitCode> {
+    let closed = || {
+        eprintln!("connection closed by server");
+        Ok(ExitCode::from(EXIT_FAILED))
+    };
+    match session.call("version").await {
+        Ok(banner) => {
+            show(&banner)?;
+        }
+        Err(SessionError::Closed) => return closed(),
+        Err(error) => return Err(error).context("asking the server for its version"),
+    }
+    let commands = match session.call("help").await {
+        Ok(reply) if reply.is_ok() => completion_phrases(&reply.body),
+        Ok(_) => Vec::new(),
+        Err(SessionError::Closed) => return closed(),
+        Err(error) => return Err(error).context("asking the server for its commands"),
+    };
+
+    // List completion (common prefix, then all choices on a second Tab) is what libedit,
+    // and so Momentum's console, does.
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .max_history_size(HISTORY_SIZE)
+        .context("configuring the history")?
+        .history_ignore_dups(true)
+        .context("configuring the history")?
+        .build();
+    let mut editor: Editor<CommandCompleter, DefaultHistory> =
+        Editor::with_config(config).context("setting up the terminal")?;
+    editor.set_helper(Some(CommandCompleter { phrases: commands }));
+    let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(HISTORY_FILE));
+    if let Some(path) = &history {
+        // A missing or unreadable history file is normal on first use; start empty.
+        if editor.load_history(path).is_err() {
+            editor.clear_history().context("clearing the history")?;
+        }
+    }
+
+    let outcome = loop {
+        let prompt = format!("{} {endpoint}> ", chrono::Local::now().format("%H:%M:%S"));
+        // rustyline blocks on the terminal; keep that off the runtime's thread.
+        let (returned, read) = tokio::task::spawn_blocking(move || {
+            let read = editor.readline(&prompt);
+            (editor, read)
+        })
+        .await
+        .context("reading the terminal")?;
+        editor = returned;
+        let line = match read {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => {
+                println!();
+                break Ok(ExitCode::SUCCESS);
+            }
+            Err(error) => break Err(anyhow::Error::new(error).context("reading the terminal")),
+        };
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Err(error) = editor.add_history_entry(line) {
+            eprintln!("ec_console: warning: could not add to the history: {error}");
+        }
+        if is_quit(line) {
+            break Ok(ExitCode::SUCCESS);
+        }
+        match session.call(line).await {
+            Ok(reply) => {
+                show(&reply)?;
+            }
+            Err(SessionError::Closed) => break closed(),
+            Err(error) => break Err(anyhow::Error::new(error)),
+        }
+    };
+    if let Some(path) = &history {
+        if let Err(error) = editor.save_history(path) {
+            eprintln!("ec_console: warning: could not save the history to {}: {error}", path.display());
+        }
+    }
+    outcome
+}
+
+/// Command phrases (up to three words) offered for completion, from a `help` reply.
+///
+/// From each line: the words before the description (which starts after a run of two spaces,
+/// a tab, or ` - `), as long as they look like command words — lower-case letters, digits and
+/// `_ : . -`, not ending in `:` — so placeholders such as `IP` or `<node>` are left out.
+/// `quit`, `exit`, `xml` and `json` are always offered.
+pub fn completion_phrases(help: &str) -> Vec<Vec<String>> {
+    let mut phrases = BTreeSet::new();
+    for word in ["quit", "exit", "xml", "json"] {
+        phrases.insert(vec![word.to_string()]);
+    }
+    for line in help.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let end = ["  ", "\t", " - "].iter().filter_map(|gap| line.find(gap)).min().unwrap_or(line.len());
+        let words: Vec<String> =
+            line[..end].split_whitespace().take_while(|word| is_command_word(word)).take(3).map(str::to_string).collect();
+        if !words.is_empty() {
+            phrases.insert(words);
+        }
+    }
+    phrases.into_iter().collect()
+}
+
+/// Whether `word` looks like part of a command name rather than a placeholder or prose.
+fn is_command_word(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_lowercase())
+        && !word.ends_with(':')
+        && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_:.-".contains(c))
+}
+
+/// Completes the word under the cursor from the phrases of the server's `help`.
+struct CommandCompleter {
+    phrases: Vec<Vec<String>>,
+}
+
+impl CommandCompleter {
+    /// Candidates for the word starting at `start` of `before` (the line up to the cursor).
+    fn candidates(&self, before: &str, start: usize) -> Vec<String> {
+        let mut typed: Vec<&str> = before[..start].split_whitespace().collect();
+        if typed.first().is_some_and(|first| first.eq_ignore_ascii_case("xml") || first.eq_ignore_ascii_case("json")) {
+            typed.remove(0);
+        }
+        let partial = before[start..].to_ascii_lowercase();
+        let mut out = BTreeSet::new();
+        for phrase in &self.phrases {
+            let Some(next) = phrase.get(typed.len()) else { continue };
+            let same_so_far = phrase.iter().zip(&typed).all(|(want, got)| want.eq_ignore_ascii_case(got));
+            if same_so_far && next.starts_with(&partial) {
+                out.insert(next.clone());
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+impl Completer for CommandCompleter {
+    type Candidate = String;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        Ok((start, self.candidates(before, start)))
+    }
+}
+
+impl Hinter for CommandCompleter {
+    type Hint = String;
+}
+
+impl Highlighter for CommandCompleter {}
+
+impl Validator for CommandCompleter {}
+
+impl Helper for CommandCompleter {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, Parser as _};
+
+    #[test]
+    fn endpoints_parse_like_momentum() {
+        assert_eq!(Endpoint::parse("/tmp/2030"), Ok(Endpoint::Unix("/tmp/2030".into())));
+        assert_eq!(Endpoint::parse("./console"), Ok(Endpoint::Unix("./console".into())));
+        assert_eq!(Endpoint::parse("2030"), Ok(Endpoint::Unix("/tmp/2030".into())));
+        assert_eq!(Endpoint::parse("10.2.4.1:2025"), Ok(Endpoint::Tcp { host: "10.2.4.1".into(), port: 2025 }));
+        assert_eq!(Endpoint::parse("mgr.example.com:2025"), Ok(Endpoint::Tcp { host: "mgr.example.com".into(), port: 2025 }));
+        assert_eq!(Endpoint::parse("[fd82::1]:2424"), Ok(Endpoint::Tcp { host: "fd82::1".into(), port: 2424 }));
+    }
+
+    #[test]
+    fn bad_endpoints_say_why() {
+        for (text, reason) in [
+            ("", "expected a socket path"),
+            ("fd82::1:2424", "must be in brackets"),
+            ("[fd82::1]", "expected [v6addr]:port"),
+            ("[nothost]:1", "not an IPv6 address"),
+            ("host:0", "from 1 to 65535"),
+            ("host:http", "from 1 to 65535"),
+            (":2025", "host is missing"),
+            ("admin@localhost:2025", "not supported"),
+            ("ssh://u@h/e@h:2025", "not supported"),
+            ("console", "expected a socket path"),
+        ] {
+            let error = Endpoint::parse(text).expect_err(text);
+            assert!(error.to_string().starts_with(&format!("bad endpoint '{text}': ")), "{error}");
+            assert!(error.reason.contains(reason), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn endpoints_display_as_given() {
+        for text in ["/tmp/2025", "10.2.4.1:2025", "[fd82::1]:2424", "localhost:2025"] {
+            assert_eq!(Endpoint::parse(text).expect(text).to_string(), text);
+        }
+        assert_eq!(Endpoint::parse("2030").expect("number").to_string(), "/tmp/2030");
+    }
+
+    #[test]
+    fn arguments_parse() {
+        Args::command().debug_assert();
+        let args = Args::try_parse_from(["ec_console"]).expect("no args");
+        assert_eq!((args.endpoint, args.command.len()), (None, 0));
+        let args = Args::try_parse_from(["ec_console", "/tmp/x", "config", "set", "Foo", "a b", "--flag"]).expect("args");
+        assert_eq!(args.endpoint.as_deref(), Some("/tmp/x"));
+        assert_eq!(args.command, ["config", "set", "Foo", "a b", "--flag"]);
+        assert_eq!(join_words(&args.command), r#"config set Foo "a b" --flag"#);
+    }
+
+    #[test]
+    fn help_lines_give_command_phrases() {
+        let help = "\
+##############################################
+Commands:
+  broadcast COMMAND              run COMMAND on every node
+  show cluster membership        list the members
+  subcluster broadcast NAME CMD  run CMD on one subcluster
+\tretrieve_node <node> <cmd>
+  duravip move IP to HOST
+  version - print the version
+  sieve:sieve1 flush cache
+";
+        let phrases = completion_phrases(help);
+        let has = |words: &[&str]| phrases.iter().any(|phrase| phrase == words);
+        assert!(has(&["broadcast"]));
+        assert!(has(&["show", "cluster", "membership"]));
+        assert!(has(&["subcluster", "broadcast"]));
+        assert!(has(&["retrieve_node"]));
+        assert!(has(&["duravip", "move"]));
+        assert!(has(&["version"]));
+        assert!(has(&["sieve:sieve1", "flush", "cache"]));
+        assert!(has(&["quit"]) && has(&["json"]));
+        assert!(!phrases.iter().flatten().any(|word| word.contains('#') || word.starts_with('C')));
+    }
+
+    #[test]
+    fn completion_follows_the_words_typed() {
+        let completer = CommandCompleter {
+            phrases: completion_phrases("show cluster membership\nshow version\nsubcluster broadcast\nsummary"),
+        };
+        let complete = |line: &str| {
+            let start = line.rfind(' ').map_or(0, |i| i + 1);
+            (start, completer.candidates(line, start))
+        };
+        assert_eq!(complete("s"), (0, vec!["show".to_string(), "subcluster".into(), "summary".into()]));
+        assert_eq!(complete("sh"), (0, vec!["show".to_string()]));
+        assert_eq!(complete("show "), (5, vec!["cluster".to_string(), "version".into()]));
+        assert_eq!(complete("SHOW c"), (5, vec!["cluster".to_string()]));
+        assert_eq!(complete("json show cluster m"), (18, vec!["membership".to_string()]));
+        assert_eq!(complete("show cluster membership "), (24, Vec::<String>::new()));
+        assert_eq!(complete("nothing "), (8, Vec::<String>::new()));
+    }
+
+    #[test]
+    fn bodies_end_in_exactly_one_newline() {
+        let mut out = Vec::new();
+        print_body(&mut out, "one").expect("write");
+        print_body(&mut out, "two\n").expect("write");
+        print_body(&mut out, "").expect("write");
+        assert_eq!(out, b"one\ntwo\n");
+    }
+
+    #[test]
+    fn quit_and_exit_end_a_session() {
+        assert!(is_quit("quit") && is_quit(" EXIT ") && !is_quit("quit now"));
+    }
+}
