@@ -1,0 +1,581 @@
+//! HashiCorp Serf side of the side-by-side membership benchmark.
+//!
+//! Runs real `serf agent` processes (Debian package `serf`) on loopback addresses with Serf's
+//! default LAN timing and reads every agent's membership view through Serf's msgpack RPC
+//! protocol, spoken directly over TCP (no `serf members` child processes, which would load
+//! the machine while it is being measured).
+//!
+//! RPC framing, as Serf documents it: a request is a msgpack map `{"Command": .., "Seq": ..}`,
+//! optionally followed by a body map; a response is a map `{"Seq": .., "Error": ..}`, followed by
+//! a body for commands that return one (`members`: `{"Members": [{"Name", "Status", ..}, ..]}`,
+//! `handshake`: none). The first command on a connection must be `handshake` with body
+//! `{"Version": 1}`. Values are streamed back to back, so a reader must buffer and decode only
+//! complete values.
+#![allow(dead_code)]
+
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rmpv::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// Serf's gossip (memberlist) port, TCP and UDP; every agent has its own loopback IP.
+pub const GOSSIP_PORT: u16 = 7946;
+/// Serf's RPC port, on the agent's own IP.
+pub const RPC_PORT: u16 = 7373;
+/// Upper bound for one RPC exchange (connect + handshake + members).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `start` waits for the seed agent's RPC listener before giving up.
+const SEED_READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// A reply larger than this is treated as a protocol error rather than buffered forever.
+const MAX_RPC_BUFFER: usize = 16 << 20;
+/// Nesting limit for decoded replies. Serf's deepest is 4 (body, Members, member, Tags); rmpv's
+/// default (1024) would let a hostile peer overflow a 2 MiB thread stack in a debug build.
+const MAX_MSGPACK_DEPTH: usize = 32;
+
+/// Returns the path of the `serf` binary: the one on `PATH`, else installs the Debian package
+/// (`apt-get update -qq`, then `apt-get install -y -qq serf`, non-interactive) and looks again.
+/// Blocking; call it before the measurement starts.
+pub fn ensure_installed() -> Result<PathBuf> {
+    if let Some(path) = find_on_path("serf") {
+        return Ok(path);
+    }
+    let apt = find_on_path("apt-get").ok_or_else(|| {
+        anyhow!("`serf` is not on PATH and there is no apt-get to install it: install HashiCorp Serf by hand")
+    })?;
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "serf"][..],
+    ] {
+        let out = Command::new(&apt)
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running `apt-get {}`", args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "`serf` is not on PATH and `apt-get {}` failed ({}; root and a reachable Debian mirror are needed): {}",
+                args.join(" "),
+                out.status,
+                tail(&String::from_utf8_lossy(&out.stderr), 1500)
+            );
+        }
+    }
+    find_on_path("serf")
+        .ok_or_else(|| anyhow!("`apt-get install serf` succeeded but no `serf` binary is on PATH"))
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+fn tail(s: &str, max: usize) -> &str {
+    let s = s.trim_end();
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// Loopback address of the agent with 0-based index `i` (`s{i+1}`): `127.{net}.{i/250}.{i%250+1}`.
+pub fn agent_ip(net: u8, i: usize) -> Result<Ipv4Addr> {
+    let hi = u8::try_from(i / 250).map_err(|_| anyhow!("agent index {i} too large"))?;
+    // i % 250 + 1 is in 1..=250.
+    let lo = u8::try_from(i % 250 + 1).map_err(|_| anyhow!("agent index {i} too large"))?;
+    Ok(Ipv4Addr::new(127, net, hi, lo))
+}
+
+struct Agent {
+    name: String,
+    ip: Ipv4Addr,
+    pid: u32,
+    /// `None` once killed (and reaped).
+    child: Option<Child>,
+    log: PathBuf,
+    rpc: Mutex<Option<RpcConn>>,
+}
+
+/// A set of `serf agent` processes; every agent still running is killed (SIGKILL) on drop.
+pub struct SerfCluster {
+    agents: Vec<Agent>,
+    binary: PathBuf,
+}
+
+impl SerfCluster {
+    /// Starts `n` agents as separate processes: node names `s1..sN`, agent `s{i+1}` (0-based
+    /// `i`) binding gossip to `127.{net}.{i/250}.{i%250+1}:7946` and RPC to the same IP on
+    /// port 7373; `s2..sN` join `s1` (`-join`). Default LAN timing, `-log-level=info`,
+    /// stdout+stderr of agent `sK` to `dir/sK.log`.
+    ///
+    /// `serf agent -join` exits if the join fails, so `s1` is started first and its RPC
+    /// listener (opened after its gossip listener) is awaited, which takes some tens of
+    /// milliseconds; the other agents are then spawned back to back. Returns once every
+    /// process is spawned, not when the cluster has converged.
+    pub async fn start(n: usize, net: u8, dir: &Path) -> Result<SerfCluster> {
+        if n == 0 {
+            bail!("a Serf cluster needs at least one agent");
+        }
+        let binary = ensure_installed()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ips = (0..n)
+            .map(|i| agent_ip(net, i))
+            .collect::<Result<Vec<_>>>()?;
+        for ip in &ips {
+            check_ports_free(*ip)?;
+        }
+        let mut cluster = SerfCluster {
+            agents: Vec::with_capacity(n),
+            binary,
+        };
+        let seed = SocketAddr::from((ips[0], GOSSIP_PORT));
+        for (i, ip) in ips.iter().enumerate() {
+            let name = format!("s{}", i + 1);
+            let join = if i == 0 { None } else { Some(seed) };
+            let agent = cluster.spawn_agent(name, *ip, join, dir)?;
+            cluster.agents.push(agent);
+            if i == 0 {
+                cluster.wait_seed_ready().await?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    fn spawn_agent(
+        &self,
+        name: String,
+        ip: Ipv4Addr,
+        join: Option<SocketAddr>,
+        dir: &Path,
+    ) -> Result<Agent> {
+        let log = dir.join(format!("{name}.log"));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone().context("duplicating the log file handle")?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("agent")
+            .arg(format!("-node={name}"))
+            .arg(format!("-bind={ip}:{GOSSIP_PORT}"))
+            .arg(format!("-rpc-addr={ip}:{RPC_PORT}"))
+            .arg("-log-level=info");
+        if let Some(seed) = join {
+            cmd.arg(format!("-join={seed}"));
+        }
+        let child = cmd
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("spawning {} agent for {name}", self.binary.display()))?;
+        Ok(Agent {
+            name,
+            ip,
+            pid: child.id(),
+            child: Some(child),
+            log,
+            rpc: Mutex::new(None),
+        })
+    }
+
+    /// Waits until `s1` answers an RPC handshake; keeps that connection for later `members`.
+    async fn wait_seed_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + SEED_READY_TIMEOUT;
+        let agent = self
+            .agents
+            .first_mut()
+            .ok_or_else(|| anyhow!("no seed agent"))?;
+        let addr = SocketAddr::from((agent.ip, RPC_PORT));
+        loop {
+            if let Some(child) = agent.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    agent.child = None;
+                    bail!(
+                        "serf agent {} exited during startup ({status}); log {}:\n{}",
+                        agent.name,
+                        agent.log.display(),
+                        read_log_tail(&agent.log)
+                    );
+                }
+            }
+            if let Ok(Ok(conn)) = tokio::time::timeout(RPC_TIMEOUT, RpcConn::connect(addr)).await {
+                *agent.rpc.get_mut() = Some(conn);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "serf agent {} did not open its RPC port {addr} within {:?}; log {}:\n{}",
+                    agent.name,
+                    SEED_READY_TIMEOUT,
+                    agent.log.display(),
+                    read_log_tail(&agent.log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Process ids of all agents, in the order of [`names`](Self::names) (killed ones included).
+    pub fn pids(&self) -> Vec<u32> {
+        self.agents.iter().map(|a| a.pid).collect()
+    }
+
+    /// Node names `s1..sN`, killed ones included.
+    pub fn names(&self) -> Vec<String> {
+        self.agents.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// Names of the agents not killed through [`kill9`](Self::kill9).
+    pub fn running_names(&self) -> Vec<String> {
+        self.agents
+            .iter()
+            .filter(|a| a.child.is_some())
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// Log file of agent `name`.
+    pub fn log_path(&self, name: &str) -> Option<PathBuf> {
+        self.agents
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.log.clone())
+    }
+
+    /// SIGKILLs agent `name` (no graceful leave) and reaps it.
+    pub fn kill9(&mut self, name: &str) -> Result<()> {
+        let agent = self
+            .agents
+            .iter_mut()
+            .find(|a| a.name == name)
+            .ok_or_else(|| anyhow!("no serf agent named {name}"))?;
+        let mut child = agent
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("serf agent {name} was already killed"))?;
+        *agent.rpc.get_mut() = None;
+        // Child::kill sends SIGKILL on Unix; it fails only if the child was already reaped.
+        child
+            .kill()
+            .with_context(|| format!("sending SIGKILL to serf agent {name} (pid {})", agent.pid))?;
+        child
+            .wait()
+            .with_context(|| format!("reaping serf agent {name}"))?;
+        Ok(())
+    }
+
+    /// The view of agent `name`: `(member name, status)` for every member it knows, status as
+    /// Serf reports it ("alive", "leaving", "left", "failed"). Serf's RPC does not expose
+    /// memberlist's internal "suspect" state; see [`scan_logs`](Self::scan_logs) for that.
+    ///
+    /// One connection per agent, opened lazily and reused; a failed exchange on a reused
+    /// connection is retried once on a fresh one, and a broken connection is dropped so the
+    /// next call reconnects. Each attempt is bounded by [`RPC_TIMEOUT`].
+    pub async fn members(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let agent = self
+            .agents
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| anyhow!("no serf agent named {name}"))?;
+        let addr = SocketAddr::from((agent.ip, RPC_PORT));
+        let mut slot = agent.rpc.lock().await;
+        let reused = slot.is_some();
+        match members_once(&mut slot, addr).await {
+            Ok(members) => Ok(members),
+            Err(_) if reused => members_once(&mut slot, addr)
+                .await
+                .with_context(|| format!("serf RPC members on {name} ({addr})")),
+            Err(e) => Err(e.context(format!("serf RPC members on {name} ({addr})"))),
+        }
+    }
+
+    /// Membership-relevant lines from every agent's log so far (INFO level): suspicions raised
+    /// by memberlist and members Serf declared failed. Use it to spot false downs, which the
+    /// RPC view alone cannot show for suspicions that were refuted in time.
+    pub fn scan_logs(&self) -> Result<Vec<LogEvent>> {
+        let mut events = Vec::new();
+        for agent in &self.agents {
+            let text = match std::fs::read(&agent.log) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading {}", agent.log.display()))
+                }
+            };
+            for line in text.lines() {
+                if let Some((kind, target)) = parse_log_line(line) {
+                    events.push(LogEvent {
+                        observer: agent.name.clone(),
+                        kind,
+                        target,
+                        line: line.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+impl Drop for SerfCluster {
+    fn drop(&mut self) {
+        for agent in &mut self.agents {
+            if let Some(mut child) = agent.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// What an agent's log says it concluded about another member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEventKind {
+    /// memberlist: "Suspect X has failed, no acks received" (this agent raised a suspicion).
+    Suspect,
+    /// memberlist: "Marking X as failed, suspect timeout reached" (this agent's timer fired).
+    MarkedFailed,
+    /// serf: "EventMemberFailed: X" (X is "failed" in this agent's view from then on).
+    MemberFailed,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub observer: String,
+    pub kind: LogEventKind,
+    pub target: String,
+    pub line: String,
+}
+
+fn parse_log_line(line: &str) -> Option<(LogEventKind, String)> {
+    let first_word = |s: &str| s.split_whitespace().next().map(str::to_string);
+    if let Some(rest) = line.split_once("memberlist: Suspect ").map(|(_, r)| r) {
+        return Some((LogEventKind::Suspect, first_word(rest)?));
+    }
+    if let Some(rest) = line.split_once("memberlist: Marking ").map(|(_, r)| r) {
+        if rest.contains(" as failed") {
+            return Some((LogEventKind::MarkedFailed, first_word(rest)?));
+        }
+    }
+    if let Some(rest) = line.split_once("serf: EventMemberFailed: ").map(|(_, r)| r) {
+        return Some((LogEventKind::MemberFailed, first_word(rest)?));
+    }
+    None
+}
+
+fn read_log_tail(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => tail(&String::from_utf8_lossy(&bytes), 2000).to_string(),
+        Err(e) => format!("(cannot read log: {e})"),
+    }
+}
+
+/// Fails early, with a clear message, if a stale agent (or anything else) still holds one of
+/// the ports this agent needs on its IP.
+fn check_ports_free(ip: Ipv4Addr) -> Result<()> {
+    let in_use = |what: &str, port: u16, e: std::io::Error| {
+        anyhow!("{what} {ip}:{port} is not free ({e}); is a serf agent from an earlier run still alive (`pgrep -a serf`)?")
+    };
+    drop(UdpSocket::bind((ip, GOSSIP_PORT)).map_err(|e| in_use("UDP", GOSSIP_PORT, e))?);
+    drop(StdTcpListener::bind((ip, GOSSIP_PORT)).map_err(|e| in_use("TCP", GOSSIP_PORT, e))?);
+    drop(StdTcpListener::bind((ip, RPC_PORT)).map_err(|e| in_use("TCP", RPC_PORT, e))?);
+    Ok(())
+}
+
+async fn members_once(
+    slot: &mut Option<RpcConn>,
+    addr: SocketAddr,
+) -> Result<Vec<(String, String)>> {
+    let result = tokio::time::timeout(RPC_TIMEOUT, async {
+        if slot.is_none() {
+            *slot = Some(RpcConn::connect(addr).await?);
+        }
+        let conn = slot.as_mut().ok_or_else(|| anyhow!("no RPC connection"))?;
+        let body = conn.call("members", None, true).await?;
+        parse_members(&body.unwrap_or(Value::Nil))
+    })
+    .await
+    .map_err(|_| anyhow!("timed out after {RPC_TIMEOUT:?}"))
+    .and_then(|r| r);
+    if result.is_err() {
+        // The stream may be mid-message or closed: never reuse it.
+        *slot = None;
+    }
+    result
+}
+
+fn parse_members(body: &Value) -> Result<Vec<(String, String)>> {
+    let list = map_get(body, "Members")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("members reply has no Members array"))?;
+    list.iter()
+        .map(|m| {
+            let name = map_get(m, "Name")
+                .and_then(as_text)
+                .ok_or_else(|| anyhow!("member without Name"))?;
+            let status = map_get(m, "Status")
+                .and_then(as_text)
+                .ok_or_else(|| anyhow!("member {name} without Status"))?;
+            Ok((name, status))
+        })
+        .collect()
+}
+
+/// Value of `key` in a msgpack map whose keys are strings (str or bin: Go encoders differ).
+fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
+    map.as_map()?
+        .iter()
+        .find(|(k, _)| match k {
+            Value::String(s) => s.as_bytes() == key.as_bytes(),
+            Value::Binary(b) => b.as_slice() == key.as_bytes(),
+            _ => false,
+        })
+        .map(|(_, v)| v)
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        Value::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// Incremental msgpack reader: bytes go in as they arrive from the socket, complete values
+/// come out; a value split across reads stays buffered until its last byte is there.
+#[derive(Default)]
+pub struct MsgpackBuf {
+    buf: Vec<u8>,
+}
+
+impl MsgpackBuf {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete value, `None` if more bytes are needed, an error if the bytes are
+    /// not msgpack or nest deeper than `MAX_MSGPACK_DEPTH`.
+    pub fn next_value(&mut self) -> Result<Option<Value>> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let mut rest: &[u8] = &self.buf;
+        match rmpv::decode::read_value_with_max_depth(&mut rest, MAX_MSGPACK_DEPTH) {
+            Ok(value) => {
+                let used = self.buf.len() - rest.len();
+                self.buf.drain(..used);
+                Ok(Some(value))
+            }
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(anyhow!("malformed msgpack from serf RPC: {e}")),
+        }
+    }
+}
+
+/// One RPC connection to one agent, handshaken.
+struct RpcConn {
+    stream: TcpStream,
+    inbuf: MsgpackBuf,
+    seq: u64,
+}
+
+impl RpcConn {
+    async fn connect(addr: SocketAddr) -> Result<RpcConn> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let mut conn = RpcConn {
+            stream,
+            inbuf: MsgpackBuf::default(),
+            seq: 0,
+        };
+        let version = Value::Map(vec![(Value::from("Version"), Value::from(1u32))]);
+        conn.call("handshake", Some(version), false)
+            .await
+            .context("serf RPC handshake")?;
+        Ok(conn)
+    }
+
+    /// Sends one command (header, then `body` if any); reads the response header, checks its
+    /// Seq and Error, and reads the response body if `expect_body`.
+    async fn call(
+        &mut self,
+        command: &str,
+        body: Option<Value>,
+        expect_body: bool,
+    ) -> Result<Option<Value>> {
+        let seq = self.seq;
+        self.seq += 1;
+        let header = Value::Map(vec![
+            (Value::from("Command"), Value::from(command)),
+            (Value::from("Seq"), Value::from(seq)),
+        ]);
+        let mut out = Vec::with_capacity(64);
+        rmpv::encode::write_value(&mut out, &header)?;
+        if let Some(body) = &body {
+            rmpv::encode::write_value(&mut out, body)?;
+        }
+        self.stream.write_all(&out).await?;
+
+        let reply = self.read_value().await?;
+        let reply_seq = map_get(&reply, "Seq").and_then(Value::as_u64);
+        if reply_seq != Some(seq) {
+            bail!("serf RPC {command}: reply Seq {reply_seq:?}, expected {seq}");
+        }
+        let error = match map_get(&reply, "Error") {
+            None | Some(Value::Nil) => String::new(),
+            Some(v) => {
+                as_text(v).ok_or_else(|| anyhow!("serf RPC {command}: Error is not a string"))?
+            }
+        };
+        if !error.is_empty() {
+            bail!("serf RPC {command}: {error}");
+        }
+        if expect_body {
+            Ok(Some(self.read_value().await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn read_value(&mut self) -> Result<Value> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(value) = self.inbuf.next_value()? {
+                return Ok(value);
+            }
+            if self.inbuf.buffered() > MAX_RPC_BUFFER {
+                bail!("serf RPC reply larger than {MAX_RPC_BUFFER} bytes");
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                bail!("serf agent closed the RPC connection");
+            }
+            self.inbuf.push(&chunk[..n]);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Command lines of the binaries (clap derive). The `///` docs are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Options shared by `eccmgr` and `ecnode`.
+#[derive(Debug, Args, Clone)]
+pub struct DaemonArgs {
+    /// This member's name: a host of the segment file.
+    #[arg(long)]
+    pub name: String,
+    /// The mbus.conf-style segment file listing every member.
+    #[arg(long)]
+    pub segments: PathBuf,
+    /// Directory with ca.pem and this member's NAME.pem / NAME.key.
+    #[arg(long)]
+    pub tls_dir: PathBuf,
+    /// Configuration file (Momentum syntax).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Control_Listener socket path (default: the config's Control_Listener, else /tmp/2025).
+    #[arg(long)]
+    pub console: Option<PathBuf>,
+    /// Directory for state that survives restarts (the incarnation counter).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Accepted for compatibility; the daemon always runs in the foreground.
+    #[arg(short = 'd', long = "daemonize")]
+    pub daemonize: bool,
+}
+
+/// eccmgr: the cluster manager.
+#[derive(Debug, Parser)]
+#[command(name = "eccmgr", version, about = "eccluster cluster manager")]
+pub struct EccmgrCli {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub daemon: DaemonArgs,
+}
+
+/// ecnode: the node agent of an MTA host.
+#[derive(Debug, Parser)]
+#[command(name = "ecnode", version, about = "eccluster node agent")]
+pub struct EcnodeCli {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub daemon: DaemonArgs,
+}
+
+/// eccluster: tooling for certificates and local clusters.
+#[derive(Debug, Parser)]
+#[command(name = "eccluster", version, about = "eccluster tooling: certificates, local clusters")]
+pub struct EcclusterCli {
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub command: EcclusterCommand,
+}
+
+/// Subcommands of `eccluster`.
+#[derive(Debug, Subcommand)]
+pub enum EcclusterCommand {
+    /// The cluster certificate authority.
+    Ca {
+        #[command(subcommand)]
+        #[allow(missing_docs)]
+        command: CaCommand,
+    },
+    /// Clusters of local processes on 127.0.0.0/8.
+    Local {
+        #[command(subcommand)]
+        #[allow(missing_docs)]
+        command: LocalCommand,
+    },
+}
+
+/// `eccluster ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the cluster CA (ca.pem, ca.key) in DIR.
+    Init {
+        /// Where to write the CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A label for the CA's common name.
+        #[arg(long, default_value = "eccluster")]
+        cluster: String,
+    },
+    /// Issue NAME.pem / NAME.key for each member name, signed by the CA in DIR.
+    Issue {
+        /// The directory holding the CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Member names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// `eccluster local ...`
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Start the manager and one ecnode per host of the segment file, as separate processes.
+    Up {
+        /// The segment file (addresses on 127.0.0.0/8).
+        #[arg(long)]
+        segments: PathBuf,
+        /// Working directory: certificates, pid files, logs, console sockets.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Configuration file given to every node.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}

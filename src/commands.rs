@@ -1,0 +1,290 @@
+//! Console commands of a member daemon (manager or node): prefix dispatch over the parsed
+//! request, answering from the state the driver owns. Commands are quick; nothing blocks.
+
+use std::path::Path;
+use std::time::Instant;
+
+use eccluster_proto::membership::{MemberState, Membership};
+use eccluster_proto::ops::{Applier, Sequencer};
+use eccluster_proto::segments::Segments;
+use eccluster_proto::Role;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::console::frame::Reply;
+use crate::console::request::{Format, Request};
+use crate::registry::{ExternalCommand, Registry};
+use crate::transport::Transport;
+use crate::{manager, output};
+
+/// The role-specific state a command may use.
+pub enum RoleState<'a> {
+    /// The manager's sequencer and results buffer.
+    Manager(&'a mut Sequencer),
+    /// A node's applier and its declared commands.
+    Node {
+        /// The applier (for `cluster oplog`).
+        applier: &'a Applier,
+        /// Operator-declared commands.
+        registry: &'a Registry,
+    },
+}
+
+/// How a command is answered.
+pub enum Dispatch {
+    /// At once.
+    Reply(Reply),
+    /// By running an operator-declared program (with the words typed after its name).
+    External(ExternalCommand, Vec<String>),
+}
+
+/// What a command may look at.
+pub struct CommandContext<'a> {
+    /// Node or manager.
+    pub role: Role,
+    /// The membership core.
+    pub membership: &'a Membership,
+    /// The segment file.
+    pub segments: &'a Segments,
+    /// Where the segment file came from.
+    pub segments_path: &'a Path,
+    /// Our console socket.
+    pub console: &'a Path,
+    /// When the daemon started.
+    pub started: Instant,
+    /// The QUIC transport (connection counts, `debug drop connections`).
+    pub transport: &'a mut Transport,
+    /// Cancelled by `shutdown`.
+    pub shutdown: &'a CancellationToken,
+    /// Manager or node state.
+    pub role_state: RoleState<'a>,
+}
+
+/// The program name operators know for a role.
+pub fn program(role: Role) -> &'static str {
+    match role {
+        Role::Manager => "eccmgr",
+        Role::Node => "ecnode",
+    }
+}
+
+const MANAGER_HELP: &str = "\
+Commands:
+  help                          show this list
+  version                       show version information
+  info                          show the cluster group and this manager
+  show cluster membership       list every member, its subcluster, role and state
+  shutdown                      leave the cluster and stop eccmgr
+  debug drop connections        close every QUIC connection (peers reconnect)
+";
+
+const NODE_HELP: &str = "\
+Commands:
+  help                          show this list
+  version                       show version information
+  cluster help                  show the cluster commands
+  cluster membership            list every member, its subcluster, role and state
+  cluster info                  show the operating status of this node
+  cluster nodename              show the name of this node
+  cluster nodeaddr              show the cluster protocol address of this node
+  cluster oplog                 list the ids of the operations this node applied, in order
+  shutdown                      leave the cluster and stop ecnode
+  debug drop connections        close every QUIC connection (peers reconnect)
+";
+
+const FORMAT_HELP: &str = "Prefix any command with 'xml' or 'json' for structured output.\n";
+
+fn is(words: &[String], pattern: &[&str]) -> bool {
+    words.len() == pattern.len() && words.iter().zip(pattern).all(|(w, p)| w.eq_ignore_ascii_case(p))
+}
+
+/// Answers one console request (from a console, or an operation a node applies).
+pub fn handle(ctx: &mut CommandContext<'_>, req: &Request) -> Dispatch {
+    if let RoleState::Node { registry, .. } = &ctx.role_state {
+        if let Some((cmd, rest)) = registry.find(&req.words) {
+            return Dispatch::External(cmd.clone(), rest.to_vec());
+        }
+    }
+    if let RoleState::Manager(seq) = &mut ctx.role_state {
+        if let Some(reply) = manager::handle(seq, ctx.segments, req) {
+            return Dispatch::Reply(reply);
+        }
+    }
+    Dispatch::Reply(builtin(ctx, req))
+}
+
+fn help(ctx: &CommandContext<'_>) -> String {
+    match &ctx.role_state {
+        RoleState::Manager(_) => format!("{MANAGER_HELP}{}{FORMAT_HELP}", manager::HELP),
+        RoleState::Node { registry, .. } => {
+            let mut h = format!("{NODE_HELP}{FORMAT_HELP}");
+            let names = registry.names();
+            if !names.is_empty() {
+                h.push_str("Declared commands (Control_Command):\n");
+                for n in names {
+                    h.push_str(&format!("  {n}\n"));
+                }
+            }
+            h
+        }
+    }
+}
+
+fn builtin(ctx: &mut CommandContext<'_>, req: &Request) -> Reply {
+    let w = &req.words;
+    let manager = ctx.role == Role::Manager;
+    if is(w, &["help"]) || (!manager && is(w, &["cluster", "help"])) {
+        return Reply::ok(help(ctx));
+    }
+    if is(w, &["debug", "drop", "connections"]) {
+        let n = ctx.transport.drop_connections();
+        return Reply::ok(format!("dropped {n} connections\n"));
+    }
+    if !manager && is(w, &["cluster", "oplog"]) {
+        if let RoleState::Node { applier, .. } = &ctx.role_state {
+            return oplog(applier, req.format);
+        }
+    }
+    if is(w, &["version"]) {
+        return version(ctx.role, req.format);
+    }
+    if is(w, &["shutdown"]) {
+        ctx.shutdown.cancel();
+        return Reply::ok(format!("{} shutting down\n", program(ctx.role)));
+    }
+    if (manager && is(w, &["show", "cluster", "membership"])) || (!manager && is(w, &["cluster", "membership"])) {
+        return membership(ctx, req.format);
+    }
+    if (manager && is(w, &["info"])) || (!manager && is(w, &["cluster", "info"])) {
+        return info(ctx, req.format);
+    }
+    if !manager && is(w, &["cluster", "nodename"]) {
+        let name = &ctx.membership.identity().name;
+        return scalar("NodeName", "nodename", name, req.format);
+    }
+    if !manager && is(w, &["cluster", "nodeaddr"]) {
+        let addr = ctx.membership.identity().addr.to_string();
+        return scalar("NodeAddr", "nodeaddr", &addr, req.format);
+    }
+    if manager && w.first().is_some_and(|f| f.eq_ignore_ascii_case("cluster")) {
+        return Reply::failed(format!(
+            "'{}' is a node command; on the manager use 'show cluster membership' or 'info'\n",
+            req.line
+        ));
+    }
+    Reply::failed(format!("unknown command '{}'; type 'help' for the list\n", req.line))
+}
+
+fn oplog(applier: &Applier, format: Format) -> Reply {
+    let ids: Vec<String> = applier.applied().map(|id| id.to_string()).collect();
+    Reply::ok(match format {
+        Format::Text => ids.iter().map(|i| format!("{i}\n")).collect(),
+        Format::Xml => {
+            let mut x = format!("<OpLog total=\"{}\">\n", applier.applied_total());
+            for i in &ids {
+                x.push_str(&format!("  <Op>{i}</Op>\n"));
+            }
+            x.push_str("</OpLog>\n");
+            x
+        }
+        Format::Json => output::pretty(&json!({ "total": applier.applied_total(), "applied": ids })),
+    })
+}
+
+fn version(role: Role, format: Format) -> Reply {
+    let v = env!("CARGO_PKG_VERSION");
+    let p = program(role);
+    Reply::ok(match format {
+        Format::Text => format!(
+            "##############################################\n\
+             # {p} version: {v}\n\
+             # eccluster: cluster membership and control over QUIC\n\
+             ##############################################\n"
+        ),
+        Format::Xml => format!("<Version program=\"{p}\">{v}</Version>\n"),
+        Format::Json => output::pretty(&json!({ "program": p, "version": v })),
+    })
+}
+
+fn scalar(tag: &str, key: &str, value: &str, format: Format) -> Reply {
+    Reply::ok(match format {
+        Format::Text => format!("{value}\n"),
+        Format::Xml => format!("<{tag}>{}</{tag}>\n", output::xml_escape(value)),
+        Format::Json => output::pretty(&json!({ key: value })),
+    })
+}
+
+fn membership(ctx: &CommandContext<'_>, format: Format) -> Reply {
+    let rows = ctx.membership.members();
+    let now = tokio::time::Instant::now().into_std();
+    Reply::ok(match format {
+        Format::Text => output::membership_text(&rows, now),
+        Format::Xml => output::membership_xml(&rows, now),
+        Format::Json => output::membership_json(&rows, now),
+    })
+}
+
+fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
+    let me = ctx.membership.identity();
+    let rows = ctx.membership.members();
+    let count = |s: MemberState| rows.iter().filter(|r| r.state == s).count();
+    let leader = rows
+        .iter()
+        .filter(|r| r.state == MemberState::Up)
+        .map(|r| r.id.name.as_str())
+        .min()
+        .unwrap_or("nobody");
+    let cfg = ctx.membership.config();
+    let mut items = vec![
+        ("Daemon", format!("{} [quic, swim]", me.addr)),
+        ("Node Name", me.name.clone()),
+        ("Node Type", if ctx.role == Role::Manager { "Manager" } else { "Momentum" }.to_owned()),
+        ("Subcluster", me.subcluster.clone()),
+        ("Incarnation", me.incarnation.to_string()),
+        ("Uptime", format!("{}s", ctx.started.elapsed().as_secs())),
+        (
+            "Segments",
+            format!(
+                "{} ({} subclusters, {} hosts)",
+                ctx.segments_path.display(),
+                ctx.segments.subclusters.len(),
+                ctx.segments.hosts.len()
+            ),
+        ),
+        (
+            "Members",
+            format!(
+                "{} known: {} up, {} suspect, {} down",
+                rows.len(),
+                count(MemberState::Up),
+                count(MemberState::Suspect),
+                count(MemberState::Down)
+            ),
+        ),
+        ("Peers Connected", ctx.transport.connected().to_string()),
+        (
+            "Probe",
+            format!(
+                "every {} ms, ack within {} ms, down after {} ms of suspicion",
+                cfg.probe_period.as_millis(),
+                cfg.probe_rtt.as_millis(),
+                cfg.suspect_to_down_after.as_millis()
+            ),
+        ),
+        ("Control Group", "ec_console".to_owned()),
+        ("Cluster Group", format!("ec_cluster ({leader} is leader)")),
+        ("Console", ctx.console.display().to_string()),
+    ];
+    match &ctx.role_state {
+        RoleState::Manager(seq) => {
+            items.push(("Epoch", seq.epoch().to_string()));
+            items.push(("Operations In Flight", seq.in_flight().to_string()));
+            items.push(("Results Buffered", seq.results().len().to_string()));
+        }
+        RoleState::Node { applier, .. } => {
+            items.push(("Operations Applied", applier.applied_total().to_string()));
+            items.push(("Operations Waiting", applier.waiting().to_string()));
+        }
+    }
+    Reply::ok(output::fields("ClusterInfo", &items, format))
+}

@@ -1,0 +1,185 @@
+//! Start-up of a member daemon (`eccmgr`, `ecnode`): command line and files are read and
+//! validated here, at the edge, into a [`DaemonConfig`]; then the driver runs until a signal.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use eccluster_proto::membership::MembershipConfig;
+use eccluster_proto::ops::OpsConfig;
+use eccluster_proto::segments::Segments;
+use eccluster_proto::Role;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::DaemonArgs;
+use crate::config;
+use crate::driver::{self, DaemonConfig};
+use crate::registry::Registry;
+use crate::tls::TlsIdentity;
+
+/// Default Control_Listener socket, as Momentum's.
+pub const DEFAULT_CONSOLE: &str = "/tmp/2025";
+
+/// Reads and validates a segment file.
+pub fn load_segments(path: &Path) -> Result<Segments> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Segments::parse(&path.display().to_string(), &text)?)
+}
+
+/// The Control_Listener path a configuration names: the first `Listen` of `Control_Listener`
+/// that is a path (starts with '/').
+fn console_from_config(scope: &config::Scope) -> Option<PathBuf> {
+    scope
+        .scopes("Control_Listener")
+        .flat_map(|cl| cl.scopes("Listen"))
+        .filter_map(|l| l.name.as_deref())
+        .find(|n| n.starts_with('/'))
+        .map(PathBuf::from)
+}
+
+/// The next value of a counter that must grow on every start (the member incarnation, the
+/// manager epoch). With a state directory the last value is stored there in `file`; the wall
+/// clock in milliseconds is the floor either way, so a lost state directory still yields a
+/// fresh, larger value. The new value is on disk before it is returned.
+pub fn next_counter(state_dir: Option<&Path>, file: &str) -> Result<u64> {
+    let clock = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1);
+    let Some(dir) = state_dir else { return Ok(clock) };
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(file);
+    let previous = match fs::read_to_string(&path) {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("{}: not a number: {:?}", path.display(), s.trim()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let next = clock.max(previous + 1);
+    let tmp = dir.join(format!("{file}.tmp"));
+    fs::write(&tmp, format!("{next}\n")).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(next)
+}
+
+/// Validates the command line and files into a daemon configuration.
+pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
+    let segments = load_segments(&args.segments)?;
+    let name = args.name.to_ascii_lowercase();
+    if segments.host(&name).is_none() {
+        bail!("{}: no host named {:?} (hosts: {})", args.segments.display(), args.name,
+            segments.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    let node_config = match &args.config {
+        Some(path) => Some(config::load(path)?),
+        None => None,
+    };
+    let console = args
+        .console
+        .clone()
+        .or_else(|| node_config.as_ref().and_then(console_from_config))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE));
+    let tls = TlsIdentity::load(&args.tls_dir, &name)?;
+    let incarnation = next_counter(args.state_dir.as_deref(), "incarnation")?;
+    let epoch = match role {
+        Role::Manager => next_counter(args.state_dir.as_deref(), "epoch")?,
+        Role::Node => 0,
+    };
+    let mut ops = OpsConfig::default();
+    let mut registry = Registry::default();
+    if let Some(cfg) = &node_config {
+        if let Some(o) = cfg.option("Broadcast_Timeout") {
+            ops.answer_timeout = o.as_duration_secs()?;
+        }
+        if role == Role::Node {
+            registry = Registry::from_config(cfg)?;
+        }
+    }
+    Ok(DaemonConfig {
+        role,
+        membership: MembershipConfig::lan(segments.hosts.len()),
+        name,
+        segments,
+        segments_path: args.segments.clone(),
+        tls,
+        console,
+        incarnation,
+        epoch,
+        ops,
+        registry,
+    })
+}
+
+/// Installs the tracing subscriber of a daemon: stderr, `RUST_LOG`, default `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// A token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> Result<CancellationToken> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+            _ = t.cancelled() => {}
+        }
+        t.cancel();
+    });
+    Ok(token)
+}
+
+/// The whole life of a daemon process; returns the exit code.
+pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
+    init_tracing();
+    let cfg = match prepare(role, &args) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("{}: {e:#}", crate::commands::program(role));
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{}: starting the runtime: {e}", crate::commands::program(role));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = shutdown_on_signals()?;
+        driver::run(cfg, shutdown).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}: {e:#}", crate::commands::program(role));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incarnation_only_grows_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = next_counter(Some(dir.path()), "incarnation").expect("first");
+        let b = next_counter(Some(dir.path()), "incarnation").expect("second");
+        assert!(b > a);
+        fs::write(dir.path().join("incarnation"), format!("{}\n", u64::MAX / 2)).expect("write");
+        let c = next_counter(Some(dir.path()), "incarnation").expect("third");
+        assert_eq!(c, u64::MAX / 2 + 1);
+        fs::write(dir.path().join("incarnation"), "garbage").expect("write");
+        let err = next_counter(Some(dir.path()), "incarnation").expect_err("garbage");
+        assert!(format!("{err:#}").contains("not a number"), "{err:#}");
+    }
+}

@@ -1,0 +1,31 @@
+//! eccluster: cluster membership and control for fleets of mail servers.
+//!
+//! This crate is the shell around the sans-io cores of `eccluster-proto`: it binds the QUIC
+//! endpoint, speaks mutual TLS, runs the timers, serves the console, and starts the daemons.
+//!
+//! # Layout
+//!
+//! - [`tls`]: the cluster CA, member certificates, rustls configurations.
+//! - [`transport`]: the quinn endpoint and peer connections (SWIM over QUIC datagrams).
+//! - [`driver`]: the one loop per daemon that drives the membership core.
+//! - [`console`]: the Control_Listener protocol, server and `ec_console` client.
+//! - [`commands`], [`output`]: console commands and their text / XML / JSON output.
+//! - [`config`]: Momentum configuration syntax parsed into a tree with file, line, column.
+//! - [`daemon`], [`cli`]: start-up of `eccmgr` / `ecnode` and the command lines.
+//! - [`manager`]: the manager's operations commands (broadcast, retrieve, ...).
+//! - [`registry`]: a node's operator-declared commands (external programs).
+//! - [`local`]: `eccluster local up`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod console;
+pub mod daemon;
+pub mod driver;
+pub mod local;
+pub mod manager;
+pub mod output;
+pub mod registry;
+pub mod tls;
+pub mod transport;

@@ -1,0 +1,429 @@
+//! The QUIC transport of a member: one quinn endpoint per process, mutually authenticated
+//! connections to peers, SWIM packets carried as QUIC datagrams and operations messages as
+//! one unidirectional QUIC stream each (reliable; their order is restored by the cores).
+//!
+//! [`Transport`] is owned by the driver task and never blocks it: connecting, accepting and
+//! reading run in tracked tasks that report back as [`TransportEvent`]s over a bounded channel.
+//! One connection per pair of members is kept; when both sides dial at once, the connection
+//! dialled by the member with the smaller name wins on both sides.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::tls::{self, TlsIdentity};
+
+/// Datagrams kept for a peer while its connection is being set up.
+const PENDING_LIMIT: usize = 64;
+
+/// What the transport's tasks report to the driver.
+#[derive(Debug)]
+pub enum TransportEvent {
+    /// A datagram from an authenticated peer.
+    Datagram {
+        /// The name on the peer's certificate.
+        peer: String,
+        /// The datagram.
+        bytes: Bytes,
+    },
+    /// A whole message read from a stream of an authenticated peer.
+    Message {
+        /// The name on the peer's certificate.
+        peer: String,
+        /// The message.
+        bytes: Bytes,
+    },
+    /// A connection was established and authenticated.
+    Connected {
+        /// The name on the peer's certificate.
+        peer: String,
+        /// The connection.
+        conn: quinn::Connection,
+        /// Whether the peer dialled us.
+        inbound: bool,
+    },
+    /// Dialling a peer failed.
+    ConnectFailed {
+        /// The peer we dialled.
+        peer: String,
+    },
+    /// A connection ended.
+    Closed {
+        /// The name on the peer's certificate.
+        peer: String,
+        /// quinn's stable id of the connection.
+        id: usize,
+    },
+}
+
+/// What a peer sent us, as the driver sees it.
+#[derive(Debug)]
+pub enum Received {
+    /// A datagram (SWIM).
+    Datagram(String, Bytes),
+    /// A stream message (operations).
+    Message(String, Bytes),
+}
+
+enum Peer {
+    Connecting { datagrams: VecDeque<Bytes>, messages: Vec<Bytes> },
+    Ready { conn: quinn::Connection, dialler: String },
+}
+
+/// The QUIC endpoint of one member and its connections.
+pub struct Transport {
+    me: String,
+    endpoint: quinn::Endpoint,
+    roster: Arc<BTreeMap<String, SocketAddr>>,
+    peers: BTreeMap<String, Peer>,
+    events: mpsc::Sender<TransportEvent>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+fn transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(10_000))));
+    t.keep_alive_interval(Some(Duration::from_secs(2)));
+    t.datagram_receive_buffer_size(Some(1 << 20));
+    t.datagram_send_buffer_size(1 << 20);
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(1024));
+    t
+}
+
+impl Transport {
+    /// Binds the endpoint at `addr` and starts accepting connections from members of
+    /// `roster` (name → address) that present a certificate from the cluster CA.
+    pub fn bind(
+        addr: SocketAddr,
+        identity: &TlsIdentity,
+        roster: BTreeMap<String, SocketAddr>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Result<(Transport, mpsc::Receiver<TransportEvent>)> {
+        let transport = Arc::new(transport_config());
+        let server_crypto = quinn::crypto::rustls::QuicServerConfig::try_from(identity.server_config()?)
+            .context("QUIC server crypto")?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+        server.transport_config(transport.clone());
+        let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(identity.client_config()?)
+            .context("QUIC client crypto")?;
+        let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
+        client.transport_config(transport);
+        let mut endpoint = quinn::Endpoint::server(server, addr)
+            .with_context(|| format!("binding QUIC endpoint on {addr}"))?;
+        endpoint.set_default_client_config(client);
+        info!(%addr, "QUIC endpoint listening");
+        let (tx, rx) = mpsc::channel(4096);
+        let t = Transport {
+            me: identity.name.clone(),
+            endpoint,
+            roster: Arc::new(roster),
+            peers: BTreeMap::new(),
+            events: tx,
+            tracker,
+            shutdown,
+        };
+        t.spawn_accept_loop();
+        Ok((t, rx))
+    }
+
+    /// The local address of the endpoint.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.endpoint.local_addr()?)
+    }
+
+    fn spawn_accept_loop(&self) {
+        let endpoint = self.endpoint.clone();
+        let roster = self.roster.clone();
+        let events = self.events.clone();
+        let tracker = self.tracker.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let incoming = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    i = endpoint.accept() => match i { Some(i) => i, None => break },
+                };
+                let remote = incoming.remote_address();
+                let roster = roster.clone();
+                let events = events.clone();
+                tracker.spawn(
+                    async move {
+                        let conn = match incoming.await {
+                            Ok(conn) => conn,
+                            Err(error) => {
+                                warn!(%error, "refused connection: handshake failed");
+                                return;
+                            }
+                        };
+                        let peer = match tls::peer_name(&conn) {
+                            Ok(p) => p,
+                            Err(error) => {
+                                warn!(%error, "refused connection: no usable certificate");
+                                conn.close(1u32.into(), b"no usable certificate");
+                                return;
+                            }
+                        };
+                        match roster.get(&peer) {
+                            Some(addr) if *addr == remote => {}
+                            Some(addr) => {
+                                warn!(%peer, expected = %addr, "refused connection: certificate name does not match the sender's address");
+                                conn.close(1u32.into(), b"address does not match certificate");
+                                return;
+                            }
+                            None => {
+                                warn!(%peer, "refused connection: not a host of the segment file");
+                                conn.close(1u32.into(), b"not a member");
+                                return;
+                            }
+                        }
+                        debug!(%peer, "accepted connection");
+                        // The driver may be gone during shutdown; then the connection is moot.
+                        if events.send(TransportEvent::Connected { peer, conn, inbound: true }).await.is_err() {
+                            debug!("driver gone; dropping accepted connection");
+                        }
+                    }
+                    .instrument(tracing::debug_span!("peer", addr = %remote)),
+                );
+            }
+        });
+    }
+
+    /// Sends one datagram to the member `to` at `addr`, dialling it first if needed.
+    pub fn send(&mut self, to: &str, addr: SocketAddr, payload: Bytes) {
+        match self.peers.get_mut(to) {
+            Some(Peer::Ready { conn, .. }) => {
+                if let Err(error) = conn.send_datagram(payload) {
+                    debug!(peer = to, %error, "datagram not sent");
+                }
+            }
+            Some(Peer::Connecting { datagrams, .. }) => {
+                if datagrams.len() >= PENDING_LIMIT {
+                    datagrams.pop_front();
+                }
+                datagrams.push_back(payload);
+            }
+            None => {
+                let pending = Peer::Connecting { datagrams: VecDeque::from([payload]), messages: Vec::new() };
+                self.peers.insert(to.to_owned(), pending);
+                self.dial(to.to_owned(), addr);
+            }
+        }
+    }
+
+    /// Sends one message to the member `to` at `addr` on its own stream, dialling first if
+    /// needed. Delivery is reliable while the connection lives; a message lost with a
+    /// connection is the cores' to retransmit.
+    pub fn send_message(&mut self, to: &str, addr: SocketAddr, message: Bytes) {
+        match self.peers.get_mut(to) {
+            Some(Peer::Ready { conn, .. }) => {
+                let conn = conn.clone();
+                self.spawn_stream_write(to.to_owned(), conn, message);
+            }
+            Some(Peer::Connecting { messages, .. }) => messages.push(message),
+            None => {
+                let pending = Peer::Connecting { datagrams: VecDeque::new(), messages: vec![message] };
+                self.peers.insert(to.to_owned(), pending);
+                self.dial(to.to_owned(), addr);
+            }
+        }
+    }
+
+    fn spawn_stream_write(&self, peer: String, conn: quinn::Connection, message: Bytes) {
+        self.tracker.spawn(async move {
+            let result = async {
+                let mut stream = conn.open_uni().await?;
+                stream.write_all(&message).await?;
+                stream.finish()?;
+                anyhow::Ok(())
+            }
+            .await;
+            if let Err(error) = result {
+                debug!(%peer, %error, "message not sent");
+            }
+        });
+    }
+
+    /// Closes every connection (peers redial on their next send). For operators and tests
+    /// that want to see the protocols survive lost connections.
+    pub fn drop_connections(&mut self) -> usize {
+        let mut n = 0;
+        for (_, p) in std::mem::take(&mut self.peers) {
+            if let Peer::Ready { conn, .. } = p {
+                conn.close(2u32.into(), b"dropped by operator");
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn dial(&self, peer: String, addr: SocketAddr) {
+        let connecting = match self.endpoint.connect(addr, &peer) {
+            Ok(c) => c,
+            Err(error) => {
+                warn!(%peer, %addr, %error, "cannot dial");
+                let events = self.events.clone();
+                self.tracker.spawn(async move {
+                    let _ = events.send(TransportEvent::ConnectFailed { peer }).await;
+                });
+                return;
+            }
+        };
+        let events = self.events.clone();
+        self.tracker.spawn(
+            async move {
+                let event = match connecting.await {
+                    Ok(conn) => match tls::peer_name(&conn) {
+                        Ok(name) if name == peer => TransportEvent::Connected { peer, conn, inbound: false },
+                        Ok(name) => {
+                            warn!(%peer, certificate = %name, "refused connection: peer certificate names someone else");
+                            conn.close(1u32.into(), b"wrong certificate");
+                            TransportEvent::ConnectFailed { peer }
+                        }
+                        Err(error) => {
+                            warn!(%peer, %error, "refused connection: no usable certificate");
+                            TransportEvent::ConnectFailed { peer }
+                        }
+                    },
+                    Err(quinn::ConnectionError::TimedOut) => {
+                        debug!(%peer, "dial timed out");
+                        TransportEvent::ConnectFailed { peer }
+                    }
+                    Err(error) => {
+                        warn!(%peer, %error, "dial failed");
+                        TransportEvent::ConnectFailed { peer }
+                    }
+                };
+                let _ = events.send(event).await;
+            }
+            .instrument(tracing::debug_span!("peer", %addr)),
+        );
+    }
+
+    fn spawn_reader(&self, peer: String, conn: quinn::Connection) {
+        self.spawn_stream_reader(peer.clone(), conn.clone());
+        let events = self.events.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            let id = conn.stable_id();
+            loop {
+                let read = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = conn.read_datagram() => r,
+                };
+                match read {
+                    Ok(bytes) => {
+                        if events.send(TransportEvent::Datagram { peer: peer.clone(), bytes }).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        debug!(%peer, %error, "connection ended");
+                        let _ = events.send(TransportEvent::Closed { peer, id }).await;
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    fn spawn_stream_reader(&self, peer: String, conn: quinn::Connection) {
+        let events = self.events.clone();
+        let shutdown = self.shutdown.clone();
+        let tracker = self.tracker.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    a = conn.accept_uni() => a,
+                };
+                let mut stream = match accepted {
+                    Ok(s) => s,
+                    Err(_) => break, // the datagram reader reports the closed connection
+                };
+                let events = events.clone();
+                let peer = peer.clone();
+                tracker.spawn(async move {
+                    match stream.read_to_end(eccluster_proto::wire::MAX_MESSAGE).await {
+                        Ok(bytes) => {
+                            let event = TransportEvent::Message { peer, bytes: Bytes::from(bytes) };
+                            if events.send(event).await.is_err() {
+                                debug!("driver gone; dropping message");
+                            }
+                        }
+                        Err(error) => warn!(%peer, %error, "dropping unreadable stream"),
+                    }
+                });
+            }
+        });
+    }
+
+    /// Updates connection state from an event. Returns the datagram for the driver to
+    /// process, if the event was one.
+    pub fn handle(&mut self, event: TransportEvent) -> Option<Received> {
+        match event {
+            TransportEvent::Datagram { peer, bytes } => return Some(Received::Datagram(peer, bytes)),
+            TransportEvent::Message { peer, bytes } => return Some(Received::Message(peer, bytes)),
+            TransportEvent::Connected { peer, conn, inbound } => {
+                let dialler = if inbound { peer.clone() } else { self.me.clone() };
+                let preferred = std::cmp::min(&self.me, &peer).clone();
+                match self.peers.remove(&peer) {
+                    Some(Peer::Connecting { datagrams, messages }) => {
+                        for payload in datagrams {
+                            if let Err(error) = conn.send_datagram(payload) {
+                                debug!(%peer, %error, "queued datagram not sent");
+                            }
+                        }
+                        for message in messages {
+                            self.spawn_stream_write(peer.clone(), conn.clone(), message);
+                        }
+                    }
+                    Some(Peer::Ready { conn: old, dialler: old_dialler }) => {
+                        if old_dialler == preferred && dialler != preferred {
+                            conn.close(0u32.into(), b"duplicate");
+                            self.peers.insert(peer, Peer::Ready { conn: old, dialler: old_dialler });
+                            return None;
+                        }
+                        old.close(0u32.into(), b"duplicate");
+                    }
+                    None => {}
+                }
+                self.spawn_reader(peer.clone(), conn.clone());
+                self.peers.insert(peer, Peer::Ready { conn, dialler });
+            }
+            TransportEvent::ConnectFailed { peer } => {
+                if matches!(self.peers.get(&peer), Some(Peer::Connecting { .. })) {
+                    self.peers.remove(&peer);
+                }
+            }
+            TransportEvent::Closed { peer, id } => {
+                if matches!(self.peers.get(&peer), Some(Peer::Ready { conn, .. }) if conn.stable_id() == id) {
+                    self.peers.remove(&peer);
+                }
+            }
+        }
+        None
+    }
+
+    /// Number of peers with an established connection.
+    pub fn connected(&self) -> usize {
+        self.peers.values().filter(|p| matches!(p, Peer::Ready { .. })).count()
+    }
+
+    /// Closes every connection and waits (bounded) for the endpoint to go idle.
+    pub async fn close(self) {
+        self.endpoint.close(0u32.into(), b"leaving");
+        if tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.is_err() {
+            debug!("endpoint did not go idle within 2 s");
+        }
+    }
+}

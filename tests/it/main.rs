@@ -1,0 +1,6 @@
+//! Integration tests: real `eccmgr` / `ecnode` processes, real QUIC with mutual TLS on
+//! loopback addresses, real unix-socket consoles. One binary, several modules.
+
+mod console;
+mod membership;
+mod support;
