@@ -284,6 +284,8 @@ fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
         RoleState::Node { applier, .. } => {
             items.push(("Operations Applied", applier.applied_total().to_string()));
             items.push(("Operations Waiting", applier.waiting().to_string()));
+            let running = applier.running().map(|op| format!("{} ({})", op.id, op.command));
+            items.push(("Operation Running", running.unwrap_or_else(|| "none".to_owned())));
         }
     }
     Reply::ok(output::fields("ClusterInfo", &items, format))

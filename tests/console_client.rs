@@ -65,7 +65,7 @@ async fn fake_daemon(mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
 }
 
 /// Runs `ec_console ARGS` with `stdin` as its standard input.
-async fn ec_console(args: &[&str], stdin: &str) -> Output {
+async fn ec_console(args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ec_console"))
         .args(args)
         .stdin(Stdio::piped())
@@ -75,7 +75,7 @@ async fn ec_console(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("spawn ec_console");
     let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.as_bytes().to_vec();
+    let data = stdin.as_ref().to_vec();
     let writer = tokio::spawn(async move {
         // The client may exit before reading everything; a broken pipe is fine then.
         input.write_all(&data).await.ok();
@@ -120,6 +120,16 @@ async fn stdin_lines_are_run_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_is_not_utf8_is_skipped_and_counts_as_a_failure() {
+    let server = Server::start().await;
+    let output = ec_console(&[sock(&server.path)], b"echo a\n\xff\xfe\necho b\n").await;
+    assert_eq!(text(&output.stdout), "a\nb\n");
+    assert_eq!(text(&output.stderr), "ec_console: line 2 of standard input is not valid UTF-8; skipped\n");
+    assert_eq!(output.status.code(), Some(1));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quit_ends_the_batch() {
     let server = Server::start().await;
     let output = ec_console(&[sock(&server.path)], "echo before\nQUIT\necho after\n").await;
@@ -139,10 +149,7 @@ async fn a_failed_command_goes_to_stderr_and_exits_one() {
     // Later commands still run; the exit code remembers the failure.
     let output = ec_console(&[sock(&server.path)], "fail first\necho second\nxml\n").await;
     assert_eq!(text(&output.stdout), "second\n");
-    assert_eq!(
-        text(&output.stderr),
-        "failed: first\nxml: a command must follow, e.g. 'xml show cluster membership'\n"
-    );
+    assert_eq!(text(&output.stderr), "failed: first\nxml: a command must follow, e.g. 'xml show cluster membership'\n");
     assert_eq!(output.status.code(), Some(1));
     server.stop().await;
 }

@@ -238,7 +238,10 @@ impl Session {
 fn is_disconnect(error: &io::Error) -> bool {
     matches!(
         error.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected | io::ErrorKind::UnexpectedEof
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::UnexpectedEof
     )
 }
 
@@ -291,6 +294,10 @@ async fn batch(session: &mut Session, mut source: Source) -> anyhow::Result<Exit
         }
         match session.call(&line).await {
             Ok(reply) => failed |= !show(&reply)?,
+            Err(SessionError::Receive(error)) if error.is_recoverable() => {
+                eprintln!("ec_console: {error}");
+                failed = true;
+            }
             Err(SessionError::Closed) => {
                 eprintln!("connection closed by server");
                 return Ok(ExitCode::from(EXIT_FAILED));
@@ -313,7 +320,11 @@ fn is_quit(line: &str) -> bool {
 /// Prints a reply body (ok to stdout, otherwise stderr) ending in a newline; true if ok.
 fn show(reply: &Reply) -> anyhow::Result<bool> {
     let ok = reply.status == Status::Ok;
-    let written = if ok { print_body(&mut io::stdout().lock(), &reply.body) } else { print_body(&mut io::stderr().lock(), &reply.body) };
+    let written = if ok {
+        print_body(&mut io::stdout().lock(), &reply.body)
+    } else {
+        print_body(&mut io::stderr().lock(), &reply.body)
+    };
     written.context(if ok { "writing to standard output" } else { "writing to standard error" })?;
     Ok(ok)
 }
@@ -403,6 +414,7 @@ async fn interactive(session: &mut Session, endpoint: &Endpoint) -> anyhow::Resu
             Ok(reply) => {
                 show(&reply)?;
             }
+            Err(SessionError::Receive(error)) if error.is_recoverable() => eprintln!("ec_console: {error}"),
             Err(SessionError::Closed) => break closed(),
             Err(error) => break Err(anyhow::Error::new(error)),
         }
@@ -432,8 +444,12 @@ pub fn completion_phrases(help: &str) -> Vec<Vec<String>> {
             continue;
         }
         let end = ["  ", "\t", " - "].iter().filter_map(|gap| line.find(gap)).min().unwrap_or(line.len());
-        let words: Vec<String> =
-            line[..end].split_whitespace().take_while(|word| is_command_word(word)).take(3).map(str::to_string).collect();
+        let words: Vec<String> = line[..end]
+            .split_whitespace()
+            .take_while(|word| is_command_word(word))
+            .take(3)
+            .map(str::to_string)
+            .collect();
         if !words.is_empty() {
             phrases.insert(words);
         }
@@ -476,9 +492,15 @@ impl CommandCompleter {
 impl Completer for CommandCompleter {
     type Candidate = String;
 
-    fn complete(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
         let before = line.get(..pos).unwrap_or(line);
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        let start =
+            before.rfind(char::is_whitespace).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
         Ok((start, self.candidates(before, start)))
     }
 }
@@ -504,7 +526,10 @@ mod tests {
         assert_eq!(Endpoint::parse("./console"), Ok(Endpoint::Unix("./console".into())));
         assert_eq!(Endpoint::parse("2030"), Ok(Endpoint::Unix("/tmp/2030".into())));
         assert_eq!(Endpoint::parse("10.2.4.1:2025"), Ok(Endpoint::Tcp { host: "10.2.4.1".into(), port: 2025 }));
-        assert_eq!(Endpoint::parse("mgr.example.com:2025"), Ok(Endpoint::Tcp { host: "mgr.example.com".into(), port: 2025 }));
+        assert_eq!(
+            Endpoint::parse("mgr.example.com:2025"),
+            Ok(Endpoint::Tcp { host: "mgr.example.com".into(), port: 2025 })
+        );
         assert_eq!(Endpoint::parse("[fd82::1]:2424"), Ok(Endpoint::Tcp { host: "fd82::1".into(), port: 2424 }));
     }
 
@@ -541,7 +566,8 @@ mod tests {
         Args::command().debug_assert();
         let args = Args::try_parse_from(["ec_console"]).expect("no args");
         assert_eq!((args.endpoint, args.command.len()), (None, 0));
-        let args = Args::try_parse_from(["ec_console", "/tmp/x", "config", "set", "Foo", "a b", "--flag"]).expect("args");
+        let args =
+            Args::try_parse_from(["ec_console", "/tmp/x", "config", "set", "Foo", "a b", "--flag"]).expect("args");
         assert_eq!(args.endpoint.as_deref(), Some("/tmp/x"));
         assert_eq!(args.command, ["config", "set", "Foo", "a b", "--flag"]);
         assert_eq!(join_words(&args.command), r#"config set Foo "a b" --flag"#);

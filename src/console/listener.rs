@@ -261,14 +261,18 @@ async fn clear_stale_socket(path: &Path) -> anyhow::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(error).with_context(|| format!("checking the console socket path {}", path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("checking the console socket path {}", path.display()))
+        }
     };
     if !meta.file_type().is_socket() {
         bail!("console socket path {} exists and is not a socket; refusing to replace it", path.display());
     }
     match tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await {
         Ok(Ok(_live)) => bail!("another console server is already listening on {}", path.display()),
-        Err(_elapsed) => bail!("another console server is already listening on {} (it accepts no connections)", path.display()),
+        Err(_elapsed) => {
+            bail!("another console server is already listening on {} (it accepts no connections)", path.display())
+        }
         Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionRefused => {
             info!(path = %path.display(), "removing stale console socket");
             match std::fs::remove_file(path) {
@@ -306,7 +310,8 @@ fn bind_with_mode(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
     let mut staging = staging_dir();
     let permissions = std::fs::Permissions::from_mode(mode);
     if staging.join("s").as_os_str().len() > MAX_SOCKET_PATH {
-        let listener = UnixListener::bind(path).with_context(|| format!("binding the console socket {}", path.display()))?;
+        let listener =
+            UnixListener::bind(path).with_context(|| format!("binding the console socket {}", path.display()))?;
         std::fs::set_permissions(path, permissions)
             .with_context(|| format!("setting mode {mode:o} on the console socket {}", path.display()))?;
         return Ok(listener);
@@ -322,7 +327,11 @@ fn bind_with_mode(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
             }
             Err(error) => {
                 return Err(error).with_context(|| {
-                    format!("binding the console socket {}: creating a directory in {}", path.display(), parent.display())
+                    format!(
+                        "binding the console socket {}: creating a directory in {}",
+                        path.display(),
+                        parent.display()
+                    )
                 })
             }
         }
@@ -333,7 +342,8 @@ fn bind_with_mode(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
         .and_then(|listener| {
             std::fs::set_permissions(&staged, permissions)
                 .with_context(|| format!("setting mode {mode:o} on the console socket {}", path.display()))?;
-            std::fs::rename(&staged, path).with_context(|| format!("moving the console socket into {}", path.display()))?;
+            std::fs::rename(&staged, path)
+                .with_context(|| format!("moving the console socket into {}", path.display()))?;
             Ok(listener)
         });
     if bound.is_err() {

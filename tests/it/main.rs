@@ -3,4 +3,5 @@
 
 mod console;
 mod membership;
+mod ops;
 mod support;

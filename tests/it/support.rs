@@ -23,6 +23,8 @@ pub struct Cluster {
     pub tls: PathBuf,
     pub procs: BTreeMap<String, Proc>,
     pub managers: Vec<String>,
+    /// Configuration file given to nodes (`-c`), if any.
+    pub node_config: Option<PathBuf>,
 }
 
 /// A segment file with a manager `mgr` and `nodes` (subcluster, count) on 127.`net`.k.0/24.
@@ -53,7 +55,14 @@ impl Cluster {
         let names: Vec<String> = parsed.hosts.iter().map(|h| h.name.clone()).collect();
         eccluster::tls::ca_issue(&tls, &names).expect("issue");
         let managers = eccluster::local::manager_names(&parsed).into_iter().collect();
-        Cluster { dir, segments, tls, procs: BTreeMap::new(), managers }
+        Cluster { dir, segments, tls, procs: BTreeMap::new(), managers, node_config: None }
+    }
+
+    /// Writes `text` as the nodes' configuration file.
+    pub fn set_node_config(&mut self, text: &str) {
+        let path = self.dir.path().join("node.conf");
+        fs::write(&path, text).expect("write node config");
+        self.node_config = Some(path);
     }
 
     pub fn console(&self, name: &str) -> PathBuf {
@@ -74,7 +83,11 @@ impl Cluster {
     pub fn start_with_tls(&mut self, name: &str, tls: &Path) {
         let bin = if self.is_manager(name) { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") };
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log(name)).expect("log");
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let (Some(c), false) = (&self.node_config, self.is_manager(name)) {
+            cmd.arg("-c").arg(c);
+        }
+        let child = cmd
             .arg("--name").arg(name)
             .arg("--segments").arg(&self.segments)
             .arg("--tls-dir").arg(tls)
@@ -137,6 +150,13 @@ impl Cluster {
     pub async fn up_count(&self, observer: &str) -> Option<usize> {
         let rows = self.membership(observer).await?;
         Some(rows.iter().filter(|r| r["state"] == "up").count())
+    }
+
+    /// The ids a node reports it applied, in order.
+    pub async fn oplog(&self, node: &str) -> Vec<String> {
+        let reply = self.ask(node, "json cluster oplog").await.expect("oplog");
+        let v: Value = serde_json::from_str(&reply.body).expect("oplog json");
+        v["applied"].as_array().expect("applied").iter().map(|i| i.as_str().expect("id").to_owned()).collect()
     }
 
     pub fn running(&self) -> Vec<String> {

@@ -86,6 +86,11 @@ impl Applier {
         self.applied_total
     }
 
+    /// The operation being run, if any.
+    pub fn running(&self) -> Option<&Op> {
+        self.running.as_ref()
+    }
+
     /// Operations received but waiting for an earlier one (a gap) or for the running one.
     pub fn waiting(&self) -> usize {
         self.buffered.len()
