@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::commands::{self, CommandContext, Dispatch, RoleState};
 use crate::console::frame::Reply;
-use crate::console::listener::{self, Job, ListenerConfig};
+use crate::console::listener::{Job, Listener, ListenerConfig};
 use crate::console::request::{parse_line, Request};
 use crate::registry::{self, ExternalCommand, Registry};
 use crate::tls::TlsIdentity;
@@ -104,11 +104,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     let (transport, mut net_rx) =
         Transport::bind(host.socket_addr(), &cfg.tls, addrs.clone(), tracker.clone(), shutdown.clone())?;
 
+    // Bind the console before joining: a daemon whose console cannot listen fails at start.
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(1024);
-    let listener_cfg = ListenerConfig { path: cfg.console.clone(), file_mode: 0o600, idle_timeout: Duration::from_secs(3600) };
+    let console = Listener::bind(&ListenerConfig::new(cfg.console.clone())).await?;
     let listener_shutdown = shutdown.clone();
     tracker.spawn(async move {
-        if let Err(e) = listener::serve(listener_cfg, jobs_tx, listener_shutdown.clone()).await {
+        if let Err(e) = console.run(jobs_tx, listener_shutdown.clone()).await {
             error!(error = %format!("{e:#}"), "console listener failed; shutting down");
             listener_shutdown.cancel();
         }

@@ -89,6 +89,14 @@ pub struct Transport {
     shutdown: CancellationToken,
 }
 
+/// Reports an event to the driver. The driver only goes away at shutdown, when there is
+/// nobody left to tell.
+async fn report(events: &mpsc::Sender<TransportEvent>, event: TransportEvent) {
+    if events.send(event).await.is_err() {
+        debug!("driver gone; transport event dropped");
+    }
+}
+
 fn transport_config() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(10_000))));
@@ -273,7 +281,7 @@ impl Transport {
                 warn!(%peer, %addr, %error, "cannot dial");
                 let events = self.events.clone();
                 self.tracker.spawn(async move {
-                    let _ = events.send(TransportEvent::ConnectFailed { peer }).await;
+                    report(&events, TransportEvent::ConnectFailed { peer }).await;
                 });
                 return;
             }
@@ -303,7 +311,7 @@ impl Transport {
                         TransportEvent::ConnectFailed { peer }
                     }
                 };
-                let _ = events.send(event).await;
+                report(&events, event).await;
             }
             .instrument(tracing::debug_span!("peer", %addr)),
         );
@@ -328,7 +336,7 @@ impl Transport {
                     }
                     Err(error) => {
                         debug!(%peer, %error, "connection ended");
-                        let _ = events.send(TransportEvent::Closed { peer, id }).await;
+                        report(&events, TransportEvent::Closed { peer, id }).await;
                         break;
                     }
                 }

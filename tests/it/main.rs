@@ -2,6 +2,7 @@
 //! loopback addresses, real unix-socket consoles. One binary, several modules.
 
 mod console;
+mod console_client;
 mod membership;
 mod ops;
 mod support;
