@@ -11,8 +11,35 @@
 //! `handshake`: none). The first command on a connection must be `handshake` with body
 //! `{"Version": 1}`. Values are streamed back to back, so a reader must buffer and decode only
 //! complete values.
+//!
+//! Queries ([`SerfCluster::query`]): the `query` command's body is `{"FilterNodes": [..],
+//! "FilterTags": {..}, "RequestAck": bool, "RelayFactor": u8, "Timeout": ns (Go Duration; 0 =
+//! Serf's default), "Name": str, "Payload": bin}`. The agent answers with a bare header and then,
+//! on the same Seq, streams records, each a header followed by `{"Type": "ack" | "response" |
+//! "done", "From": node, "Payload": bin}`; "done" comes only when the query's timeout expires,
+//! however early every node has answered.
+//!
+//! Query handlers ([`SerfCluster::start_with_query_handler`]), as Serf's agent runs them: for
+//! each query whose name matches `-event-handler=query:NAME=SCRIPT`, `/bin/sh -c SCRIPT` with
+//! `SERF_EVENT=query`, `SERF_SELF_NAME`, `SERF_SELF_ROLE`, `SERF_TAG_*`, `SERF_QUERY_NAME` and
+//! `SERF_QUERY_LTIME` in the environment and the payload (newline appended) on stdin. Its
+//! stdout *and* stderr (one buffer, at most 8 KiB kept) become the response, sent only if the
+//! script exits 0 and wrote something; Serf drops responses over 1024 bytes
+//! (`QueryResponseSizeLimit`).
+//!
+//! What shapes Serf's query latency (read it before comparing figures): the query is not sent
+//! to the members directly but queued as a gossip broadcast, piggybacked on memberlist's gossip
+//! (every `GossipInterval` = 200 ms on the LAN profile, to 3 random members, each node
+//! retransmitting it a bounded number of times), so reaching every node takes a few gossip
+//! rounds; responses go straight back to the originator by UDP, unacknowledged. Queries are
+//! never coalesced (the agent's 3 s coalescing applies to member events and to user events sent
+//! with `Coalesce`), nor rate-limited, but every agent handles all its events on one goroutine,
+//! running each handler script to completion (a fork/exec of `/bin/sh` plus the script) before
+//! the next: handler invocations on one agent are serialised, and a blocked event channel
+//! (64 deep) stalls that agent's gossip intake. The originating agent answers its own query too.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -36,6 +63,29 @@ pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 const SEED_READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// A reply larger than this is treated as a protocol error rather than buffered forever.
 const MAX_RPC_BUFFER: usize = 16 << 20;
+/// How long [`SerfCluster::query`] keeps reading past the query's own timeout before it gives
+/// up on the agent's "done" record.
+pub const QUERY_GRACE: Duration = Duration::from_secs(1);
+/// File name of the handler script [`SerfCluster::start_with_query_handler`] writes into `dir`.
+pub const QUERY_HANDLER_SCRIPT: &str = "serf-query-handler.sh";
+/// Serf reserves query names with this prefix; its agent refuses them over RPC.
+const SERF_INTERNAL_QUERY_PREFIX: &str = "_serf_";
+/// Serf's defaults for a query sent with `Timeout` 0: `GossipInterval` (LAN profile) times
+/// `QueryTimeoutMult`, times ceil(log10(members + 1)).
+const SERF_GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
+const SERF_QUERY_TIMEOUT_MULT: u32 = 16;
+/// Distinct responders [`SerfCluster::query`] will track before calling the stream hostile.
+const MAX_QUERY_RESPONDERS: usize = 1 << 16;
+/// The handler script. Serf runs it through `/bin/sh -c`; it drains the payload with a shell
+/// builtin (no extra process, and Serf's payload writer never meets a closed pipe) and answers
+/// with the node name and the query's Lamport time. Nothing may go to stderr: Serf would send
+/// that as part of the response.
+const QUERY_HANDLER_BODY: &str = r#"#!/bin/sh
+# Serf query handler written by eccluster's membership benchmark (benches/support/serf.rs).
+while read -r line; do :; done
+printf '%s %s\n' "$SERF_SELF_NAME" "$SERF_QUERY_LTIME"
+exit 0
+"#;
 /// Nesting limit for decoded replies. Serf's deepest is 4 (body, Members, member, Tags); rmpv's
 /// default (1024) would let a hostile peer overflow a 2 MiB thread stack in a debug build.
 const MAX_MSGPACK_DEPTH: usize = 32;
@@ -132,6 +182,39 @@ impl SerfCluster {
     /// milliseconds; the other agents are then spawned back to back. Returns once every
     /// process is spawned, not when the cluster has converged.
     pub async fn start(n: usize, net: u8, dir: &Path) -> Result<SerfCluster> {
+        Self::start_inner(n, net, dir, None).await
+    }
+
+    /// Like [`start`](Self::start), but every agent also answers queries named `query`: the
+    /// function writes the executable script `dir/`[`QUERY_HANDLER_SCRIPT`] and passes each
+    /// agent `-event-handler=query:QUERY=SCRIPT`. The script drains the payload and answers
+    /// `"{node name} {query Lamport time}\n"` (e.g. `"s3 7\n"`). Use [`query`](Self::query) to ask.
+    ///
+    /// `query` must be non-empty, must not contain `=`, `,` or control characters (Serf's
+    /// handler syntax) and must not start with Serf's reserved `_serf_`.
+    pub async fn start_with_query_handler(
+        n: usize,
+        net: u8,
+        dir: &Path,
+        query: &str,
+    ) -> Result<SerfCluster> {
+        check_query_name(query)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let script = write_query_handler(dir)?;
+        let script = script.to_str().ok_or_else(|| {
+            anyhow!("handler script path {} is not UTF-8", script.display())
+        })?;
+        // Serf hands SCRIPT to `/bin/sh -c`, so the path is quoted for the shell.
+        let handler = format!("query:{query}={}", shell_quote(script));
+        Self::start_inner(n, net, dir, Some(&handler)).await
+    }
+
+    async fn start_inner(
+        n: usize,
+        net: u8,
+        dir: &Path,
+        event_handler: Option<&str>,
+    ) -> Result<SerfCluster> {
         if n == 0 {
             bail!("a Serf cluster needs at least one agent");
         }
@@ -151,7 +234,7 @@ impl SerfCluster {
         for (i, ip) in ips.iter().enumerate() {
             let name = format!("s{}", i + 1);
             let join = if i == 0 { None } else { Some(seed) };
-            let agent = cluster.spawn_agent(name, *ip, join, dir)?;
+            let agent = cluster.spawn_agent(name, *ip, join, dir, event_handler)?;
             cluster.agents.push(agent);
             if i == 0 {
                 cluster.wait_seed_ready().await?;
@@ -166,6 +249,7 @@ impl SerfCluster {
         ip: Ipv4Addr,
         join: Option<SocketAddr>,
         dir: &Path,
+        event_handler: Option<&str>,
     ) -> Result<Agent> {
         let log = dir.join(format!("{name}.log"));
         let out =
@@ -179,6 +263,9 @@ impl SerfCluster {
             .arg("-log-level=info");
         if let Some(seed) = join {
             cmd.arg(format!("-join={seed}"));
+        }
+        if let Some(handler) = event_handler {
+            cmd.arg(format!("-event-handler={handler}"));
         }
         let child = cmd
             .current_dir(dir)
@@ -308,6 +395,100 @@ impl SerfCluster {
         }
     }
 
+    /// Runs the Serf query `name` with `payload` through agent `via`'s RPC, on a connection of
+    /// its own (connect and handshake happen before the clock starts), so queries may run
+    /// concurrently with each other and with [`members`](Self::members). No filters, no acks, no
+    /// relays; `timeout` is the query's own timeout (0: Serf's default, 3.2 s per started decade
+    /// of members on the LAN profile).
+    ///
+    /// Reads the streamed records until `expect` distinct nodes have responded (then drops the
+    /// connection; Serf just logs that it could not stream the rest), until the agent's "done"
+    /// (which Serf sends only when `timeout` expires), or until `timeout` + [`QUERY_GRACE`]. With
+    /// `expect` 0 it never stops early and counts every response. A response from a node that
+    /// already responded is not counted again. Errors if the connection cannot be set up, if
+    /// the agent refuses the query (Serf's reason included), or if the stream breaks or is not
+    /// Serf's protocol; running out of time is not an error but shows in the outcome.
+    pub async fn query(
+        &self,
+        via: &str,
+        name: &str,
+        payload: &[u8],
+        timeout: Duration,
+        expect: usize,
+    ) -> Result<QueryOutcome> {
+        let agent = self
+            .agents
+            .iter()
+            .find(|a| a.name == via)
+            .ok_or_else(|| anyhow!("no serf agent named {via}"))?;
+        if agent.child.is_none() {
+            bail!("serf agent {via} was killed");
+        }
+        let addr = SocketAddr::from((agent.ip, RPC_PORT));
+        let timeout_ns = i64::try_from(timeout.as_nanos())
+            .map_err(|_| anyhow!("query timeout {timeout:?} does not fit Go's time.Duration"))?;
+        let effective_timeout = if timeout.is_zero() {
+            default_query_timeout(self.agents.len())
+        } else {
+            timeout
+        };
+        let mut conn = tokio::time::timeout(RPC_TIMEOUT, RpcConn::connect(addr))
+            .await
+            .map_err(|_| anyhow!("timed out after {RPC_TIMEOUT:?}"))
+            .and_then(|r| r)
+            .with_context(|| format!("serf RPC connection to {via} ({addr}) for a query"))?;
+        let body = Value::Map(vec![
+            (Value::from("FilterNodes"), Value::Array(Vec::new())),
+            (Value::from("FilterTags"), Value::Map(Vec::new())),
+            (Value::from("RequestAck"), Value::from(false)),
+            (Value::from("RelayFactor"), Value::from(0u8)),
+            (Value::from("Timeout"), Value::from(timeout_ns)),
+            (Value::from("Name"), Value::from(name)),
+            (Value::from("Payload"), Value::Binary(payload.to_vec())),
+        ]);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + effective_timeout + QUERY_GRACE);
+        let context = || format!("serf RPC query {name:?} via {via} ({addr})");
+
+        let seq = conn.send("query", Some(&body)).await.with_context(context)?;
+        match tokio::time::timeout_at(deadline, conn.read_header("query", seq)).await {
+            Ok(header) => header.with_context(context)?,
+            Err(_) => bail!("{}: no reply before the query's deadline", context()),
+        }
+
+        let mut responders: HashSet<String> = HashSet::new();
+        let mut to_last = None;
+        loop {
+            let record = match tokio::time::timeout_at(deadline, conn.read_record(seq)).await {
+                Ok(record) => record.with_context(context)?,
+                Err(_) => break, // timeout + grace, and still no "done"
+            };
+            match map_get(&record, "Type").and_then(as_text).as_deref() {
+                Some("response") => {
+                    let from = map_get(&record, "From")
+                        .and_then(as_text)
+                        .ok_or_else(|| anyhow!("{}: response record without From", context()))?;
+                    if responders.len() >= MAX_QUERY_RESPONDERS {
+                        bail!("{}: more than {MAX_QUERY_RESPONDERS} responders", context());
+                    }
+                    responders.insert(from);
+                    if expect > 0 && responders.len() >= expect {
+                        to_last = Some(started.elapsed());
+                        break;
+                    }
+                }
+                Some("done") => break,
+                // "ack" (not requested, so not expected) or a record type newer than this code.
+                _ => {}
+            }
+        }
+        Ok(QueryOutcome {
+            responses: responders.len(),
+            to_last,
+            elapsed: started.elapsed(),
+        })
+    }
+
     /// Membership-relevant lines from every agent's log so far (INFO level): suspicions raised
     /// by memberlist and members Serf declared failed. Use it to spot false downs, which the
     /// RPC view alone cannot show for suspicions that were refuted in time.
@@ -345,6 +526,18 @@ impl Drop for SerfCluster {
             }
         }
     }
+}
+
+/// Result of one [`SerfCluster::query`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryOutcome {
+    /// Distinct nodes that responded before the query stopped being read.
+    pub responses: usize,
+    /// From sending the query request to receiving the `expect`-th response; `None` if fewer
+    /// arrived (or `expect` was 0).
+    pub to_last: Option<Duration>,
+    /// From sending the query request until reading stopped.
+    pub elapsed: Duration,
 }
 
 /// What an agent's log says it concluded about another member.
@@ -387,6 +580,52 @@ fn read_log_tail(path: &Path) -> String {
         Ok(bytes) => tail(&String::from_utf8_lossy(&bytes), 2000).to_string(),
         Err(e) => format!("(cannot read log: {e})"),
     }
+}
+
+/// Rejects query names Serf's `-event-handler=query:NAME=SCRIPT` syntax or its RPC would
+/// mangle or refuse.
+fn check_query_name(query: &str) -> Result<()> {
+    if query.is_empty() {
+        bail!("a Serf query name must not be empty");
+    }
+    if query.starts_with(SERF_INTERNAL_QUERY_PREFIX) {
+        bail!("Serf reserves query names starting with {SERF_INTERNAL_QUERY_PREFIX:?}: {query:?}");
+    }
+    if let Some(c) = query
+        .chars()
+        .find(|&c| c == '=' || c == ',' || c.is_control())
+    {
+        bail!("query name {query:?} contains {c:?}, which Serf's handler syntax does not allow");
+    }
+    Ok(())
+}
+
+/// Writes the query handler script into `dir` (mode 0755) and returns its absolute path.
+fn write_query_handler(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(QUERY_HANDLER_SCRIPT);
+    std::fs::write(&path, QUERY_HANDLER_BODY)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", path.display()))?;
+    std::fs::canonicalize(&path).with_context(|| format!("resolving {}", path.display()))
+}
+
+/// `s` as one single-quoted `/bin/sh` word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The timeout Serf gives a query sent with `Timeout` 0 in a cluster of `members` (LAN
+/// profile): 200 ms x 16 x ceil(log10(members + 1)), the last factor being the number of
+/// decimal digits of `members`.
+fn default_query_timeout(members: usize) -> Duration {
+    let mut digits = 0u32;
+    let mut rest = members;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    SERF_GOSSIP_INTERVAL * SERF_QUERY_TIMEOUT_MULT * digits.max(1)
 }
 
 /// Fails early, with a clear message, if a stale agent (or anything else) still holds one of
@@ -528,6 +767,17 @@ impl RpcConn {
         body: Option<Value>,
         expect_body: bool,
     ) -> Result<Option<Value>> {
+        let seq = self.send(command, body.as_ref()).await?;
+        self.read_header(command, seq).await?;
+        if expect_body {
+            Ok(Some(self.read_value().await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Sends one request (header, then `body` if any) and returns its Seq.
+    async fn send(&mut self, command: &str, body: Option<&Value>) -> Result<u64> {
         let seq = self.seq;
         self.seq += 1;
         let header = Value::Map(vec![
@@ -536,11 +786,15 @@ impl RpcConn {
         ]);
         let mut out = Vec::with_capacity(64);
         rmpv::encode::write_value(&mut out, &header)?;
-        if let Some(body) = &body {
+        if let Some(body) = body {
             rmpv::encode::write_value(&mut out, body)?;
         }
         self.stream.write_all(&out).await?;
+        Ok(seq)
+    }
 
+    /// Reads one response header and checks that it carries `seq` and no Error.
+    async fn read_header(&mut self, command: &str, seq: u64) -> Result<()> {
         let reply = self.read_value().await?;
         let reply_seq = map_get(&reply, "Seq").and_then(Value::as_u64);
         if reply_seq != Some(seq) {
@@ -555,11 +809,13 @@ impl RpcConn {
         if !error.is_empty() {
             bail!("serf RPC {command}: {error}");
         }
-        if expect_body {
-            Ok(Some(self.read_value().await?))
-        } else {
-            Ok(None)
-        }
+        Ok(())
+    }
+
+    /// Reads one record of a stream started with Seq `seq` (a header, then the record).
+    async fn read_record(&mut self, seq: u64) -> Result<Value> {
+        self.read_header("query record", seq).await?;
+        self.read_value().await
     }
 
     async fn read_value(&mut self) -> Result<Value> {

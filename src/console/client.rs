@@ -501,7 +501,13 @@ impl Completer for CommandCompleter {
         let before = line.get(..pos).unwrap_or(line);
         let start =
             before.rfind(char::is_whitespace).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
-        Ok((start, self.candidates(before, start)))
+        let mut candidates = self.candidates(before, start);
+        // A unique completion ends the word: add the space so the next Tab goes on to the
+        // following word of the phrase (`show cl<Tab><Tab>` → `show cluster membership`).
+        if let [only] = candidates.as_mut_slice() {
+            only.push(' ');
+        }
+        Ok((start, candidates))
     }
 }
 
