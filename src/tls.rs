@@ -165,6 +165,18 @@ impl TlsIdentity {
         Ok(TlsIdentity { name: name.to_owned(), roots: Arc::new(roots), chain, key })
     }
 
+    /// A secret derived from this member's private key, stable across restarts: the key of
+    /// QUIC stateless resets, so that after a restart peers still holding a connection to the
+    /// previous run are told at once that it is gone.
+    pub fn reset_secret(&self) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"eccluster stateless reset v1");
+        ctx.update(self.key.secret_der());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
     fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
     }

@@ -75,8 +75,12 @@ pub enum Received {
 
 enum Peer {
     Connecting { datagrams: VecDeque<Bytes>, messages: Vec<Bytes> },
-    Ready { conn: quinn::Connection, dialler: String },
+    Ready { conn: quinn::Connection, dialler: String, since: std::time::Instant },
 }
+
+/// Two connections to one peer established within this window are a simultaneous dial, to
+/// be settled by the tie-break; a later one replaces the old (the peer restarted or lost it).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(2);
 
 /// The QUIC endpoint of one member and its connections.
 pub struct Transport {
@@ -99,8 +103,11 @@ async fn report(events: &mpsc::Sender<TransportEvent>, event: TransportEvent) {
 
 fn transport_config() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
-    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(10_000))));
-    t.keep_alive_interval(Some(Duration::from_secs(2)));
+    // SWIM traffic keeps busy connections alive and detects dead peers itself; keep-alives
+    // only stop idle connections from timing out, so they can be rare (idle CPU matters on
+    // a host that runs an MTA).
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
     t.datagram_receive_buffer_size(Some(1 << 20));
     t.datagram_send_buffer_size(1 << 20);
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(1024));
@@ -126,8 +133,11 @@ impl Transport {
             .context("QUIC client crypto")?;
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
         client.transport_config(transport);
-        let mut endpoint = quinn::Endpoint::server(server, addr)
-            .with_context(|| format!("binding QUIC endpoint on {addr}"))?;
+        let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &identity.reset_secret());
+        let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+        let socket = std::net::UdpSocket::bind(addr).with_context(|| format!("binding QUIC endpoint on {addr}"))?;
+        let mut endpoint = quinn::Endpoint::new(endpoint_config, Some(server), socket, Arc::new(quinn::TokioRuntime))
+            .with_context(|| format!("starting QUIC endpoint on {addr}"))?;
         endpoint.set_default_client_config(client);
         info!(%addr, "QUIC endpoint listening");
         let (tx, rx) = mpsc::channel(4096);
@@ -395,10 +405,11 @@ impl Transport {
                             self.spawn_stream_write(peer.clone(), conn.clone(), message);
                         }
                     }
-                    Some(Peer::Ready { conn: old, dialler: old_dialler }) => {
-                        if old_dialler == preferred && dialler != preferred {
+                    Some(Peer::Ready { conn: old, dialler: old_dialler, since }) => {
+                        let simultaneous = since.elapsed() < DUPLICATE_WINDOW;
+                        if simultaneous && old_dialler == preferred && dialler != preferred {
                             conn.close(0u32.into(), b"duplicate");
-                            self.peers.insert(peer, Peer::Ready { conn: old, dialler: old_dialler });
+                            self.peers.insert(peer, Peer::Ready { conn: old, dialler: old_dialler, since });
                             return None;
                         }
                         old.close(0u32.into(), b"duplicate");
@@ -406,7 +417,7 @@ impl Transport {
                     None => {}
                 }
                 self.spawn_reader(peer.clone(), conn.clone());
-                self.peers.insert(peer, Peer::Ready { conn, dialler });
+                self.peers.insert(peer, Peer::Ready { conn, dialler, since: std::time::Instant::now() });
             }
             TransportEvent::ConnectFailed { peer } => {
                 if matches!(self.peers.get(&peer), Some(Peer::Connecting { .. })) {
