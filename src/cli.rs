@@ -72,6 +72,31 @@ pub enum EcclusterCommand {
         #[allow(missing_docs)]
         command: LocalCommand,
     },
+    /// The deterministic network-partition simulator.
+    Sim {
+        #[command(subcommand)]
+        #[allow(missing_docs)]
+        command: SimCommand,
+    },
+}
+
+/// `eccluster sim ...`
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Run a scenario file (simulations/scenarios/*.toml): prints a report, writes SVG charts.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The seed (else SIM_SEED, else the scenario's, else random); the same seed replays a run exactly.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the node count of a generated topology.
+        #[arg(long)]
+        nodes: Option<usize>,
+        /// Directory for the SVG charts.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `eccluster ca ...`

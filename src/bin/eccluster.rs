@@ -1,21 +1,29 @@
-//! eccluster: tooling — certificates and local clusters. All the work is in the library.
+//! eccluster: tooling — certificates, local clusters, the simulator. The work is in the
+//! libraries.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use eccluster::cli::{CaCommand, EcclusterCli, EcclusterCommand, LocalCommand};
+use eccluster::cli::{CaCommand, EcclusterCli, EcclusterCommand, LocalCommand, SimCommand};
 
 fn main() -> ExitCode {
     let cli = EcclusterCli::parse();
-    eccluster::daemon::init_tracing();
     let result = match cli.command {
         EcclusterCommand::Ca { command: CaCommand::Init { dir, cluster } } => eccluster::tls::ca_init(&dir, &cluster),
         EcclusterCommand::Ca { command: CaCommand::Issue { dir, names } } => eccluster::tls::ca_issue(&dir, &names),
         EcclusterCommand::Local { command: LocalCommand::Up { segments, dir, config } } => {
-            match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt.block_on(eccluster::local::up(&segments, &dir, config.as_deref())),
-                Err(e) => Err(e.into()),
+            eccluster::daemon::init_tracing();
+            tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(eccluster::local::up(&segments, &dir, config.as_deref())))
+        }
+        EcclusterCommand::Sim { command: SimCommand::Run { scenario, seed, nodes, out } } => {
+            // The simulator prints its own report; its exit code says pass (0) or fail (1).
+            let args = eccluster_simulations::RunArgs { scenario, seed, nodes, out };
+            match eccluster_simulations::run(&args) {
+                Ok(outcome) => return ExitCode::from(outcome.exit_code()),
+                Err(e) => Err(e),
             }
         }
     };

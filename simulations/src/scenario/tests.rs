@@ -1,0 +1,105 @@
+//! Scenario parsing: timeline times, defaults, checked arguments.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(Path::new("t.toml"), text)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn step_times_are_absolute_relative_or_after_a_wait() {
+    let s = parse(
+        r#"
+[topology]
+nodes = 4
+[[timeline]]
+at = "10s"
+action = "heal"
+[[timeline]]
+at = "+5s"
+action = "heal"
+[[timeline]]
+action = "wait"
+for = "20s"
+[[timeline]]
+action = "crash"
+count = 1
+[[timeline]]
+at = "1s"
+action = "assert_converged"
+within = "3s"
+"#,
+    )
+    .expect("valid");
+    let times: Vec<(Duration, &str)> = s.steps.iter().map(|st| (st.at, st.action.name())).collect();
+    assert_eq!(
+        times,
+        vec![(secs(1), "assert_converged"), (secs(10), "heal"), (secs(15), "heal"), (secs(15), "wait"), (secs(35), "crash")]
+    );
+    assert_eq!(s.steps[4].action, Action::Crash(Pick::Random { count: 1, among: None }));
+    assert_eq!(s.end(4), secs(40), "5 s after the last step");
+    assert_eq!(s.name, "t");
+    assert_eq!(s.topology, TopologySource::Generated { nodes: 4, subclusters: vec!["east".into(), "west".into()] });
+}
+
+#[test]
+fn network_links_and_membership_tuning_are_checked() {
+    let s = parse(
+        r#"
+[topology]
+nodes = 10
+subclusters = ["East", "west"]
+[network]
+latency = "2ms"
+loss = 0.01
+[[network.links]]
+from = "east"
+to = "west"
+latency = "40ms"
+[membership]
+probe_period = "1s"
+suspect_to_down_after = "5s"
+max_transmissions = 9
+[invariants]
+false_down_bound = "12s"
+max_false_downs = 3
+"#,
+    )
+    .expect("valid");
+    assert_eq!(s.network.latency, Duration::from_millis(2));
+    assert_eq!(s.network.loss, 0.01);
+    assert_eq!(s.links.len(), 1);
+    assert!(matches!(&s.links[0].0, Links::Directed(Selector::One(a), Selector::One(b)) if a == "east" && b == "west"));
+    let c = s.membership.config(10);
+    assert_eq!(c.probe_period, secs(1));
+    assert_eq!(c.suspect_to_down_after, secs(5));
+    assert_eq!(c.max_transmissions.get(), 9);
+    assert_eq!(s.invariants.false_down_bound, secs(12));
+    assert_eq!(s.invariants.max_false_downs, Some(3));
+    assert_eq!(
+        s.topology,
+        TopologySource::Generated { nodes: 10, subclusters: vec!["east".into(), "west".into()] },
+        "subcluster names are lowercase, as segment files store them"
+    );
+}
+
+#[test]
+fn bad_links_and_membership_values_name_their_section() {
+    let e = parse("[topology]\nnodes = 3\n[[network.links]]\nlatency = \"1ms\"\n").expect_err("no endpoints");
+    assert!(e.to_string().contains("[network.links[0]] needs `between = [A, B]` or `from` and `to`"), "{e}");
+    let e = parse("[topology]\nnodes = 3\n[membership]\nprobe_period = \"0\"\n").expect_err("zero");
+    assert!(e.to_string().contains("[membership] `probe_period` must be more than 0"), "{e}");
+    let e = parse("[topology]\nnodes = 3\nclock_drift = 0.7\n").expect_err("drift");
+    assert!(e.to_string().contains("`clock_drift` must be in 0 ..< 0.5"), "{e}");
+    let e = parse("[topology]\nnodes = 3\nsubclusters = [\"a\", \"A\"]\n").expect_err("twice");
+    assert!(e.to_string().contains("has a name twice"), "{e}");
+    let e = parse("[topology]\nnodes = 3\n[[timeline]]\nat = 5\naction = \"heal\"\n").expect_err("number");
+    assert!(e.to_string().contains("`at` must be a string such as \"30s\""), "{e}");
+}

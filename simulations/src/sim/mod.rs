@@ -1,0 +1,554 @@
+//! The simulation: the event loop that drives every node's real cores with virtual time
+//! through the simulated network, runs the scenario's timeline, and keeps the observers
+//! (beliefs, invariants, assertions, stats, trace) up to date after every event.
+//!
+//! Determinism: one `StdRng` seeded from the run's seed makes every random choice — message
+//! fates, boot times, clock rates, random victims, churn times, and the seeds of the cores'
+//! own RNGs — in event order; events run in (time, scheduling sequence) order; every
+//! collection iterated is a `Vec`, a `BTreeMap` or a bit set. The wall clock is read only for
+//! the one epoch `Instant` the cores' `now` is built on, and for the wall time in the report.
+//!
+//! Split by role: this file owns the state and the loop; [`node_io`] starts and stops nodes
+//! and performs their outputs; [`steps`] runs timeline actions.
+
+mod node_io;
+mod steps;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use eccluster_proto::membership::{MembershipConfig, Roster};
+use eccluster_proto::segments::Segments;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::assertions::{Assertions, View};
+use crate::beliefs::Beliefs;
+use crate::bitset::NodeSet;
+use crate::invariants::{EventRef, EventWhat, FalseDowns, OpsOrder, Ownership, Violation};
+use crate::network::Network;
+use crate::node::{CoreFactory, SimNode};
+use crate::scenario::{Links, Scenario, ScenarioError, Step, TopologySource};
+use crate::stats::Stats;
+use crate::time::SimTime;
+use crate::topology::Topology;
+use crate::trace::Trace;
+use crate::world::{Event, World};
+
+/// Violations kept for the report (all are counted).
+const MAX_VIOLATIONS_KEPT: usize = 1000;
+
+/// How long two reachable holders of one address may coexist while membership settles.
+const OWNERSHIP_SETTLE: Duration = Duration::from_secs(10);
+
+/// What to run and how.
+pub struct SimOptions {
+    /// The parsed scenario.
+    pub scenario: Scenario,
+    /// The seed of the one RNG.
+    pub seed: u64,
+    /// Overrides the node count of a generated topology.
+    pub nodes: Option<usize>,
+    /// Writes the trace as text lines here as well.
+    pub trace_text: Option<Box<dyn Write>>,
+    /// Shows a progress bar on stderr when it is a terminal.
+    pub progress: bool,
+    /// Builds cores to run beside membership (none today).
+    pub cores: Option<Box<dyn CoreFactory>>,
+}
+
+/// What a finished run leaves behind for the report.
+pub struct Finished {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The seed.
+    pub seed: u64,
+    /// The node-count override used, if any.
+    pub nodes_override: Option<usize>,
+    /// The hosts.
+    pub topology: Topology,
+    /// The membership tuning every node ran.
+    pub config: MembershipConfig,
+    /// Measurements.
+    pub stats: Stats,
+    /// Assertions and verdicts.
+    pub assertions: Assertions,
+    /// Broken invariants, in order (the first 1000).
+    pub violations: Vec<Violation>,
+    /// Broken invariants, all counted.
+    pub violations_total: u64,
+    /// False downs counted.
+    pub false_downs: u64,
+    /// Ordered operations applied (0 without an operations core).
+    pub ops_applied: u64,
+    /// True if a core beside membership ran.
+    pub has_cores: bool,
+    /// Simulated time covered.
+    pub simulated: Duration,
+    /// Wall time the loop took.
+    pub wall: Duration,
+    /// Trace hash.
+    pub trace_hash: String,
+    /// Records in the trace.
+    pub trace_records: u64,
+    /// Nodes running at the end.
+    pub running_at_end: usize,
+    /// Survivors that never saw a crashed (still down) member down.
+    pub missed_crashes: u64,
+    /// Survivors that never saw a departed (still down) member down.
+    pub missed_leaves: u64,
+    /// Remarks about the run (e.g. fewer random victims than asked for).
+    pub notes: Vec<String>,
+    /// True if a [`Budget`] cut the run short.
+    pub stopped_early: bool,
+    /// Events still scheduled when the run ended (timers and messages in flight).
+    pub pending_events: usize,
+}
+
+/// Limits that stop a benchmark run early.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Stop after this much wall time.
+    pub wall: Option<Duration>,
+    /// Stop once the resident set exceeds this many KiB.
+    pub max_rss_kib: Option<u64>,
+}
+
+impl Budget {
+    fn spent(&self, started: Instant) -> Option<String> {
+        if let Some(wall) = self.wall {
+            if started.elapsed() > wall {
+                return Some(format!("wall-time budget of {:.0}s spent", wall.as_secs_f64()));
+            }
+        }
+        if let (Some(max), Some(rss)) = (self.max_rss_kib, crate::memory::rss_kib()) {
+            if rss > max {
+                return Some(format!("memory budget of {} MiB exceeded ({} MiB resident)", max / 1024, rss / 1024));
+            }
+        }
+        None
+    }
+}
+
+/// State of a running churn action.
+struct Churn {
+    candidates: Vec<usize>,
+    every: Duration,
+    until: SimTime,
+    down_for: (Duration, Duration),
+    graceful: bool,
+}
+
+/// A simulation in progress.
+pub struct Simulation {
+    world: World,
+    epoch: Instant,
+    rng: StdRng,
+    seed: u64,
+    nodes_override: Option<usize>,
+    scenario: Scenario,
+    topo: Topology,
+    roster: Roster,
+    config: MembershipConfig,
+    nodes: Vec<SimNode>,
+    running: NodeSet,
+    net: Network,
+    beliefs: Beliefs,
+    truth_dirty: bool,
+    false_downs: FalseDowns,
+    ops: OpsOrder,
+    ownership: Ownership,
+    assertions: Assertions,
+    stats: Stats,
+    trace: Trace,
+    violations: Vec<Violation>,
+    violations_total: u64,
+    notes: Vec<String>,
+    steps: Vec<Step>,
+    churns: Vec<Churn>,
+    end: SimTime,
+    sample_every: Duration,
+    current: EventRef,
+    scheduled_check: SimTime,
+    poll_scheduled: bool,
+    stopped_early: bool,
+    factory: Option<Box<dyn CoreFactory>>,
+    progress: ProgressBar,
+}
+
+/// Builds the hosts of a scenario, applying a node-count override.
+pub fn build_topology(scenario: &Scenario, nodes: Option<usize>) -> Result<Topology, ScenarioError> {
+    let err = |m: String| ScenarioError::new(&scenario.path, m);
+    match &scenario.topology {
+        TopologySource::Segments(path) => {
+            if nodes.is_some() {
+                return Err(err(format!(
+                    "--nodes applies only to generated topologies; this scenario imports {}",
+                    path.display()
+                )));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(format!("[topology] cannot read segment file {}: {e}", path.display())))?;
+            let segments = Segments::parse(&path.display().to_string(), &text)
+                .map_err(|e| err(format!("[topology] bad segment file: {e}")))?;
+            let topo = Topology::from_segments(&segments);
+            if topo.len() < 2 {
+                return Err(err(format!("[topology] {} lists {} host(s); a cluster needs at least 2", path.display(), topo.len())));
+            }
+            Ok(topo)
+        }
+        TopologySource::Generated { nodes: count, subclusters } => {
+            let n = nodes.unwrap_or(*count);
+            if n < 2 || n < subclusters.len() {
+                return Err(err(format!(
+                    "[topology] {n} nodes cannot fill {} subclusters (at least 2 nodes and one per subcluster)",
+                    subclusters.len()
+                )));
+            }
+            let k = subclusters.len();
+            if k > 250 || n.div_ceil(k) > 65_000 {
+                return Err(err(format!(
+                    "[topology] {n} nodes in {k} subclusters is beyond what the generator lays out (at most 250 subclusters of 65000 nodes)"
+                )));
+            }
+            let counts: Vec<(String, usize)> = subclusters
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), n / k + usize::from(i < n % k)))
+                .collect();
+            Ok(Topology::generate(&counts))
+        }
+    }
+}
+
+impl Simulation {
+    /// Prepares a run: builds and checks the topology and timeline against each other, sets
+    /// up the network and nodes, and schedules boots, steps and samples.
+    pub fn new(options: SimOptions) -> Result<Simulation, ScenarioError> {
+        let SimOptions { scenario, seed, nodes: nodes_override, trace_text, progress, cores } = options;
+        let topo = build_topology(&scenario, nodes_override)?;
+        let n = topo.len();
+        let end_d = scenario.end(n);
+        scenario.validate(&topo, end_d)?;
+        let end = SimTime::from_duration(end_d);
+        let config = scenario.membership.config(n);
+        let mut rng = StdRng::seed_from_u64(seed);
+
+        let mut net = Network::new(n, scenario.network);
+        for (links, patch) in &scenario.links {
+            let set = |s: &crate::scenario::Selector| NodeSet::from_indices(n, s.resolve(&topo).unwrap_or_default());
+            match links {
+                Links::Between(a, b) => {
+                    net.patch_links(set(a), set(b), patch.clone());
+                    net.patch_links(set(b), set(a), patch.clone());
+                }
+                Links::Directed(a, b) => net.patch_links(set(a), set(b), patch.clone()),
+                Links::All => net.patch_all(patch),
+            }
+        }
+        let drift = scenario.clock_drift;
+        let nodes: Vec<SimNode> = (0..n)
+            .map(|_| SimNode::new(if drift > 0.0 { 1.0 + rng.random_range(-drift..=drift) } else { 1.0 }))
+            .collect();
+
+        let mut world = World::new();
+        for i in 0..n {
+            let at = if scenario.boot_spread.is_zero() {
+                SimTime::ZERO
+            } else {
+                let max = u64::try_from(scenario.boot_spread.as_nanos()).unwrap_or(u64::MAX);
+                SimTime::from_duration(Duration::from_nanos(rng.random_range(0..=max)))
+            };
+            world.schedule(at, Event::Start(i as u32));
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            world.schedule(SimTime::from_duration(step.at), Event::Step(i as u32));
+        }
+        let sample_every = scenario
+            .sample_every
+            .unwrap_or_else(|| (end_d / 600).max(Duration::from_millis(100)));
+        world.schedule(SimTime::ZERO, Event::Sample);
+
+        let window = config.probe_period + config.probe_rtt + config.suspect_to_down_after;
+        let limits = &scenario.invariants;
+        let false_downs = FalseDowns::new(
+            limits.false_down_bound,
+            limits.false_down_window.unwrap_or(window),
+            limits.max_false_downs,
+        );
+        let progress = if progress && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(end.as_nanos() / 1_000_000), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {msg} simulated, {elapsed} wall") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(scenario.name.clone());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let mut stats = Stats::new(n, topo.subclusters().to_vec());
+        stats.begin_episode("boot", SimTime::ZERO);
+        Ok(Simulation {
+            world,
+            epoch: Instant::now(),
+            rng,
+            seed,
+            nodes_override,
+            roster: topo.roster(),
+            steps: scenario.steps.clone(),
+            scenario,
+            config,
+            nodes,
+            running: NodeSet::new(n),
+            net,
+            beliefs: Beliefs::new(n),
+            truth_dirty: true,
+            false_downs,
+            ops: OpsOrder::default(),
+            ownership: Ownership::new(OWNERSHIP_SETTLE),
+            assertions: Assertions::default(),
+            stats,
+            trace: Trace::new(trace_text),
+            violations: Vec::new(),
+            violations_total: 0,
+            notes: Vec::new(),
+            churns: Vec::new(),
+            end,
+            sample_every,
+            current: EventRef { seq: 0, at: SimTime::ZERO, what: EventWhat::Boot },
+            scheduled_check: SimTime::NEVER,
+            poll_scheduled: false,
+            stopped_early: false,
+            factory: cores,
+            progress,
+            topo,
+        })
+    }
+
+    /// The hosts.
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.world.now()
+    }
+
+    #[inline]
+    fn instant(&self) -> Instant {
+        self.epoch + self.world.now().as_duration()
+    }
+
+    /// Runs the timeline to the end and hands back what was measured.
+    pub fn run(self) -> Finished {
+        self.run_within(&Budget::default())
+    }
+
+    /// Runs the timeline to the end, or until the budget is spent (benchmarks only: the
+    /// budget is the one place the wall clock and the process's memory can end a run, and
+    /// they only cut it short — everything up to the stop is as deterministic as ever).
+    pub fn run_within(mut self, budget: &Budget) -> Finished {
+        let started = Instant::now();
+        let mut stopped_early = None;
+        while let Some((seq, event)) = self.world.pop_until(self.end) {
+            self.stats.events += 1;
+            if self.stats.events.is_multiple_of(8192) {
+                self.progress.set_position(self.world.now().as_nanos() / 1_000_000);
+                self.progress.set_message(format!("{}", self.world.now()));
+                if self.stats.events.is_multiple_of(65_536) {
+                    stopped_early = budget.spent(started);
+                    if stopped_early.is_some() {
+                        self.end = self.world.now();
+                        break;
+                    }
+                }
+            }
+            self.handle(seq, event);
+        }
+        if let Some(why) = stopped_early {
+            self.notes.push(format!("stopped early at {}: {why}", self.world.now()));
+            self.stopped_early = true;
+        }
+        self.world.advance_to(self.end);
+        self.ensure_truth();
+        let wall = started.elapsed();
+        self.progress.finish_and_clear();
+        self.finish(wall)
+    }
+
+    fn handle(&mut self, seq: u64, event: Event) {
+        let at = self.world.now();
+        // Consecutive starts (a boot) share one recomputation of the truth.
+        if !matches!(event, Event::Start(_)) {
+            self.ensure_truth();
+        }
+        match event {
+            Event::Deliver { from, to, payload, .. } => {
+                self.current = EventRef { seq, at, what: EventWhat::Deliver { from, to } };
+                self.deliver(from as usize, to as usize, payload);
+            }
+            Event::Timer { node, run, timer } => {
+                self.current = EventRef { seq, at, what: EventWhat::Timer { node, kind: node_io::timer_kind(&timer) } };
+                self.fire_timer(node as usize, run, timer);
+            }
+            Event::CoreTimer { node, run, core, token } => {
+                self.current = EventRef { seq, at, what: EventWhat::CoreTimer { node } };
+                self.fire_core_timer(node as usize, run, core as usize, token);
+            }
+            Event::Step(i) => {
+                let action = self.steps[i as usize].action.name();
+                self.current = EventRef { seq, at, what: EventWhat::Step { index: self.steps[i as usize].index as u32, action } };
+                self.run_step(i as usize);
+            }
+            Event::Start(node) => {
+                self.current = EventRef { seq, at, what: EventWhat::Start(node) };
+                if !self.nodes[node as usize].is_running() {
+                    self.start_node(node as usize);
+                }
+            }
+            Event::Stop { node, graceful } => {
+                self.current = EventRef { seq, at, what: EventWhat::Stop(node) };
+                self.stop_node(node as usize, graceful);
+            }
+            Event::ChurnTick(i) => {
+                self.current = EventRef { seq, at, what: EventWhat::Churn };
+                self.churn_tick(i as usize);
+            }
+            Event::Sample => {
+                self.current = EventRef { seq, at, what: EventWhat::Sample };
+                self.sample();
+                self.world.schedule(at.after(self.sample_every), Event::Sample);
+            }
+            Event::Check => {
+                self.current = EventRef { seq, at, what: EventWhat::Check };
+                self.scheduled_check = SimTime::NEVER;
+                let mut found = Vec::new();
+                let next = self.false_downs.check(at, &self.topo, &mut found);
+                self.ownership.check(at, self.current, &self.topo, &mut found);
+                self.record_violations(found);
+                self.schedule_check(next);
+            }
+            Event::PollAssertions => {
+                self.current = EventRef { seq, at, what: EventWhat::AssertionDeadline };
+                self.poll_scheduled = false;
+                self.poll_assertions();
+            }
+            Event::AssertionDeadline(i) => {
+                self.current = EventRef { seq, at, what: EventWhat::AssertionDeadline };
+                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+                self.assertions.expire(i as usize, at, false, &view);
+            }
+        }
+    }
+
+    /// Marks the truth (who runs, who can reach whom) as changed by `label`.
+    fn truth_changed(&mut self, label: &'static str) {
+        self.stats.begin_episode(label, self.world.now());
+        self.truth_dirty = true;
+    }
+
+    /// Recomputes what depends on the truth, if it changed since the last time.
+    fn ensure_truth(&mut self) {
+        if !self.truth_dirty {
+            return;
+        }
+        self.truth_dirty = false;
+        let now = self.world.now();
+        self.beliefs.recompute(&self.running, &self.net);
+        let next = self.false_downs.on_truth_change(now, &self.running, &self.net);
+        self.schedule_check(next);
+        let next = self.ownership.refresh(now, &self.net);
+        self.schedule_check(next);
+        self.views_changed();
+    }
+
+    /// After any change of beliefs or truth: convergence and waiting assertions.
+    fn views_changed(&mut self) {
+        if self.beliefs.converged() {
+            self.stats.on_converged(self.world.now());
+        }
+        if self.assertions.has_pending() {
+            let now = self.world.now();
+            let next = self.assertions.next_poll(now);
+            if next == now {
+                self.poll_assertions();
+            } else if !self.poll_scheduled {
+                self.poll_scheduled = true;
+                self.world.schedule(next, Event::PollAssertions);
+            }
+        }
+    }
+
+    fn poll_assertions(&mut self) {
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+        self.assertions.poll(self.world.now(), &view);
+    }
+
+    /// Keeps the first [`MAX_VIOLATIONS_KEPT`] violations and counts them all.
+    fn record_violations(&mut self, found: impl IntoIterator<Item = Violation>) {
+        for v in found {
+            self.violations_total += 1;
+            if self.violations.len() < MAX_VIOLATIONS_KEPT {
+                self.violations.push(v);
+            }
+        }
+    }
+
+    fn schedule_check(&mut self, at: Option<SimTime>) {
+        if let Some(at) = at {
+            if at < self.scheduled_check {
+                self.scheduled_check = at;
+                self.world.schedule(at, Event::Check);
+            }
+        }
+    }
+
+    fn sample(&mut self) {
+        let groups = self.topo.subclusters().len();
+        let mut per_group: Vec<Vec<usize>> = vec![Vec::new(); groups];
+        for x in self.running.iter() {
+            per_group[self.topo.subcluster_index(x)].push(self.beliefs.up_count(x));
+        }
+        self.stats.sample(self.world.now(), &per_group, self.running.count());
+    }
+
+    fn finish(mut self, wall: Duration) -> Finished {
+        let now = self.world.now();
+        self.stats.set_running(now, self.running.count());
+        self.sample();
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+        for i in self.assertions.pending() {
+            self.assertions.expire(i, now, true, &view);
+        }
+        if let Err(e) = self.trace.finish() {
+            self.notes.push(format!("writing the text trace failed: {e}"));
+        }
+        let run_started: Vec<SimTime> = self.nodes.iter().map(|n| n.run_started).collect();
+        Finished {
+            missed_crashes: self.stats.missed(false, &self.running, &run_started),
+            missed_leaves: self.stats.missed(true, &self.running, &run_started),
+            running_at_end: self.running.count(),
+            trace_hash: self.trace.hash(),
+            trace_records: self.trace.records(),
+            simulated: now.as_duration(),
+            wall,
+            false_downs: self.false_downs.false_downs,
+            ops_applied: self.ops.applied,
+            has_cores: self.factory.is_some(),
+            scenario: self.scenario,
+            seed: self.seed,
+            nodes_override: self.nodes_override,
+            topology: self.topo,
+            config: self.config,
+            stats: self.stats,
+            assertions: self.assertions,
+            violations: self.violations,
+            violations_total: self.violations_total,
+            notes: self.notes,
+            stopped_early: self.stopped_early,
+            pending_events: self.world.pending(),
+        }
+    }
+}

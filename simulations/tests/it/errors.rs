@@ -1,0 +1,96 @@
+//! Bad scenario files are refused before anything runs, with the file and the field named.
+
+use eccluster_simulations::{RunArgs, ScenarioError, EXIT_BAD_INPUT};
+
+use crate::support::{run_quiet, scenario, write_scenario};
+
+fn error_of(tag: &str, text: &str) -> String {
+    let path = write_scenario(tag, text);
+    let err = run_quiet(path.clone(), 1, None, None).expect_err("bad scenario refused");
+    assert!(err.downcast_ref::<ScenarioError>().is_some(), "a scenario error: {err:#}");
+    let message = format!("{err:#}");
+    assert!(message.starts_with(&path.display().to_string()), "names the file: {message}");
+    message
+}
+
+const TOPOLOGY: &str = "[topology]\nnodes = 4\n";
+
+#[test]
+fn unknown_fields_are_named() {
+    let m = error_of("top-field", &format!("durration = \"1s\"\n{TOPOLOGY}"));
+    assert!(m.contains("unknown field `durration`"), "{m}");
+    let m = error_of("net-field", &format!("{TOPOLOGY}[network]\nlatncy = \"1ms\"\n"));
+    assert!(m.contains("unknown field `latncy`"), "{m}");
+    let m = error_of(
+        "step-field",
+        &format!("{TOPOLOGY}[[timeline]]\nat = \"1s\"\naction = \"partition\"\ngrups = [\"east\", \"west\"]\n"),
+    );
+    assert!(m.contains("timeline[0]: partition at 1.000s: unknown field `grups`, expected `groups`"), "{m}");
+}
+
+#[test]
+fn bad_values_are_explained() {
+    let m = error_of("action", &format!("{TOPOLOGY}[[timeline]]\naction = \"partitoin\"\n"));
+    assert!(m.contains("timeline[0]: partitoin at 0.000s: unknown variant `partitoin`"), "{m}");
+    let m = error_of("at", &format!("{TOPOLOGY}[[timeline]]\nat = \"30x\"\naction = \"heal\"\n"));
+    assert!(m.contains("timeline[0]: `at`: bad duration \"30x\": unknown unit \"x\""), "{m}");
+    let m = error_of("loss", &format!("{TOPOLOGY}[[timeline]]\naction = \"set_loss\"\nloss = 1.5\n"));
+    assert!(m.contains("`loss` must be a probability between 0 and 1, not 1.5"), "{m}");
+    let m = error_of("pick", &format!("{TOPOLOGY}[[timeline]]\naction = \"crash\"\nnode = \"east1\"\ncount = 2\n"));
+    assert!(m.contains("give either `node` or `count`"), "{m}");
+    let m = error_of("no-topology", "duration = \"1s\"\n");
+    assert!(m.contains("missing field `topology`"), "{m}");
+    let m = error_of("both", "[topology]\nnodes = 4\nsegments = \"x.conf\"\n");
+    assert!(m.contains("[topology] give either `segments` or `nodes`"), "{m}");
+}
+
+#[test]
+fn names_are_checked_against_the_topology() {
+    let m = error_of(
+        "selector",
+        &format!("{TOPOLOGY}[[timeline]]\nat = \"2s\"\naction = \"partition\"\ngroups = [\"east\", \"wset\"]\n"),
+    );
+    assert!(m.contains("timeline[0] (partition at 2.000s) `groups`: no host or subcluster named \"wset\""), "{m}");
+    assert!(m.contains("subcluster (east, west)"), "{m}");
+    let m = error_of("member", &format!("{TOPOLOGY}[[timeline]]\naction = \"assert_down\"\nmember = \"nobody\"\n"));
+    assert!(m.contains("`member`: no host named \"nobody\""), "{m}");
+    let m = error_of("late", &format!("duration = \"10s\"\n{TOPOLOGY}[[timeline]]\nat = \"20s\"\naction = \"heal\"\n"));
+    assert!(m.contains("timeline[0] (heal) is at 20.000s, after the end of the run at 10.000s"), "{m}");
+}
+
+#[test]
+fn segment_files_must_exist_and_parse_and_nodes_only_scales_generated_topologies() {
+    let m = error_of("missing-seg", "[topology]\nsegments = \"segments/nowhere.conf\"\n");
+    assert!(m.contains("segment file \"segments/nowhere.conf\" not found"), "{m}");
+    let bad = crate::support::scratch("bad-seg").join("bad.conf");
+    std::fs::write(&bad, "Spread_Segment 10.0.0.255:4803 {\n  host1 not-an-address\n}\n").expect("write");
+    let m = error_of("bad-seg", &format!("[topology]\nsegments = \"{}\"\n", bad.display()));
+    assert!(m.contains("[topology] bad segment file: ") && m.contains("bad.conf:2"), "{m}");
+    let err = run_quiet(scenario("partition-east-west"), 1, Some(50), None).expect_err("--nodes refused");
+    assert!(format!("{err:#}").contains("--nodes applies only to generated topologies"), "{err:#}");
+}
+
+#[test]
+fn a_missing_scenario_file_is_bad_input() {
+    let args = RunArgs { scenario: "no/such/file.toml".into(), ..RunArgs::default() };
+    let err = eccluster_simulations::run(&args).expect_err("missing file");
+    assert!(format!("{err:#}").starts_with("no/such/file.toml: cannot read the scenario file"), "{err:#}");
+    assert_eq!(EXIT_BAD_INPUT, 2);
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for path in names {
+        let s = eccluster_simulations::Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.description.is_empty(), "{} has a description", path.display());
+        assert!(!s.steps.is_empty(), "{} has a timeline", path.display());
+    }
+}

@@ -1,0 +1,103 @@
+//! Every shipped scenario runs and passes for several seeds. Large ones run scaled down
+//! through the `nodes` override; their full size is a benchmark (see `bench.rs`).
+
+use std::time::Duration;
+
+use crate::support::expect_pass;
+
+const SEEDS: [u64; 4] = [1, 2, 3, 0xC0FFEE];
+
+#[test]
+fn partition_east_west_splits_and_heals() {
+    for seed in SEEDS {
+        let o = expect_pass("partition-east-west", seed, None);
+        let heals = o.report.convergence_after("heal");
+        assert_eq!(heals.len(), 1);
+        let took = heals[0].1.expect("converged after the heal");
+        assert!(took <= Duration::from_secs(30), "seed {seed}: {took:?}");
+        assert_eq!(o.report.false_downs, 0);
+        assert!(o.report.traffic.dropped_partition > 0, "the cut dropped traffic");
+    }
+}
+
+#[test]
+fn one_way_partition_is_seen_from_both_sides_and_repaired() {
+    for seed in SEEDS {
+        let o = expect_pass("one-way-partition", seed, None);
+        assert!(o.report.traffic.dropped_partition > 0);
+        assert!(o.report.convergence_after("heal")[0].1.is_some(), "seed {seed}");
+    }
+}
+
+#[test]
+fn rolling_restart_sees_every_leave_and_return() {
+    for seed in SEEDS {
+        let o = expect_pass("rolling-restart", seed, None);
+        assert_eq!(o.report.leaves, 17, "every member restarted once");
+        let seen = o.report.leave_seen.expect("leaves were seen");
+        // Each leave is gossiped a bounded number of times, so now and then one member has
+        // not heard of it before the node is back (its renewal then updates that view).
+        assert!(seen.count >= 17 * 16 * 95 / 100, "seed {seed}: leaves seen {} times", seen.count);
+        assert!(seen.max < Duration::from_secs(5), "seed {seed}: {seen:?}");
+    }
+}
+
+#[test]
+fn churn_is_detected_and_the_cluster_converges_after() {
+    for seed in [1, 2, 3] {
+        let o = expect_pass("churn", seed, None);
+        assert!(o.report.crashes >= 10, "seed {seed}: only {} crashes", o.report.crashes);
+        let d = o.report.detection.expect("crashes detected");
+        assert!(d.p50 < Duration::from_secs(6), "seed {seed}: {d:?}");
+        assert!(d.max < Duration::from_secs(40), "seed {seed}: {d:?}");
+    }
+}
+
+#[test]
+fn crash_and_restart_detection_is_bounded() {
+    for seed in SEEDS {
+        let o = expect_pass("crash-and-restart", seed, None);
+        let d = o.report.detection.expect("crashes detected");
+        assert_eq!(d.count, 3 * 45, "3 crashes, each seen by the 45 survivors");
+        assert!(d.p50 < Duration::from_secs(6), "seed {seed}: {d:?}");
+        assert!(d.max < Duration::from_secs(30), "seed {seed}: {d:?}");
+        assert_eq!(o.report.missed_detections, 0);
+    }
+}
+
+#[test]
+fn loss_5pct_scaled_down_keeps_views_right() {
+    for seed in [1, 2, 3] {
+        let o = expect_pass("loss-5pct-1000", seed, Some(48));
+        assert!(o.report.traffic.dropped_loss > 0);
+        let lost = o.report.traffic.dropped_loss as f64 / o.report.traffic.sent as f64;
+        assert!((0.03..0.07).contains(&lost), "seed {seed}: {lost}");
+    }
+}
+
+#[test]
+fn slow_lossy_wan_causes_no_false_downs() {
+    for seed in SEEDS {
+        let o = expect_pass("slow-wan", seed, None);
+        assert_eq!(o.report.false_downs, 0);
+        assert!(o.report.traffic.duplicated > 0 && o.report.traffic.dropped_loss > 0);
+    }
+}
+
+#[test]
+fn isolated_manager_is_declared_down_and_comes_back() {
+    for seed in SEEDS {
+        let o = expect_pass("isolate-manager", seed, None);
+        let heal = o.report.convergence_after("heal")[0].1.expect("converged after the heal");
+        assert!(heal < Duration::from_secs(30), "seed {seed}: {heal:?}");
+    }
+}
+
+#[test]
+fn kill_one_of_eight_is_seen_by_all_seven_survivors() {
+    for seed in SEEDS {
+        let o = expect_pass("kill-one-of-8", seed, None);
+        let d = o.report.detection.expect("the crash was detected");
+        assert_eq!(d.count, 7, "seed {seed}");
+    }
+}
