@@ -146,7 +146,9 @@ pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread: the daemon is one loop plus I/O tasks, and a single-threaded runtime has no
+    // cross-thread wake-ups (idle CPU) and fewer thread stacks and allocator arenas (memory).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{}: starting the runtime: {e}", crate::commands::program(role));
