@@ -33,7 +33,7 @@ impl fmt::Display for Role {
 
 /// A member's identity as SWIM knows it.
 ///
-/// Two identities with the same `name` are the same member; the one with the higher
+/// Two identities with the same `name` (and so the same address) are the same member; the one with the higher
 /// `incarnation` is the newer run of it and wins (see [`foca::Identity`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MemberId {
@@ -69,8 +69,12 @@ impl fmt::Display for MemberId {
     }
 }
 
+/// foca keys members by [`foca::Identity::Addr`]. The QUIC address is as unique as the name
+/// (the roster ties each name to one address and refuses anyone else), and it is `Copy`:
+/// foca compares addresses on every update it applies, so a `String` key would allocate
+/// twice per known member per update.
 impl foca::Identity for MemberId {
-    type Addr = String;
+    type Addr = SocketAddr;
 
     fn renew(&self) -> Option<Self> {
         let mut next = self.clone();
@@ -78,8 +82,8 @@ impl foca::Identity for MemberId {
         Some(next)
     }
 
-    fn addr(&self) -> String {
-        self.name.clone()
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
