@@ -91,7 +91,7 @@ impl Registry {
             };
             commands.push(ExternalCommand { name: words, program, args, timeout, max_output, span: scope.span.clone() });
         }
-        commands.sort_by(|a, b| b.name.len().cmp(&a.name.len()));
+        commands.sort_by_key(|c| std::cmp::Reverse(c.name.len()));
         Ok(Registry { commands })
     }
 

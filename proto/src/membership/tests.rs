@@ -38,7 +38,7 @@ fn id(i: usize, incarnation: u64) -> MemberId {
         name: format!("n{i}"),
         addr: SocketAddr::from(([127, 0, 1, i as u8 + 1], 4803)),
         role: if i == 0 { Role::Manager } else { Role::Node },
-        subcluster: if i % 2 == 0 { "east".into() } else { "west".into() },
+        subcluster: if i.is_multiple_of(2) { "east".into() } else { "west".into() },
         incarnation,
     }
 }
@@ -110,12 +110,11 @@ impl Net {
                     self.nodes[t].handle_datagram(now, &from, &payload).expect("valid datagram");
                     self.drain(t);
                 }
-                Some(Pending::Fire { node, timer }) => {
-                    if self.alive[node] {
-                        self.nodes[node].handle_timer(now, timer);
-                        self.drain(node);
-                    }
+                Some(Pending::Fire { node, timer }) if self.alive[node] => {
+                    self.nodes[node].handle_timer(now, timer);
+                    self.drain(node);
                 }
+                Some(Pending::Fire { .. }) => {}
                 None => {}
             }
         }
