@@ -129,6 +129,12 @@ fn submit(seq: &mut Sequencer, now: Instant, cmd: &str, target: Target, format: 
     }
 }
 
+/// When `at` was, as microseconds since the Unix epoch (for machine readers of JSON output).
+fn unix_micros(at: Instant, now: Instant) -> u128 {
+    let when = SystemTime::now() - now.saturating_duration_since(at);
+    when.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
 fn wall_clock(at: Instant, now: Instant) -> String {
     let ago = now.saturating_duration_since(at);
     let when = SystemTime::now() - ago;
@@ -169,6 +175,7 @@ fn render(cmd: &str, rows: &[RetrieveRow], now: Instant, format: Format) -> Stri
                         "id": r.result.id.to_string(),
                         "status": r.result.status.as_str(),
                         "time": wall_clock(r.result.at, now),
+                        "time_unix_us": unix_micros(r.result.at, now),
                         "answer": r.result.body,
                     })
                 })

@@ -68,7 +68,8 @@ struct Sent {
 /// The results buffer.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
-    entries: BTreeMap<(String, String), NodeResult>,
+    /// command text → node → result (nested so that lookups borrow, not allocate, keys).
+    entries: BTreeMap<String, BTreeMap<String, NodeResult>>,
     ops: BTreeMap<String, BTreeMap<OpId, Sent>>,
 }
 
@@ -87,17 +88,18 @@ impl Results {
         target: &Target,
         nodes: &[(String, String)],
     ) {
+        let per_node = match self.entries.get_mut(command) {
+            Some(m) => m,
+            None => self.entries.entry(command.to_owned()).or_default(),
+        };
         for (node, sc) in nodes {
-            self.entries.insert(
-                (command.to_owned(), node.clone()),
-                NodeResult {
-                    id,
-                    subcluster: sc.clone(),
-                    status: ResultStatus::Pending,
-                    body: String::new(),
-                    at: now,
-                },
-            );
+            let fresh = NodeResult { id, subcluster: sc.clone(), status: ResultStatus::Pending, body: String::new(), at: now };
+            match per_node.get_mut(node) {
+                Some(r) => *r = fresh,
+                None => {
+                    per_node.insert(node.clone(), fresh);
+                }
+            }
         }
         // Only the latest operation per (command, target) is ever retrieved: drop older ones
         // so the buffer stays bounded by distinct commands, not by operations sent.
@@ -117,7 +119,7 @@ impl Results {
         status: ResultStatus,
         body: &str,
     ) {
-        let Some(entry) = self.entries.get_mut(&(command.to_owned(), node.to_owned())) else {
+        let Some(entry) = self.entries.get_mut(command).and_then(|m| m.get_mut(node)) else {
             return;
         };
         if entry.id != id {
@@ -160,23 +162,21 @@ impl Results {
     /// `retrieve_node NODE COMMAND`: that node's latest result for the command.
     pub fn retrieve_node(&self, node: &str, command: &str) -> Option<RetrieveRow> {
         self.entries
-            .get(&(command.to_owned(), node.to_owned()))
+            .get(command)
+            .and_then(|m| m.get(node))
             .map(|r| RetrieveRow { node: node.to_owned(), result: r.clone() })
     }
 
     fn rows<'a>(&self, command: &str, nodes: impl Iterator<Item = &'a String>) -> Vec<RetrieveRow> {
+        let Some(per_node) = self.entries.get(command) else { return Vec::new() };
         nodes
-            .filter_map(|n| {
-                self.entries
-                    .get(&(command.to_owned(), n.clone()))
-                    .map(|r| RetrieveRow { node: n.clone(), result: r.clone() })
-            })
+            .filter_map(|n| per_node.get(n).map(|r| RetrieveRow { node: n.clone(), result: r.clone() }))
             .collect()
     }
 
     /// `flush control cache`: forget everything. Returns how many entries were dropped.
     pub fn flush(&mut self) -> usize {
-        let n = self.entries.len();
+        let n = self.len();
         self.entries.clear();
         self.ops.clear();
         n
@@ -184,7 +184,7 @@ impl Results {
 
     /// Number of (command, node) entries held.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.values().map(BTreeMap::len).sum()
     }
 
     /// True if nothing is held.
