@@ -1,6 +1,8 @@
 //! Error types of the sans-io core. Each variant says whether state changed and whether it is
 //! expected in normal operation.
 
+use std::net::IpAddr;
+
 use thiserror::Error;
 
 /// A datagram or message that could not be decoded. State never changes on a decode error.
@@ -75,5 +77,56 @@ pub enum OpsError {
         from: String,
         /// What it sent.
         what: &'static str,
+    },
+}
+
+/// A DuraVIP configuration, datagram or command that was refused. Nothing changed unless the
+/// variant says otherwise.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DuraVipError {
+    /// The datagram's envelope or body was bad; nothing changed. Expected only from broken or
+    /// hostile peers, or during a rolling upgrade across incompatible versions.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Two bindings declare the same address; no core was built.
+    #[error("bindings {first} and {second} both declare address {addr}")]
+    DuplicateAddress {
+        /// The address declared twice.
+        addr: IpAddr,
+        /// The first binding declaring it.
+        first: String,
+        /// The second binding declaring it.
+        second: String,
+    },
+    /// Two bindings carry the same name; no core was built.
+    #[error("binding {0} is declared twice")]
+    DuplicateName(String),
+    /// A binding is unusable as declared; no core was built.
+    #[error("binding {binding}: {problem}")]
+    Binding {
+        /// The binding's name.
+        binding: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A tuning value is out of range (the message names the field); no core was built.
+    #[error("{0}")]
+    Config(String),
+    /// `duravip move` names an address no binding declares; nothing changed. Expected from typos.
+    #[error("{0} is not a DuraVIP address of this node")]
+    UnknownAddress(IpAddr),
+    /// `duravip move` names a host that is not a live node in this node's view; nothing
+    /// changed. Expected from typos and while the host is down.
+    #[error("{0} is not a live node of the cluster")]
+    NotALiveMember(String),
+    /// `duravip move` names a live node that may not hold the address; nothing changed.
+    #[error("{host} is not a candidate for {addr} (binding {binding})")]
+    NotACandidate {
+        /// The address.
+        addr: IpAddr,
+        /// The host named.
+        host: String,
+        /// The binding declaring the address.
+        binding: String,
     },
 }

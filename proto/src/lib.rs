@@ -12,6 +12,8 @@
 //! - [`wire`]: the versioned envelope every datagram travels in, with size limits.
 //! - [`membership`]: SWIM membership (foca) behind our own adapter and output queue.
 //! - [`ops`]: ordered cluster-wide operations: sequencer (manager), applier (node), results.
+//! - [`duravip`]: DuraVIP address ownership: who holds each virtual address, failover,
+//!   moves, partition policy (available or majority).
 //! - [`segments`]: mbus.conf-style segment files mapped to subclusters and networks.
 //! - [`error`]: the error types of the core.
 //!
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod duravip;
 pub mod error;
 pub mod ids;
 pub mod membership;
@@ -29,5 +32,5 @@ pub mod ops;
 pub mod segments;
 pub mod wire;
 
-pub use error::{DecodeError, MembershipError, OpsError};
+pub use error::{DecodeError, DuraVipError, MembershipError, OpsError};
 pub use ids::{MemberId, Role};

@@ -22,6 +22,8 @@ pub enum Kind {
     Swim = 1,
     /// An ordered-operations message, [`crate::ops::OpMessage`] (stream).
     Ops = 2,
+    /// A DuraVIP ownership message, [`crate::duravip::DuraVipMessage`] (datagram).
+    Duravip = 3,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
         match b {
             1 => Ok(Kind::Swim),
             2 => Ok(Kind::Ops),
+            3 => Ok(Kind::Duravip),
             other => Err(DecodeError::Kind(other)),
         }
     }
@@ -87,6 +90,32 @@ pub fn decode_ops(message: &[u8]) -> Result<crate::ops::OpMessage, DecodeError> 
             }
         }
         _ => Err(DecodeError::Truncated { len: message.len(), need: HEADER_LEN }),
+    }
+}
+
+/// Encodes a DuraVIP message as one datagram. A message whose datagram would exceed
+/// [`MAX_DATAGRAM`] is refused: the sender splits its content first.
+pub fn encode_duravip(message: &crate::duravip::DuraVipMessage) -> Result<Bytes, DecodeError> {
+    let body = postcard::to_allocvec(message).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if body.len() + HEADER_LEN > MAX_DATAGRAM {
+        return Err(DecodeError::Oversize { len: body.len() + HEADER_LEN, limit: MAX_DATAGRAM });
+    }
+    Ok(encode(Kind::Duravip, &body))
+}
+
+/// Decodes a DuraVIP datagram: checks the envelope (version, size, kind), then the body, which
+/// must be exactly one message with no trailing bytes.
+pub fn decode_duravip(datagram: &[u8]) -> Result<crate::duravip::DuraVipMessage, DecodeError> {
+    match decode(datagram)? {
+        (Kind::Duravip, body) => {
+            let (message, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Body(e.to_string()))?;
+            if rest.is_empty() {
+                Ok(message)
+            } else {
+                Err(DecodeError::Body(format!("{} trailing bytes after the message", rest.len())))
+            }
+        }
+        (other, _) => Err(DecodeError::Kind(other as u8)),
     }
 }
 

@@ -277,8 +277,9 @@ impl Membership {
                 self.absorb_notes(now);
                 result.map_err(|e| MembershipError::Swim(e.to_string()))
             }
-            // Operations travel on streams, never as datagrams.
-            Kind::Ops => Err(MembershipError::Decode(crate::error::DecodeError::Kind(Kind::Ops as u8))),
+            // Operations travel on streams, never as datagrams; DuraVIP datagrams belong to the
+            // DuraVIP core, not to membership.
+            Kind::Ops | Kind::Duravip => Err(MembershipError::Decode(crate::error::DecodeError::Kind(kind as u8))),
         }
     }
 
