@@ -38,6 +38,9 @@ mod message;
 mod ownership;
 mod rank;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
