@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use crate::beliefs::Beliefs;
+use crate::invariants::Ownership;
 use crate::bitset::NodeSet;
 use crate::network::Network;
 use crate::time::{format_duration, SimTime};
@@ -36,6 +39,15 @@ pub enum Check {
         member: usize,
         /// Observers.
         by: Option<Vec<usize>>,
+    },
+    /// Exactly `count` running nodes of `among` hold each address of `addrs`.
+    Holders {
+        /// The addresses.
+        addrs: Vec<IpAddr>,
+        /// Whose holdings count.
+        among: Vec<usize>,
+        /// Expected holders of each.
+        count: usize,
     },
 }
 
@@ -75,6 +87,8 @@ pub struct View<'a> {
     pub net: &'a Network,
     /// Names.
     pub topo: &'a Topology,
+    /// Who holds which DuraVIP address.
+    pub ownership: &'a Ownership,
 }
 
 impl View<'_> {
@@ -140,6 +154,31 @@ impl View<'_> {
                 } else {
                     let state = if want_up { "down (or unknown)" } else { "up" };
                     Err(format!("{} of {} still see {} {state}: {}", wrong.len(), observers.len(), name(*member), sample(&wrong)))
+                }
+            }
+            Check::Holders { addrs, among, count } => {
+                let wrong: Vec<String> = addrs
+                    .iter()
+                    .filter_map(|addr| {
+                        let held: Vec<&str> = self
+                            .ownership
+                            .holders(addr)
+                            .filter(|h| among.contains(h) && self.running.contains(*h))
+                            .map(name)
+                            .collect();
+                        (held.len() != *count).then(|| {
+                            if held.is_empty() {
+                                format!("{addr} held by none")
+                            } else {
+                                format!("{addr} held by {}", held.join(" and "))
+                            }
+                        })
+                    })
+                    .collect();
+                if wrong.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("expected {count} holder(s); {} of {} addresses wrong: {}", wrong.len(), addrs.len(), sample(&wrong)))
                 }
             }
         }
@@ -258,7 +297,8 @@ mod tests {
         let mut a = Assertions::default();
         let t0 = SimTime::ZERO;
         {
-            let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo };
+            let ownership = Ownership::default();
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership };
             let (i, deadline) = a.add("members".into(), Check::Members { nodes: vec![0, 1, 2], up: 3 }, None, t0, &view);
             assert!(deadline.is_none());
             match &a.items()[i].verdict {
@@ -274,7 +314,8 @@ mod tests {
                 beliefs.set(x, y, true, true);
             }
         }
-        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo };
+        let ownership = Ownership::default();
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership };
         a.poll(SimTime::from_duration(Duration::from_secs(1)), &view);
         assert!(!a.has_pending());
         assert!(matches!(a.items()[1].verdict, Verdict::Held(_)));

@@ -56,6 +56,8 @@ pub enum EventWhat {
     Stop(u32),
     /// A churn crash.
     Churn,
+    /// A repeated broadcast.
+    Repeat,
     /// A plot sample.
     Sample,
     /// An invariant deadline.
@@ -88,6 +90,7 @@ impl EventRef {
             EventWhat::Start(n) => format!("start of {}", name(n)),
             EventWhat::Stop(n) => format!("stop of {}", name(n)),
             EventWhat::Churn => "churn crash".to_string(),
+            EventWhat::Repeat => "repeated broadcast".to_string(),
             EventWhat::Sample => "sample".to_string(),
             EventWhat::Check => "invariant deadline".to_string(),
             EventWhat::AssertionDeadline => "assertion deadline".to_string(),
@@ -287,36 +290,49 @@ impl OpsOrder {
     }
 }
 
-/// DuraVIP: at most one holder per address within a connected part, once settled.
+/// DuraVIP: at most one holder per address within a connected part, once settled; for
+/// addresses under the `majority` policy, never two holders that cannot reach each other
+/// (two sides of a partition), not even for a moment.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
     holders: BTreeMap<IpAddr, BTreeSet<u32>>,
     conflicts: BTreeMap<IpAddr, SimTime>,
+    majority: BTreeSet<IpAddr>,
+    split: BTreeSet<IpAddr>,
     /// How long two reachable holders may coexist (membership settling) before it is a violation.
     pub settle: Duration,
+    /// Every change of an address's holders: (time, address, holders after the change).
+    pub timeline: Vec<(SimTime, IpAddr, Vec<u32>)>,
 }
 
 impl Ownership {
-    /// Conflicts may last `settle` before they are violations.
-    pub fn new(settle: Duration) -> Ownership {
-        Ownership { settle, ..Ownership::default() }
+    /// Conflicts may last `settle` before they are violations; `majority` lists the addresses
+    /// that must never have holders on two sides of a cut.
+    pub fn new(settle: Duration, majority: impl IntoIterator<Item = IpAddr>) -> Ownership {
+        Ownership { settle, majority: majority.into_iter().collect(), ..Ownership::default() }
+    }
+
+    /// Who holds `addr` now.
+    pub fn holders(&self, addr: &IpAddr) -> impl Iterator<Item = usize> + '_ {
+        self.holders.get(addr).into_iter().flatten().map(|&n| n as usize)
     }
 
     /// Node `node` holds (`true`) or released `addr`. Returns the deadline of a new conflict.
     pub fn on_change(&mut self, node: usize, addr: IpAddr, holds: bool, now: SimTime, net: &Network) -> Option<SimTime> {
         let set = self.holders.entry(addr).or_default();
-        if holds {
-            set.insert(node as u32);
-        } else {
-            set.remove(&(node as u32));
+        let changed = if holds { set.insert(node as u32) } else { set.remove(&(node as u32)) };
+        if changed {
+            self.timeline.push((now, addr, set.iter().copied().collect()));
         }
         self.refresh(now, net)
     }
 
     /// Stopped nodes hold nothing.
     pub fn on_stop(&mut self, node: usize, now: SimTime, net: &Network) -> Option<SimTime> {
-        for set in self.holders.values_mut() {
-            set.remove(&(node as u32));
+        for (addr, set) in &mut self.holders {
+            if set.remove(&(node as u32)) {
+                self.timeline.push((now, *addr, set.iter().copied().collect()));
+            }
         }
         self.refresh(now, net)
     }
@@ -325,28 +341,45 @@ impl Ownership {
     pub fn refresh(&mut self, now: SimTime, net: &Network) -> Option<SimTime> {
         for (addr, set) in &self.holders {
             let holders: Vec<usize> = set.iter().map(|&n| n as usize).collect();
-            let conflict = holders
-                .iter()
-                .enumerate()
-                .any(|(i, &a)| holders[i + 1..].iter().any(|&b| net.reachable(a, b)));
-            if conflict {
+            let pairs = || holders.iter().enumerate().flat_map(|(i, &a)| holders[i + 1..].iter().map(move |&b| (a, b)));
+            if pairs().any(|(a, b)| net.reachable(a, b)) {
                 self.conflicts.entry(*addr).or_insert(now);
             } else {
                 self.conflicts.remove(addr);
             }
+            if self.majority.contains(addr) && pairs().any(|(a, b)| !net.reachable(a, b)) {
+                self.split.insert(*addr);
+            }
         }
-        self.conflicts.values().min().map(|t| t.after(self.settle))
+        if self.split.is_empty() {
+            self.conflicts.values().min().map(|t| t.after(self.settle))
+        } else {
+            Some(now)
+        }
     }
 
-    /// Reports conflicts older than the settle time.
+    /// Reports conflicts older than the settle time, and majority addresses held on two
+    /// sides of a cut.
     pub fn check(&mut self, now: SimTime, cause: EventRef, topo: &Topology, out: &mut Vec<Violation>) {
+        let names = |addr: &IpAddr| -> String {
+            let names: Vec<&str> = self.holders[addr].iter().map(|&n| topo.name(n as usize)).collect();
+            names.join(", ")
+        };
+        for addr in &self.split {
+            out.push(Violation {
+                at: now,
+                invariant: "majority-one-side",
+                message: format!("{addr} (policy majority) held on both sides of a cut by {}", names(addr)),
+                event: cause.describe(topo),
+            });
+        }
+        self.split.clear();
         for (addr, since) in &self.conflicts {
             if since.after(self.settle) <= now {
-                let names: Vec<&str> = self.holders[addr].iter().map(|&n| topo.name(n as usize)).collect();
                 out.push(Violation {
                     at: now,
                     invariant: "one-owner-per-address",
-                    message: format!("{addr} held by {} in one connected part since {since}", names.join(", ")),
+                    message: format!("{addr} held by {} in one connected part since {since}", names(addr)),
                     event: cause.describe(topo),
                 });
             }
@@ -432,7 +465,7 @@ mod tests {
         let t = topo();
         let mut net = Network::new(4, LinkParams::default());
         let addr: IpAddr = "10.9.9.9".parse().expect("ip");
-        let mut own = Ownership::new(Duration::from_secs(2));
+        let mut own = Ownership::new(Duration::from_secs(2), []);
         assert_eq!(own.on_change(0, addr, true, at(0).at, &net), None);
         assert_eq!(own.on_change(2, addr, true, at(1_000).at, &net), Some(at(3_000).at));
         let mut out = Vec::new();
@@ -443,5 +476,27 @@ mod tests {
         assert!(out[0].message.contains("held by mgr, west1"), "{}", out[0].message);
         net.partition(&[NodeSet::from_indices(4, [0, 1]), NodeSet::from_indices(4, [2, 3])], at(4_000).at);
         assert_eq!(own.refresh(at(4_000).at, &net), None, "one holder per side is fine");
+        assert_eq!(own.timeline.len(), 2);
+    }
+
+    #[test]
+    fn majority_addresses_held_across_a_cut_are_violations_at_once() {
+        let t = topo();
+        let mut net = Network::new(4, LinkParams::default());
+        let addr: IpAddr = "10.9.9.9".parse().expect("ip");
+        let mut own = Ownership::new(Duration::from_secs(2), [addr]);
+        net.partition(&[NodeSet::from_indices(4, [0, 1]), NodeSet::from_indices(4, [2, 3])], at(0).at);
+        assert_eq!(own.on_change(1, addr, true, at(1_000).at, &net), None);
+        assert_eq!(own.on_change(3, addr, true, at(1_500).at, &net), Some(at(1_500).at), "checked at once");
+        let mut out = Vec::new();
+        own.check(at(1_500).at, at(1_500), &t, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].invariant, "majority-one-side");
+        assert!(out[0].message.contains("east1, west2"), "{}", out[0].message);
+        own.on_change(3, addr, false, at(1_600).at, &net);
+        assert_eq!(own.holders(&addr).collect::<Vec<_>>(), vec![1]);
+        out.clear();
+        own.check(at(1_700).at, at(1_700), &t, &mut out);
+        assert!(out.is_empty(), "reported once, and released since");
     }
 }

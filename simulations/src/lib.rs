@@ -12,10 +12,12 @@
 //! - [`network`]: links (latency, jitter, loss, duplication, reordering) and cuts.
 //! - [`topology`]: hosts from a segment file or generated.
 //! - [`node`]: a simulated node; the [`node::NodeCore`] hook for cores beside membership.
+//! - [`cores`]: the shipping cores beside membership: ordered operations and DuraVIP.
 //! - [`scenario`]: scenario files (TOML) and their checked form.
 //! - [`sim`]: the event loop that drives nodes, network and timeline.
 //! - [`beliefs`], [`invariants`], [`assertions`], [`stats`]: what is watched and measured.
-//! - [`trace`]: the trace hash; [`report`]: the terminal table; [`plot`]: SVG charts.
+//! - [`trace`]: the trace hash; [`report`]: the terminal table; [`plot`]: SVG charts;
+//!   [`vips`]: DuraVIP holder segments, conflict windows and gaps.
 //! - [`memory`]: peak and current resident memory, for benchmarks.
 //!
 //! # Entry point
@@ -29,6 +31,7 @@
 pub mod assertions;
 pub mod beliefs;
 pub mod bitset;
+pub mod cores;
 pub mod invariants;
 pub mod memory;
 pub mod network;
@@ -41,6 +44,7 @@ pub mod stats;
 pub mod time;
 pub mod topology;
 pub mod trace;
+pub mod vips;
 pub mod world;
 
 use std::hash::{BuildHasher, Hasher};
@@ -51,6 +55,7 @@ use anyhow::Context;
 pub use crate::report::Report;
 pub use crate::scenario::{Scenario, ScenarioError};
 use crate::sim::{SimOptions, Simulation};
+use crate::time::SimTime;
 
 /// The environment variable that sets the seed when `--seed` is not given.
 pub const SEED_ENV: &str = "SIM_SEED";
@@ -179,6 +184,15 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
     if let Some(dir) = &args.out {
         plots = plot::write_plots(dir, &report.scenario, &finished.stats.series)
             .with_context(|| format!("writing charts to {}", dir.display()))?;
+        if !finished.vips.is_empty() {
+            let end = SimTime::from_duration(finished.simulated);
+            let rows = vips::segments(&finished.vips, &finished.vip_timeline, end);
+            let names: Vec<String> = finished.topology.hosts().iter().map(|h| h.name.clone()).collect();
+            let svg = plot::vip_owners_svg(&report.scenario, &names, &rows, end.as_duration().as_secs_f64());
+            let path = dir.join("vip-owners.svg");
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+            plots.push(path);
+        }
         if options.print {
             for p in &plots {
                 println!("wrote {}", p.display());

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eccluster_proto::membership::{ClusterEvent, Membership};
+use eccluster_proto::ops::Target;
 
 use crate::time::SimTime;
 use crate::topology::Host;
@@ -56,6 +57,21 @@ pub enum Observation {
     Holds(IpAddr),
     /// The node no longer holds this address.
     Released(IpAddr),
+    /// The manager sequenced operation `(epoch, seq)`.
+    Sequenced {
+        /// Manager epoch.
+        epoch: u64,
+        /// Sequence within the epoch.
+        seq: u64,
+    },
+    /// The manager's operation `(epoch, seq)` is complete: every target answered, left, or
+    /// timed out.
+    Completed {
+        /// Manager epoch.
+        epoch: u64,
+        /// Sequence within the epoch.
+        seq: u64,
+    },
 }
 
 /// A sans-io core run beside membership on every node.
@@ -64,6 +80,13 @@ pub trait NodeCore {
     fn name(&self) -> &'static str;
     /// True if datagrams whose envelope kind byte is `kind` are for this core.
     fn accepts(&self, kind: u8) -> bool;
+    /// The node's run started (called once, right after the core was built).
+    fn start(&mut self, _now: Instant) {}
+    /// A console command submitted at this node (the scenario's `broadcast` steps go to a
+    /// running manager). Returns what the console would print, or why it was refused.
+    fn handle_command(&mut self, _now: Instant, _command: &str, _target: &Target) -> Result<String, String> {
+        Err(format!("{} takes no console commands", self.name()))
+    }
     /// A message arrived from the member named `from`.
     fn handle_datagram(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), String>;
     /// A timer set by [`CoreOutput::SetTimer`] fired.

@@ -1,12 +1,17 @@
 //! SVG charts of a run, written by hand: polylines on axes with ticks, labels and a legend.
 //! `members-up.svg` shows, per subcluster, how many members its nodes see up over time (the
 //! mean as a line, the fewest–most as a band, the running count dashed); `traffic.svg` shows
-//! messages sent per second. Text in, text out: the caller writes the files.
+//! messages sent per second; `vip-owners.svg` shows who held each DuraVIP address when. Text
+//! in, text out: the caller writes the files.
 
 use std::fmt::Arguments;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use crate::stats::Series;
+use crate::vips::Segment;
 
 const W: f64 = 960.0;
 const H: f64 = 420.0;
@@ -200,6 +205,87 @@ pub fn traffic_svg(title: &str, series: &Series) -> String {
     chart(&format!("{title}: messages sent per second (whole cluster)"), "simulated time (s)", "messages / s", &series.times, &lines)
 }
 
+/// Holder colours of the owner timeline: no reds, which mark conflicts.
+const HOLDER_COLORS: [&str; 12] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#aec7e8",
+    "#98df8a", "#c5b0d5",
+];
+
+/// At most this many addresses get a row in the owner timeline.
+const MAX_VIP_ROWS: usize = 48;
+
+/// The VIP owner timeline: a row per address, a bar per holder interval coloured by holder,
+/// red where two or more nodes held it at once, empty where nobody did.
+pub fn vip_owners_svg(title: &str, names: &[String], rows: &BTreeMap<IpAddr, Vec<Segment>>, end: f64) -> String {
+    let shown: Vec<(&IpAddr, &Vec<Segment>)> = rows.iter().take(MAX_VIP_ROWS).collect();
+    let row_h = 18.0;
+    let (left, right, top, bottom) = (120.0, 170.0, 40.0, 55.0);
+    let ph = row_h * shown.len().max(1) as f64;
+    let height = top + ph + bottom;
+    let pw = W - left - right;
+    let end = end.max(1e-9);
+    let px = |x: f64| left + x / end * pw;
+    let mut colour_of: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut s = String::new();
+    wl(&mut s, format_args!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#));
+    wl(&mut s, format_args!(r#"<rect width="{W}" height="{height}" fill="white"/>"#));
+    let mut heading = format!("{title}: DuraVIP owner per address over time (red: more than one holder)");
+    if rows.len() > shown.len() {
+        heading.push_str(&format!(", first {} of {} addresses", shown.len(), rows.len()));
+    }
+    wl(&mut s, format_args!(r#"<text x="{}" y="22" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(&heading)));
+    for (r, (addr, segs)) in shown.iter().enumerate() {
+        let y = top + r as f64 * row_h;
+        wl(&mut s, format_args!(r##"<rect x="{left}" y="{y:.1}" width="{pw:.1}" height="{:.1}" fill="#f3f3f3"/>"##, row_h - 3.0));
+        wl(&mut s, format_args!(r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, left - 6.0, y + row_h - 6.0, addr));
+        for seg in segs.iter().filter(|g| !g.holders.is_empty()) {
+            let (x0, x1) = (px(seg.from.as_duration().as_secs_f64()), px(seg.to.as_duration().as_secs_f64()));
+            let fill = match seg.holders.as_slice() {
+                [only] => {
+                    let next = colour_of.len();
+                    *colour_of.entry(*only).or_insert(HOLDER_COLORS[next % HOLDER_COLORS.len()])
+                }
+                _ => "#e00000",
+            };
+            let who: Vec<&str> = seg.holders.iter().map(|&h| names.get(h as usize).map_or("?", String::as_str)).collect();
+            wl(&mut s, format_args!(
+                r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}"><title>{} {}</title></rect>"#,
+                (x1 - x0).max(0.5),
+                row_h - 3.0,
+                addr,
+                escape(&who.join(", "))
+            ));
+        }
+    }
+    let x_step = tick_step(end, 10.0);
+    let axis_y = top + ph;
+    let mut x = 0.0;
+    while x <= end + x_step / 2.0 {
+        if x <= end {
+            let xx = px(x);
+            wl(&mut s, format_args!(r##"<line x1="{xx:.1}" y1="{axis_y:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#333"/>"##, axis_y + 5.0));
+            wl(&mut s, format_args!(r#"<text x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, axis_y + 18.0, fmt_tick(x)));
+        }
+        x += x_step;
+    }
+    wl(&mut s, format_args!(r##"<path d="M{left},{axis_y:.1} H{:.1}" fill="none" stroke="#333"/>"##, left + pw));
+    wl(&mut s, format_args!(r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">simulated time (s)</text>"#, left + pw / 2.0, height - 12.0));
+    let mut legend: Vec<(String, &str)> = colour_of
+        .iter()
+        .map(|(h, c)| (names.get(*h as usize).cloned().unwrap_or_default(), *c))
+        .collect();
+    legend.sort();
+    legend.push(("two or more".into(), "#e00000"));
+    for (i, (name, colour)) in legend.iter().enumerate().take(((ph + bottom - 10.0) / 16.0).max(1.0) as usize) {
+        let ly = top + i as f64 * 16.0;
+        let lx = left + pw + 15.0;
+        wl(&mut s, format_args!(r#"<rect x="{lx}" y="{ly:.1}" width="14" height="10" fill="{colour}"/>"#));
+        wl(&mut s, format_args!(r#"<text x="{}" y="{:.1}">{}</text>"#, lx + 20.0, ly + 9.0, escape(name)));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 /// Writes both charts into `dir` (created if missing); returns the paths written.
 pub fn write_plots(dir: &Path, title: &str, series: &Series) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -246,5 +332,25 @@ mod tests {
         assert_eq!(written.len(), 2);
         assert!(written.iter().all(|p| p.is_file()));
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn vip_timeline_colours_holders_and_marks_conflicts() {
+        let a: IpAddr = "10.200.0.1".parse().expect("ip");
+        let t = |s: u64| crate::time::SimTime::from_duration(std::time::Duration::from_secs(s));
+        let mut rows = BTreeMap::new();
+        rows.insert(a, vec![
+            Segment { from: t(0), to: t(2), holders: vec![] },
+            Segment { from: t(2), to: t(5), holders: vec![1] },
+            Segment { from: t(5), to: t(6), holders: vec![1, 2] },
+            Segment { from: t(6), to: t(10), holders: vec![2] },
+        ]);
+        let names = vec!["mgr".to_string(), "east1".to_string(), "west1".to_string()];
+        let svg = vip_owners_svg("t", &names, &rows, 10.0);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<title>").count(), 3, "three held segments");
+        assert!(svg.contains("<title>10.200.0.1 east1, west1</title>"));
+        assert!(svg.contains(r##"fill="#e00000"><title>"##), "the conflict is red");
+        assert!(svg.contains(">east1<") && svg.contains(">west1<"), "legend names holders");
     }
 }

@@ -12,6 +12,7 @@ use crate::invariants::Violation;
 use crate::sim::Finished;
 use crate::stats::{Distribution, Episode, Traffic};
 use crate::time::{format_duration, SimTime};
+use crate::vips::{self, VipSummary};
 
 /// One assertion's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,14 @@ pub struct Report {
     pub bytes_per_node_sec: f64,
     /// Ordered operations applied, if an operations core ran.
     pub ops_applied: Option<u64>,
+    /// Operations the timeline submitted, refused, still incomplete at the end.
+    pub ops_submitted: (u64, u64, usize),
+    /// Submission to completion at the manager.
+    pub ops_completion: Option<Distribution>,
+    /// DuraVIP report rows, if the scenario bound addresses.
+    pub vip_rows: Vec<(&'static str, String)>,
+    /// DuraVIP figures, if the scenario bound addresses.
+    pub vips: Option<VipSummary>,
     /// Assertion outcomes in timeline order.
     pub assertions: Vec<AssertionOutcome>,
     /// Broken invariants (the first 1000).
@@ -98,6 +107,8 @@ impl Report {
                 Verdict::Pending => AssertionOutcome { label: a.label.clone(), passed: false, detail: "never decided".into() },
             })
             .collect();
+        let vips = (!f.vips.is_empty())
+            .then(|| vips::summarize(&f.vips, &f.vip_timeline, SimTime::from_duration(f.simulated)));
         let passed = !f.stopped_early && f.violations_total == 0 && assertions.iter().all(|a| a.passed);
         let node_secs = f.stats.node_seconds(SimTime::from_duration(f.simulated)).max(1e-9);
         let mut replay = format!("eccluster sim run {} --seed {}", scenario_arg.display(), f.seed);
@@ -122,6 +133,10 @@ impl Report {
             messages_per_node_sec: f.stats.traffic.sent as f64 / node_secs,
             bytes_per_node_sec: f.stats.traffic.sent_bytes as f64 / node_secs,
             ops_applied: f.has_cores.then_some(f.ops_applied),
+            ops_submitted: (f.ops.submitted, f.ops.refused, f.ops.incomplete()),
+            ops_completion: Distribution::of(&f.ops.completion),
+            vip_rows: vips.as_ref().map(|v| v.rows(&f.topology)).unwrap_or_default(),
+            vips,
             assertions,
             violations: f.violations.clone(),
             violations_total: f.violations_total,
@@ -240,11 +255,24 @@ impl fmt::Display for Report {
             "  {:<34} {} sent, {} delivered, {} lost, {} cut, {} to stopped nodes, {} duplicated, {} refused",
             "messages", t.sent, t.delivered, t.dropped_loss, t.dropped_partition, t.dropped_dead, t.duplicated, t.rejected
         )?;
+        let (submitted, refused, incomplete) = self.ops_submitted;
         match self.ops_applied {
-            Some(n) => writeln!(f, "  {:<34} {n} applied, order checked", "ordered operations")?,
-            None => writeln!(f, "  {:<34} n/a (no ordered-operations core in the simulator)", "ordered operations")?,
+            Some(n) => writeln!(
+                f,
+                "  {:<34} {submitted} submitted, {refused} refused, {n} applications (order checked), {incomplete} incomplete at the end",
+                "ordered operations"
+            )?,
+            None => writeln!(f, "  {:<34} n/a (no ordered-operations core in this run)", "ordered operations")?,
         }
-        writeln!(f, "  {:<34} n/a (no DuraVIP core)", "DuraVIP owners per address")?;
+        if self.ops_completion.is_some() {
+            dist_row(f, "operation complete (manager)", &self.ops_completion, submitted as usize, 0)?;
+        }
+        if self.vip_rows.is_empty() {
+            writeln!(f, "  {:<34} n/a (no [duravip] bindings in this scenario)", "DuraVIP ownership")?;
+        }
+        for (label, text) in &self.vip_rows {
+            writeln!(f, "  {label:<34} {text}")?;
+        }
         writeln!(f)?;
         if !self.assertions.is_empty() {
             writeln!(f, "  assertions")?;

@@ -70,6 +70,8 @@ pub enum Event {
     },
     /// The next random crash of churn `index`.
     ChurnTick(u32),
+    /// The next submission of repeated broadcast `index`.
+    RepeatTick(u32),
     /// Sample the members-up series for the plots.
     Sample,
     /// An invariant deadline: re-check bounded-duration invariants now.

@@ -2,6 +2,7 @@
 //! their checked form [`Action`] with durations parsed. Selectors stay names here; they are
 //! checked against the topology by [`super::Scenario::validate`] and resolved when a step runs.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -124,6 +125,26 @@ pub(crate) struct AssertSeenArgs {
     within: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BroadcastArgs {
+    command: String,
+    subcluster: Option<String>,
+    node: Option<String>,
+    every: Option<String>,
+    #[serde(rename = "for")]
+    period: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssertHoldersArgs {
+    addr: Option<String>,
+    among: Option<Selector>,
+    count: usize,
+    within: Option<String>,
+}
+
 /// One timeline entry as written, without its `at`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -146,6 +167,8 @@ pub(crate) enum ActionFile {
     AssertConverged(AssertConvergedArgs),
     AssertDown(AssertSeenArgs),
     AssertUp(AssertSeenArgs),
+    Broadcast(BroadcastArgs),
+    AssertHolders(AssertHoldersArgs),
 }
 
 /// Which nodes a `crash`, `restart` or `leave` acts on.
@@ -174,6 +197,17 @@ pub enum Links {
     Between(Selector, Selector),
     /// One direction.
     Directed(Selector, Selector),
+}
+
+/// Where a `broadcast` step sends its command (through the manager's sequencer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpsTarget {
+    /// Every live node (`broadcast`).
+    Cluster,
+    /// Every live node of a subcluster (`subcluster broadcast NAME`).
+    Subcluster(String),
+    /// One node (`unicast NAME`).
+    Node(String),
 }
 
 /// A checked timeline action.
@@ -254,6 +288,27 @@ pub enum Action {
         by: Option<Selector>,
         /// How long it may take.
         within: Option<Duration>,
+    },    /// The manager sequences `command` as an ordered operation for `target`; with `repeat`
+    /// (every, for) it does so again every `every` for `for`.
+    Broadcast {
+        /// The console command the nodes run.
+        command: String,
+        /// Its targets.
+        target: OpsTarget,
+        /// `(every, for)`.
+        repeat: Option<(Duration, Duration)>,
+    },
+    /// Exactly `count` running nodes of `among` (default all) hold `addr` (default: each
+    /// bound address).
+    AssertHolders {
+        /// The address, or every binding's.
+        addr: Option<IpAddr>,
+        /// Whose holdings count.
+        among: Option<Selector>,
+        /// Expected holders.
+        count: usize,
+        /// How long it may take.
+        within: Option<Duration>,
     },
 }
 
@@ -277,6 +332,8 @@ impl Action {
             Action::AssertConverged { .. } => "assert_converged",
             Action::AssertDown { .. } => "assert_down",
             Action::AssertUp { .. } => "assert_up",
+            Action::Broadcast { .. } => "broadcast",
+            Action::AssertHolders { .. } => "assert_holders",
         }
     }
 
@@ -290,7 +347,9 @@ impl Action {
             Action::AssertMembers { within, .. }
             | Action::AssertConverged { within }
             | Action::AssertDown { within, .. }
-            | Action::AssertUp { within, .. } => within.unwrap_or_default(),
+            | Action::AssertUp { within, .. }
+            | Action::AssertHolders { within, .. } => within.unwrap_or_default(),
+            Action::Broadcast { repeat, .. } => repeat.map(|(_, period)| period).unwrap_or_default(),
             _ => Duration::ZERO,
         }
     }
@@ -314,6 +373,7 @@ impl Action {
             }
             Action::AssertMembers { node: Some(s), .. } => out.push(("node", s)),
             Action::AssertDown { by: Some(s), .. } | Action::AssertUp { by: Some(s), .. } => out.push(("by", s)),
+            Action::AssertHolders { among: Some(s), .. } => out.push(("among", s)),
             _ => {}
         }
         out
@@ -458,6 +518,33 @@ impl ActionFile {
             ActionFile::AssertUp(a) => Action::AssertUp {
                 member: a.member,
                 by: a.by,
+                within: optional_duration("within", a.within)?,
+            },
+            ActionFile::Broadcast(a) => {
+                if a.command.trim().is_empty() {
+                    return Err("`command` is empty".into());
+                }
+                let target = match (a.subcluster, a.node) {
+                    (None, None) => OpsTarget::Cluster,
+                    (Some(s), None) => OpsTarget::Subcluster(s.to_ascii_lowercase()),
+                    (None, Some(n)) => OpsTarget::Node(n.to_ascii_lowercase()),
+                    (Some(_), Some(_)) => return Err("give `subcluster` or `node`, not both".into()),
+                };
+                let repeat = match (optional_duration("every", a.every)?, optional_duration("for", a.period)?) {
+                    (None, None) => None,
+                    (Some(every), Some(period)) if !every.is_zero() => Some((every, period)),
+                    (Some(_), Some(_)) => return Err("`every` must be more than 0".into()),
+                    _ => return Err("`every` and `for` go together".into()),
+                };
+                Action::Broadcast { command: a.command.trim().to_string(), target, repeat }
+            }
+            ActionFile::AssertHolders(a) => Action::AssertHolders {
+                addr: a
+                    .addr
+                    .map(|t| t.parse::<IpAddr>().map_err(|_| format!("`addr`: {t:?} is not an IP address")))
+                    .transpose()?,
+                among: a.among,
+                count: a.count,
                 within: optional_duration("within", a.within)?,
             },
         })

@@ -30,10 +30,14 @@ mod action;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::net::IpAddr;
+
+use eccluster_proto::duravip::{Binding, DuraVipConfig, Policy};
 use eccluster_proto::membership::MembershipConfig;
+use eccluster_proto::Role;
 use serde::Deserialize;
 
-pub use self::action::{Action, Links, Pick};
+pub use self::action::{Action, Links, OpsTarget, Pick};
 use crate::network::{LinkParams, LinkPatch};
 use crate::time::{parse_duration, SimTime};
 use crate::topology::Topology;
@@ -108,8 +112,102 @@ struct ScenarioFile {
     membership: MembershipFile,
     #[serde(default)]
     invariants: InvariantsFile,
+    duravip: Option<DuraVipFile>,
     #[serde(default)]
     timeline: Vec<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DuraVipFile {
+    policy: Option<String>,
+    settle: Option<String>,
+    beat: Option<String>,
+    lease: Option<String>,
+    claim_silence: Option<String>,
+    #[serde(default)]
+    bindings: Vec<BindingFile>,
+    #[serde(default)]
+    ranges: Vec<RangeFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingFile {
+    addr: String,
+    name: Option<String>,
+    candidates: Option<Selector>,
+    preference: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeFile {
+    network: String,
+    count: usize,
+    candidates: Option<Selector>,
+}
+
+/// One DuraVIP binding of a scenario; candidates are resolved against the topology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingSpec {
+    /// Binding name.
+    pub name: String,
+    /// The virtual address.
+    pub addr: IpAddr,
+    /// Who may hold it (default: every node).
+    pub candidates: Option<Selector>,
+    /// `Duravip_Preference`.
+    pub preference: Option<String>,
+}
+
+/// The `[duravip]` section: every node runs a DuraVIP core with these bindings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuraVipSpec {
+    /// Partition policy.
+    pub policy: Policy,
+    /// Timing overrides of `DuraVipConfig` (settle, beat, lease, claim_silence).
+    pub timing: [Option<Duration>; 4],
+    /// The bindings, in file order (explicit ones, then ranges).
+    pub bindings: Vec<BindingSpec>,
+}
+
+impl DuraVipSpec {
+    /// The core configuration and bindings for `topology` (selectors already validated).
+    pub fn resolve(&self, topology: &Topology) -> (Vec<Binding>, DuraVipConfig) {
+        let mut config = DuraVipConfig { policy: self.policy, ..DuraVipConfig::default() };
+        let [settle, beat, lease, claim_silence] = self.timing;
+        if let Some(d) = settle {
+            config.settle = d;
+        }
+        if let Some(d) = beat {
+            config.beat = d;
+        }
+        if let Some(d) = lease {
+            config.lease = d;
+        }
+        if let Some(d) = claim_silence {
+            config.claim_silence = d;
+        }
+        let bindings = self
+            .bindings
+            .iter()
+            .map(|b| Binding {
+                name: b.name.clone(),
+                addr: b.addr,
+                candidates: match &b.candidates {
+                    Some(sel) => sel.resolve(topology).unwrap_or_default(),
+                    None => (0..topology.len()).collect(),
+                }
+                .into_iter()
+                .filter(|&i| topology.host(i).role == Role::Node)
+                .map(|i| topology.name(i).to_string())
+                .collect(),
+                preference: b.preference.as_ref().map(|p| p.to_ascii_lowercase()),
+            })
+            .collect();
+        (bindings, config)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +378,8 @@ pub struct Scenario {
     pub membership: MembershipTuning,
     /// Invariant bounds.
     pub invariants: InvariantLimits,
+    /// DuraVIP bindings, if the scenario runs DuraVIP.
+    pub duravip: Option<DuraVipSpec>,
     /// The timeline, in time order (stable for equal times).
     pub steps: Vec<Step>,
 }
@@ -401,6 +501,7 @@ impl Scenario {
             max_false_downs: inv.max_false_downs,
         };
 
+        let duravip = file.duravip.map(|d| parse_duravip(path, d)).transpose()?;
         let steps = parse_timeline(file.timeline).map_err(err)?;
         let top = |field: &str, t: &Option<String>| opt_duration(field, t).map_err(err);
         Ok(Scenario {
@@ -419,6 +520,7 @@ impl Scenario {
             links,
             membership,
             invariants,
+            duravip,
             steps,
         })
     }
@@ -446,6 +548,23 @@ impl Scenario {
                 Links::All => {}
             }
         }
+        if let Some(vip) = &self.duravip {
+            for (i, b) in vip.bindings.iter().enumerate() {
+                if let Some(sel) = &b.candidates {
+                    check(format!("[duravip] binding {} ({}) `candidates`", i, b.addr), sel)?;
+                }
+                if let Some(p) = &b.preference {
+                    if topology.index_of_name(&p.to_ascii_lowercase()).is_none() {
+                        return Err(err(format!(
+                            "[duravip] binding {} ({}) `preference`: no host named {p:?} ({})",
+                            i,
+                            b.addr,
+                            topology.selector_hint()
+                        )));
+                    }
+                }
+            }
+        }
         for step in &self.steps {
             let what = |field: &str| {
                 format!("timeline[{}] ({} at {}) `{field}`", step.index, step.action.name(), SimTime::from_duration(step.at))
@@ -461,6 +580,27 @@ impl Scenario {
                         topology.selector_hint()
                     )));
                 }
+            }
+            match &step.action {
+                Action::Broadcast { target: OpsTarget::Subcluster(sc), .. }
+                    if !topology.subclusters().iter().any(|s| s == sc) =>
+                {
+                    return Err(err(format!("{}: no subcluster named {sc:?} ({})", what("subcluster"), topology.selector_hint())));
+                }
+                Action::Broadcast { target: OpsTarget::Node(n), .. } if topology.index_of_name(n).is_none() => {
+                    return Err(err(format!("{}: no host named {n:?} ({})", what("node"), topology.selector_hint())));
+                }
+                Action::AssertHolders { addr, .. } => {
+                    let Some(vip) = &self.duravip else {
+                        return Err(err(format!("{}: the scenario has no [duravip] section", what("addr"))));
+                    };
+                    if let Some(a) = addr {
+                        if !vip.bindings.iter().any(|b| b.addr == *a) {
+                            return Err(err(format!("{}: {a} is not a binding of [duravip]", what("addr"))));
+                        }
+                    }
+                }
+                _ => {}
             }
             if step.at > end {
                 return Err(err(format!(
@@ -482,6 +622,60 @@ impl Scenario {
                 + Duration::from_secs(5)
         })
     }
+}
+
+fn parse_duravip(path: &Path, file: DuraVipFile) -> Result<DuraVipSpec, ScenarioError> {
+    let err = |m: String| ScenarioError::new(path, format!("[duravip] {m}"));
+    let policy = match file.policy.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("available") => Policy::Available,
+        Some("majority") => Policy::Majority,
+        Some(other) => return Err(err(format!("`policy` must be \"available\" or \"majority\", not {other:?}"))),
+    };
+    let mut timing = [None; 4];
+    for (slot, (field, value)) in timing.iter_mut().zip([
+        ("settle", &file.settle),
+        ("beat", &file.beat),
+        ("lease", &file.lease),
+        ("claim_silence", &file.claim_silence),
+    ]) {
+        *slot = opt_duration(field, value).map_err(err)?;
+    }
+    let mut bindings = Vec::new();
+    for (i, b) in file.bindings.into_iter().enumerate() {
+        let addr: IpAddr =
+            b.addr.trim().parse().map_err(|_| err(format!("bindings[{i}] `addr`: {:?} is not an IP address", b.addr)))?;
+        bindings.push(BindingSpec {
+            name: b.name.unwrap_or_else(|| format!("duravip-{}", bindings.len() + 1)),
+            addr,
+            candidates: b.candidates,
+            preference: b.preference,
+        });
+    }
+    for (i, r) in file.ranges.into_iter().enumerate() {
+        let net: ipnet::IpNet =
+            r.network.trim().parse().map_err(|_| err(format!("ranges[{i}] `network`: {:?} is not a network such as 10.200.0.0/24", r.network)))?;
+        let hosts: Vec<IpAddr> = net.hosts().take(r.count).collect();
+        if r.count == 0 || hosts.len() < r.count {
+            return Err(err(format!("ranges[{i}]: {} holds {} host addresses, {} asked for", r.network, hosts.len(), r.count)));
+        }
+        for addr in hosts {
+            bindings.push(BindingSpec {
+                name: format!("duravip-{}", bindings.len() + 1),
+                addr,
+                candidates: r.candidates.clone(),
+                preference: None,
+            });
+        }
+    }
+    if bindings.is_empty() {
+        return Err(err("needs at least one `[[duravip.bindings]]` or `[[duravip.ranges]]`".into()));
+    }
+    let mut addrs: Vec<IpAddr> = bindings.iter().map(|b| b.addr).collect();
+    addrs.sort();
+    if let Some(w) = addrs.windows(2).find(|w| w[0] == w[1]) {
+        return Err(err(format!("{} is bound twice", w[0])));
+    }
+    Ok(DuraVipSpec { policy, timing, bindings })
 }
 
 fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {

@@ -14,10 +14,14 @@
 mod node_io;
 mod steps;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use eccluster_proto::duravip::Policy;
 use eccluster_proto::membership::{MembershipConfig, Roster};
+use eccluster_proto::ops::{OpsConfig, Target};
 use eccluster_proto::segments::Segments;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
@@ -26,6 +30,7 @@ use rand::{RngExt, SeedableRng};
 use crate::assertions::{Assertions, View};
 use crate::beliefs::Beliefs;
 use crate::bitset::NodeSet;
+use crate::cores::ClusterCores;
 use crate::invariants::{EventRef, EventWhat, FalseDowns, OpsOrder, Ownership, Violation};
 use crate::network::Network;
 use crate::node::{CoreFactory, SimNode};
@@ -54,7 +59,8 @@ pub struct SimOptions {
     pub trace_text: Option<Box<dyn Write>>,
     /// Shows a progress bar on stderr when it is a terminal.
     pub progress: bool,
-    /// Builds cores to run beside membership (none today).
+    /// Builds cores to run beside membership; `None` runs the shipping ones: ordered
+    /// operations everywhere and, with a `[duravip]` section, DuraVIP on every node.
     pub cores: Option<Box<dyn CoreFactory>>,
 }
 
@@ -82,6 +88,12 @@ pub struct Finished {
     pub false_downs: u64,
     /// Ordered operations applied (0 without an operations core).
     pub ops_applied: u64,
+    /// Ordered operations submitted by the timeline and what became of them.
+    pub ops: OpsLog,
+    /// DuraVIP addresses bound (empty without `[duravip]`).
+    pub vips: Vec<IpAddr>,
+    /// Every change of an address's holders: (time, address, holders after the change).
+    pub vip_timeline: Vec<(SimTime, IpAddr, Vec<u32>)>,
     /// True if a core beside membership ran.
     pub has_cores: bool,
     /// Simulated time covered.
@@ -140,6 +152,35 @@ struct Churn {
     graceful: bool,
 }
 
+/// A `broadcast` step with `every` and `for`.
+struct Repeat {
+    command: String,
+    target: Target,
+    label: String,
+    every: Duration,
+    until: SimTime,
+}
+
+/// What happened to the ordered operations the timeline submitted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsLog {
+    /// Operations the manager sequenced.
+    pub submitted: u64,
+    /// Submissions refused (no manager running, no live target, ...).
+    pub refused: u64,
+    /// From submission to the manager's "complete" (every target answered, left or timed
+    /// out), per completed operation.
+    pub completion: Vec<Duration>,
+    started: BTreeMap<(u64, u64), SimTime>,
+}
+
+impl OpsLog {
+    /// Operations submitted and not yet complete.
+    pub fn incomplete(&self) -> usize {
+        self.started.len()
+    }
+}
+
 /// A simulation in progress.
 pub struct Simulation {
     world: World,
@@ -159,6 +200,9 @@ pub struct Simulation {
     false_downs: FalseDowns,
     ops: OpsOrder,
     ownership: Ownership,
+    vips: Vec<IpAddr>,
+    ops_log: OpsLog,
+    repeats: Vec<Repeat>,
     assertions: Assertions,
     stats: Stats,
     trace: Trace,
@@ -233,6 +277,19 @@ impl Simulation {
         scenario.validate(&topo, end_d)?;
         let end = SimTime::from_duration(end_d);
         let config = scenario.membership.config(n);
+        let cores: Box<dyn CoreFactory> = match cores {
+            Some(f) => f,
+            None => {
+                let shipping = ClusterCores {
+                    ops: OpsConfig::default(),
+                    duravip: scenario.duravip.as_ref().map(|spec| spec.resolve(&topo)),
+                };
+                if let Some(host) = topo.hosts().iter().find(|h| h.role == eccluster_proto::Role::Node) {
+                    shipping.check(host).map_err(|e| ScenarioError::new(&scenario.path, format!("[duravip] {e}")))?;
+                }
+                Box::new(shipping)
+            }
+        };
         let mut rng = StdRng::seed_from_u64(seed);
 
         let mut net = Network::new(n, scenario.network);
@@ -287,6 +344,14 @@ impl Simulation {
         } else {
             ProgressBar::hidden()
         };
+        let (vips, majority): (Vec<IpAddr>, Vec<IpAddr>) = match &scenario.duravip {
+            Some(spec) => {
+                let vips: Vec<IpAddr> = spec.bindings.iter().map(|b| b.addr).collect();
+                let majority = if spec.policy == Policy::Majority { vips.clone() } else { Vec::new() };
+                (vips, majority)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         let mut stats = Stats::new(n, topo.subclusters().to_vec());
         stats.begin_episode("boot", SimTime::ZERO);
         Ok(Simulation {
@@ -306,7 +371,10 @@ impl Simulation {
             truth_dirty: true,
             false_downs,
             ops: OpsOrder::default(),
-            ownership: Ownership::new(OWNERSHIP_SETTLE),
+            ownership: Ownership::new(OWNERSHIP_SETTLE, majority),
+            vips,
+            ops_log: OpsLog::default(),
+            repeats: Vec::new(),
             assertions: Assertions::default(),
             stats,
             trace: Trace::new(trace_text),
@@ -320,7 +388,7 @@ impl Simulation {
             scheduled_check: SimTime::NEVER,
             poll_scheduled: false,
             stopped_early: false,
-            factory: cores,
+            factory: Some(cores),
             progress,
             topo,
         })
@@ -416,6 +484,10 @@ impl Simulation {
                 self.current = EventRef { seq, at, what: EventWhat::Churn };
                 self.churn_tick(i as usize);
             }
+            Event::RepeatTick(i) => {
+                self.current = EventRef { seq, at, what: EventWhat::Repeat };
+                self.repeat_tick(i as usize);
+            }
             Event::Sample => {
                 self.current = EventRef { seq, at, what: EventWhat::Sample };
                 self.sample();
@@ -437,7 +509,7 @@ impl Simulation {
             }
             Event::AssertionDeadline(i) => {
                 self.current = EventRef { seq, at, what: EventWhat::AssertionDeadline };
-                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
                 self.assertions.expire(i as usize, at, false, &view);
             }
         }
@@ -482,7 +554,7 @@ impl Simulation {
     }
 
     fn poll_assertions(&mut self) {
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
         self.assertions.poll(self.world.now(), &view);
     }
 
@@ -518,7 +590,7 @@ impl Simulation {
         let now = self.world.now();
         self.stats.set_running(now, self.running.count());
         self.sample();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
         for i in self.assertions.pending() {
             self.assertions.expire(i, now, true, &view);
         }
@@ -536,6 +608,9 @@ impl Simulation {
             wall,
             false_downs: self.false_downs.false_downs,
             ops_applied: self.ops.applied,
+            ops: self.ops_log,
+            vips: self.vips,
+            vip_timeline: self.ownership.timeline,
             has_cores: self.factory.is_some(),
             scenario: self.scenario,
             seed: self.seed,

@@ -66,6 +66,9 @@ impl Simulation {
         if let Some(m) = self.nodes[i].membership.as_mut() {
             m.start(instant);
         }
+        for core in &mut self.nodes[i].cores {
+            core.start(instant);
+        }
         self.drain(i);
     }
 
@@ -278,8 +281,19 @@ impl Simulation {
             }
             Observation::Holds(addr) | Observation::Released(addr) => {
                 let holds = matches!(observation, Observation::Holds(_));
+                let line = format!("{} {} {addr}", self.topo.name(i), if holds { "acquires" } else { "releases" });
+                self.trace.note(now, &line);
                 let next = self.ownership.on_change(i, addr, holds, now, &self.net);
                 self.schedule_check(next);
+                self.views_changed();
+            }
+            Observation::Sequenced { epoch, seq } => {
+                self.ops_log.started.insert((epoch, seq), now);
+            }
+            Observation::Completed { epoch, seq } => {
+                if let Some(started) = self.ops_log.started.remove(&(epoch, seq)) {
+                    self.ops_log.completion.push(now.since(started));
+                }
             }
         }
     }

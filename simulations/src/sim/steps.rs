@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use rand::RngExt;
 
-use super::{Churn, Simulation};
+use eccluster_proto::ops::Target;
+
+use super::{Churn, Repeat, Simulation};
 use crate::assertions::{Check, View};
 use crate::bitset::NodeSet;
-use crate::scenario::{Action, Links, Pick, Selector};
+use crate::scenario::{Action, Links, OpsTarget, Pick, Selector};
 use crate::time::SimTime;
 use crate::world::Event;
 
@@ -155,6 +157,29 @@ impl Simulation {
                 self.assert(label, Check::Members { nodes, up: *up }, *within);
             }
             Action::AssertConverged { within } => self.assert(label, Check::Converged, *within),
+            Action::Broadcast { command, target, repeat } => {
+                let target = match target {
+                    OpsTarget::Cluster => Target::Cluster,
+                    OpsTarget::Subcluster(s) => Target::Subcluster(s.clone()),
+                    OpsTarget::Node(n) => Target::Node(n.clone()),
+                };
+                self.submit(command, &target, &label);
+                if let Some((every, period)) = repeat {
+                    self.repeats.push(Repeat { command: command.clone(), target, label, every: *every, until: now.after(*period) });
+                    self.world.schedule(now.after(*every), Event::RepeatTick((self.repeats.len() - 1) as u32));
+                }
+            }
+            Action::AssertHolders { addr, among, count, within } => {
+                let among = match among {
+                    Some(sel) => self.nodes_of(sel),
+                    None => (0..self.topo.len()).collect(),
+                };
+                let addrs = match addr {
+                    Some(a) => vec![*a],
+                    None => self.vips.clone(),
+                };
+                self.assert(label, Check::Holders { addrs, among, count: *count }, *within);
+            }
             Action::AssertDown { member, by, within } | Action::AssertUp { member, by, within } => {
                 let member = self.topo.index_of_name(&member.to_ascii_lowercase()).unwrap_or(0);
                 let by = by.as_ref().map(|sel| self.nodes_of(sel));
@@ -171,10 +196,52 @@ impl Simulation {
     fn assert(&mut self, label: String, check: Check, within: Option<Duration>) {
         self.ensure_truth();
         let now = self.world.now();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
         let (index, deadline) = self.assertions.add(label, check, within, now, &view);
         if let Some(deadline) = deadline {
             self.world.schedule(deadline, Event::AssertionDeadline(index as u32));
+        }
+    }
+
+    /// Hands `command` to the first running manager's sequencer, as `ec_console` would.
+    fn submit(&mut self, command: &str, target: &Target, label: &str) {
+        let now = self.world.now();
+        let manager = self.running.iter().find(|&i| self.topo.host(i).role == eccluster_proto::Role::Manager);
+        let Some(m) = manager else {
+            self.ops_log.refused += 1;
+            self.notes.push(format!("at {now}: {label}: no manager runs; `{command}` was not sent"));
+            return;
+        };
+        let instant = self.instant();
+        let result = match self.nodes[m].cores.first_mut() {
+            Some(core) => core.handle_command(instant, command, target),
+            None => Err("the manager runs no operations core".into()),
+        };
+        match result {
+            Ok(printed) => {
+                self.ops_log.submitted += 1;
+                self.trace.note(now, &format!("submit {target}: {command}: {printed}"));
+            }
+            Err(why) => {
+                self.ops_log.refused += 1;
+                if self.ops_log.refused <= 20 {
+                    self.notes.push(format!("at {now}: {label}: the manager refused `{command}`: {why}"));
+                }
+            }
+        }
+        self.drain(m);
+    }
+
+    pub(super) fn repeat_tick(&mut self, index: usize) {
+        let now = self.world.now();
+        let Some(r) = self.repeats.get(index) else { return };
+        if now > r.until {
+            return;
+        }
+        let (command, target, label, next) = (r.command.clone(), r.target.clone(), r.label.clone(), now.after(r.every));
+        self.submit(&command, &target, &label);
+        if next <= self.repeats[index].until {
+            self.world.schedule(next, Event::RepeatTick(index as u32));
         }
     }
 

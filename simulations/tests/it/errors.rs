@@ -94,3 +94,29 @@ fn every_shipped_scenario_parses() {
         assert!(!s.steps.is_empty(), "{} has a timeline", path.display());
     }
 }
+
+#[test]
+fn duravip_sections_and_operations_are_checked() {
+    let m = error_of("policy", &format!("{TOPOLOGY}[duravip]\npolicy = \"quorum\"\n[[duravip.ranges]]\nnetwork = \"10.200.0.0/24\"\ncount = 2\n"));
+    assert!(m.contains("[duravip] `policy` must be \"available\" or \"majority\", not \"quorum\""), "{m}");
+    let m = error_of("vip-addr", &format!("{TOPOLOGY}[duravip]\n[[duravip.bindings]]\naddr = \"10.200.0.300\"\n"));
+    assert!(m.contains("[duravip] bindings[0] `addr`: \"10.200.0.300\" is not an IP address"), "{m}");
+    let m = error_of(
+        "vip-twice",
+        &format!("{TOPOLOGY}[duravip]\n[[duravip.bindings]]\naddr = \"10.200.0.1\"\n[[duravip.ranges]]\nnetwork = \"10.200.0.0/30\"\ncount = 2\n"),
+    );
+    assert!(m.contains("10.200.0.1 is bound twice"), "{m}");
+    let m = error_of("vip-range", &format!("{TOPOLOGY}[duravip]\n[[duravip.ranges]]\nnetwork = \"10.200.0.0/30\"\ncount = 3\n"));
+    assert!(m.contains("ranges[0]: 10.200.0.0/30 holds 2 host addresses, 3 asked for"), "{m}");
+    let m = error_of(
+        "vip-pref",
+        &format!("{TOPOLOGY}[duravip]\n[[duravip.bindings]]\naddr = \"10.200.0.1\"\npreference = \"east9\"\n"),
+    );
+    assert!(m.contains("`preference`: no host named \"east9\""), "{m}");
+    let m = error_of("holders", &format!("{TOPOLOGY}[[timeline]]\naction = \"assert_holders\"\ncount = 1\n"));
+    assert!(m.contains("the scenario has no [duravip] section"), "{m}");
+    let m = error_of("bcast-sc", &format!("{TOPOLOGY}[[timeline]]\naction = \"broadcast\"\ncommand = \"cluster info\"\nsubcluster = \"north\"\n"));
+    assert!(m.contains("`subcluster`: no subcluster named \"north\""), "{m}");
+    let m = error_of("bcast-every", &format!("{TOPOLOGY}[[timeline]]\naction = \"broadcast\"\ncommand = \"x\"\nevery = \"1s\"\n"));
+    assert!(m.contains("`every` and `for` go together"), "{m}");
+}

@@ -39,6 +39,9 @@ fn rolling_restart_sees_every_leave_and_return() {
         // not heard of it before the node is back (its renewal then updates that view).
         assert!(seen.count >= 17 * 16 * 95 / 100, "seed {seed}: leaves seen {} times", seen.count);
         assert!(seen.max < Duration::from_secs(5), "seed {seed}: {seen:?}");
+        let (submitted, _, _) = o.report.ops_submitted;
+        assert!(submitted >= 150, "seed {seed}: {submitted} operations sequenced through the restarts");
+        assert!(o.report.ops_applied.expect("ops core") >= submitted * 10, "seed {seed}: most nodes applied most operations");
     }
 }
 
@@ -50,6 +53,7 @@ fn churn_is_detected_and_the_cluster_converges_after() {
         let d = o.report.detection.expect("crashes detected");
         assert!(d.p50 < Duration::from_secs(6), "seed {seed}: {d:?}");
         assert!(d.max < Duration::from_secs(40), "seed {seed}: {d:?}");
+        assert!(o.report.ops_applied.expect("ops core") > 1000, "seed {seed}: operations flowed through the churn");
     }
 }
 
@@ -99,5 +103,33 @@ fn kill_one_of_eight_is_seen_by_all_seven_survivors() {
         let o = expect_pass("kill-one-of-8", seed, None);
         let d = o.report.detection.expect("the crash was detected");
         assert_eq!(d.count, 7, "seed {seed}");
+    }
+}
+
+#[test]
+fn duravip_owner_loss_in_a_partition_available_policy() {
+    for seed in SEEDS {
+        let o = expect_pass("duravip-partition", seed, None);
+        let v = o.report.vips.as_ref().expect("DuraVIP ran");
+        assert_eq!(v.addresses, 8);
+        assert_eq!(v.single_owner_at_end, 8, "seed {seed}");
+        // Split brain is the available policy's nature: each side held every address, and
+        // the heal ended the duplicates.
+        assert!(!v.conflicts.is_empty(), "seed {seed}: both sides held addresses during the cut");
+        assert!(v.conflicts.iter().all(|w| w.from.as_duration() >= Duration::from_secs(30)), "seed {seed}: {:?}", v.conflicts);
+        let gap = v.unowned.iter().map(|w| w.len()).max().unwrap_or_default();
+        assert!(gap < Duration::from_secs(15), "seed {seed}: longest failover gap {gap:?}");
+        assert!(o.report.ops_applied.expect("ops core") >= 2 * 16, "seed {seed}: move and announce reached all 16 nodes");
+    }
+}
+
+#[test]
+fn duravip_majority_never_holds_an_address_on_both_sides() {
+    for seed in SEEDS {
+        let o = expect_pass("duravip-majority", seed, None);
+        let v = o.report.vips.as_ref().expect("DuraVIP ran");
+        assert_eq!(v.single_owner_at_end, 12, "seed {seed}");
+        assert!(o.report.violations.is_empty(), "seed {seed}");
+        assert!(v.owner_changes > 0, "seed {seed}: west's addresses moved across");
     }
 }
