@@ -34,6 +34,24 @@ fn churn_with_random_victims_is_reproducible() {
 }
 
 #[test]
+fn duravip_and_operations_runs_are_reproducible() {
+    let dir = scratch("determinism-vip");
+    let run = |file: &str| {
+        let trace = dir.join(file);
+        let o = run_quiet(scenario("duravip-partition"), 11, None, Some(trace.clone())).expect("runs");
+        (o, std::fs::read_to_string(&trace).expect("trace written"))
+    };
+    let (a, trace_a) = run("a.trace");
+    let (b, trace_b) = run("b.trace");
+    assert_eq!(a.report.trace_hash, b.report.trace_hash);
+    assert!(trace_a == trace_b, "byte-identical text trace");
+    assert!(trace_a.contains(" acquires 10.200.0.1"), "holder changes are in the trace");
+    assert!(trace_a.contains("submit cluster: cluster duravip move 10.200.0.1 to west2"), "submissions are in the trace");
+    assert_eq!(a.report.vips, b.report.vips);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
 fn sim_seed_environment_variable_sets_the_seed() {
     // Only this test touches SIM_SEED, and only through choose_seed.
     assert_eq!(eccluster_simulations::choose_seed(Some(5), Some(6)).expect("flag"), 5);
