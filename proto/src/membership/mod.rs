@@ -147,6 +147,8 @@ pub struct Membership {
     outputs: VecDeque<Output>,
     notes: Vec<OwnedNotification<MemberId>>,
     since: BTreeMap<String, Instant>,
+    /// When we last answered a peer that spoke to an old identity of ours (by peer name).
+    reintroduced: BTreeMap<String, Instant>,
 }
 
 /// foca's runtime: buffers everything foca asks for.
@@ -180,6 +182,7 @@ impl Membership {
             outputs: VecDeque::new(),
             notes: Vec::new(),
             since: BTreeMap::new(),
+            reintroduced: BTreeMap::new(),
         }
     }
 
@@ -272,6 +275,7 @@ impl Membership {
                     });
                 }
                 self.roster.check(&header.src)?;
+                self.reintroduce(now, &header);
                 let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
                 let result = self.foca.handle_data(body, &mut sink);
                 self.absorb_notes(now);
@@ -311,6 +315,28 @@ impl Membership {
     /// The next thing the driver must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// A peer addressed an older identity of ours: foca drops such packets unread, so the
+    /// peer would never learn that we renewed (after being declared down across a partition,
+    /// say) and would soon declare our old identity down while we are alive. We announce our
+    /// current identity to it instead — at most once per probe period per peer — so it
+    /// renews us at once and answers with its own view.
+    fn reintroduce(&mut self, now: Instant, header: &foca::Header<MemberId>) {
+        let me = self.foca.identity();
+        let stale = header.dst.addr == me.addr && header.dst.incarnation < me.incarnation;
+        if !stale || header.message == foca::Message::Announce {
+            return;
+        }
+        let recent = self
+            .reintroduced
+            .get(&header.src.name)
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.probe_period);
+        if recent {
+            return;
+        }
+        self.reintroduced.insert(header.src.name.clone(), now);
+        self.announce(header.src.clone());
     }
 
     fn announce(&mut self, seed: MemberId) {

@@ -239,3 +239,28 @@ fn graceful_leave_is_seen_as_down() {
         assert!(!net.up_view(i).contains("n1"), "n{i} still sees n1 up");
     }
 }
+
+#[test]
+fn a_peer_talking_to_an_old_identity_is_told_the_new_one() {
+    let mut net = Net::new(4, 21);
+    net.start_all();
+    net.run_for(Duration::from_secs(2));
+    // n1 comes back at a higher incarnation without announcing itself (as after being
+    // declared down across a cut): its peers still probe n1#1, which foca ignores unread.
+    net.nodes[1] = Membership::new(id(1, 2), roster(4), MembershipConfig::lan(4), StdRng::seed_from_u64(5));
+    // Nor does it ever announce by itself: the old run's timers are gone with it.
+    net.pending.retain(|_, p| !matches!(p, Pending::Fire { node: 1, .. }));
+    let renewed_at = net.now;
+    net.run_for(Duration::from_secs(6));
+    for i in [0, 2, 3] {
+        let row = net.nodes[i].members().into_iter().find(|m| m.id.name == "n1").expect("n1 known");
+        assert_eq!((row.state, row.id.incarnation), (MemberState::Up, 2), "n1 in view of n{i}");
+    }
+    let downs: Vec<_> = net
+        .events
+        .iter()
+        .filter(|(at, _, e)| *at > renewed_at && matches!(e, ClusterEvent::MemberDown(m) if m.name == "n1"))
+        .collect();
+    assert!(downs.is_empty(), "n1 was alive throughout: {downs:?}");
+    assert_eq!(net.up_view(1).len(), 4, "n1 learned the others from their answers");
+}

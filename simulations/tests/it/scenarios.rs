@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use crate::support::expect_pass;
 
-const SEEDS: [u64; 4] = [1, 2, 3, 0xC0FFEE];
+const SEEDS: [u64; 40] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34,
+    35, 36, 37, 38, 39, 0xC0FFEE,
+];
 
 #[test]
 fn partition_east_west_splits_and_heals() {
