@@ -128,12 +128,20 @@ impl DuraVipConfig {
                 self.lease, self.beat
             )));
         }
-        let floor = self.lease + self.beat;
-        if self.claim_silence <= floor {
+        // Clocks run at slightly different rates and timers fire a little late: the margin
+        // (a twentieth of lease + beat, at least 100 ms) covers that.
+        let floor = self.lease.saturating_add(self.beat);
+        let margin = (floor / 20).max(Duration::from_millis(100));
+        if self.claim_silence < floor.saturating_add(margin) {
             return Err(DuraVipError::Config(format!(
-                "duravip.claim_silence ({:?}) must be greater than lease + beat ({floor:?})",
-                self.claim_silence
+                "duravip.claim_silence ({:?}) must be at least lease + beat plus a margin for clock drift ({:?})",
+                self.claim_silence,
+                floor.saturating_add(margin)
             )));
+        }
+        let day = Duration::from_secs(86_400);
+        if self.settle > day || self.claim_silence > day {
+            return Err(DuraVipError::Config("duravip timings must be under a day".to_owned()));
         }
         Ok(())
     }

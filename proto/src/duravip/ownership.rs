@@ -63,6 +63,8 @@ struct Vip {
     claims: BTreeMap<String, ClaimRecord>,
     /// Peer → send time of the newest of our claims it acknowledged.
     acks: BTreeMap<String, Instant>,
+    /// Majority: the claimant this node last acknowledged, and when.
+    backing: Option<(String, Instant)>,
 }
 
 impl Vip {
@@ -103,6 +105,12 @@ pub struct DuraVip {
     settled: bool,
     view_since: Option<Instant>,
     started: bool,
+    /// Majority: until this time after a start, the node neither backs claims nor acquires.
+    /// A new run has forgotten whom the previous run backed; waiting out `claim_silence`
+    /// lets every claim that run may have backed lapse first.
+    amnesia_until: Option<Instant>,
+    /// Set by [`DuraVip::leave`]: nothing is acquired any more.
+    left: bool,
     /// The latest time passed in, for the getters.
     now: Option<Instant>,
     /// The last sequence number used in a stamp.
@@ -167,6 +175,7 @@ impl DuraVip {
                     newest_term: NO_TERM,
                     claims: BTreeMap::new(),
                     acks: BTreeMap::new(),
+                    backing: None,
                 },
             );
         }
@@ -179,6 +188,8 @@ impl DuraVip {
             settled: false,
             view_since: None,
             started: false,
+            amnesia_until: None,
+            left: false,
             now: None,
             seq: 0,
             sent: BTreeMap::new(),
@@ -300,6 +311,9 @@ impl DuraVip {
             return;
         }
         self.started = true;
+        if self.config.policy == Policy::Majority {
+            self.amnesia_until = now.checked_add(self.config.claim_silence);
+        }
         self.touch(now);
         self.view_since.get_or_insert(now);
         self.outputs.push_back(DuraVipOutput::SetTimer {
@@ -467,6 +481,20 @@ impl DuraVip {
             "{addr} ({name}) moved to {host} by operation {}.{}; {here}\n",
             term.0, term.1
         ))
+    }
+
+    /// The node is leaving the cluster (a graceful stop): releases everything it holds or is
+    /// acquiring and tells the candidates at once, so successors need not wait for leases to
+    /// lapse.
+    pub fn leave(&mut self, now: Instant) {
+        self.touch(now);
+        self.left = true;
+        let mine: Vec<IpAddr> =
+            self.vips.values().filter(|v| v.holding != Holding::Idle).map(|v| v.addr).collect();
+        for addr in mine {
+            self.give_up(addr, None);
+        }
+        self.flush(now);
     }
 
     /// `cluster duravip announce view`: re-evaluates, then sends this node's state (what it

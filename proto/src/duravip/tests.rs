@@ -541,7 +541,7 @@ fn bad_configurations_are_refused_naming_what_is_wrong() {
     let e = DuraVip::new(me.clone(), open_bindings(1), short).expect_err("claim_silence too short");
     assert_eq!(
         e.to_string(),
-        "duravip.claim_silence (4s) must be greater than lease + beat (4s)"
+        "duravip.claim_silence (4s) must be at least lease + beat plus a margin for clock drift (4.2s)"
     );
     let e = DuraVipConfig {
         lease: ms(1000),
@@ -651,7 +651,8 @@ fn majority_acknowledgements_of_claims_made_before_giving_up_do_not_count() {
     core.start(t0);
     // The rival is not in this node's view: it elects itself, with 2 of 3 candidates in view.
     core.handle_member_up(t0, &member(backer, 1));
-    let t = t0 + Duration::from_secs(2);
+    // Past the start-up amnesia (a fresh run acquires nothing for claim_silence).
+    let t = t0 + majority().claim_silence;
     core.handle_timer(t, DuraVipTimer::Settle(core.generation()));
     let first = claim_stamps(&outputs(&mut core), backer);
     assert_eq!(first.len(), 1, "acquiring starts with a claim");
@@ -685,4 +686,37 @@ fn majority_acknowledgements_of_claims_made_before_giving_up_do_not_count() {
     core.handle_datagram(t, backer, &ack(second[0])).expect("ack");
     assert!(outputs(&mut core).contains(&DuraVipOutput::Acquire(addr)));
     assert_eq!(core.held().collect::<Vec<_>>(), vec![addr]);
+}
+
+#[test]
+fn majority_a_fresh_run_backs_nobody_then_stays_with_the_claimant_it_backs() {
+    let addr = ip(1);
+    let names = ["a", "b", "c"];
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let mut core = DuraVip::new(member("b", 1), listed_bindings(1, &names), majority()).expect("config");
+    core.start(t0);
+    core.handle_member_up(t0, &member("a", 1));
+    core.handle_member_up(t0, &member("c", 1));
+    outputs(&mut core);
+    let send = |m: DuraVipMessage| wire::encode_duravip(&m).expect("encode");
+    let claim = |seq| send(DuraVipMessage::Claim { stamp: Stamp { incarnation: 1, seq }, claims: vec![(addr, NO_TERM)] });
+    let acks_to = |out: &[DuraVipOutput], to: &str| {
+        out.iter()
+            .filter(|o| matches!(o, DuraVipOutput::Send { to: t, payload } if t == to
+                && matches!(wire::decode_duravip(payload), Ok(DuraVipMessage::ClaimAck { .. }))))
+            .count()
+    };
+    // A new run has forgotten whom its previous run backed: no acknowledgement yet.
+    core.handle_datagram(t0 + Duration::from_secs(1), "a", &claim(1)).expect("claim");
+    assert_eq!(acks_to(&outputs(&mut core), "a"), 0, "backs nobody during the amnesia");
+    // Afterwards it backs a...
+    let t = t0 + majority().claim_silence;
+    core.handle_datagram(t, "a", &claim(2)).expect("claim");
+    assert_eq!(acks_to(&outputs(&mut core), "a"), 1);
+    // ...refuses a rival while a's claim is recent, and keeps backing a all the same.
+    core.handle_datagram(t + ms(100), "c", &claim(1)).expect("rival claim");
+    assert_eq!(acks_to(&outputs(&mut core), "c"), 0, "one backing at a time");
+    core.handle_datagram(t + ms(1000), "a", &claim(3)).expect("claim");
+    assert_eq!(acks_to(&outputs(&mut core), "a"), 1, "the holder is not starved by the rival");
 }

@@ -169,7 +169,7 @@ impl DuraVip {
                 }
             }
             Holding::Idle => {
-                if elected && quorum && self.settled && !self.contested(vip, now) {
+                if elected && quorum && self.settled && !self.left && !self.amnesic(now) && !self.contested(vip, now) {
                     let since = self.seq + 1;
                     if self.backed(vip, now) {
                         self.hold(addr, since);
@@ -284,7 +284,7 @@ impl DuraVip {
 
     pub(super) fn prune(&mut self, now: Instant) {
         let lease = self.config.lease;
-        let forget = self.window() * 4;
+        let forget = self.window().saturating_mul(4);
         self.sent.retain(|_, at| now.saturating_duration_since(*at) < lease);
         for vip in self.vips.values_mut() {
             vip.claims.retain(|_, r| now.saturating_duration_since(r.at) < forget);
@@ -332,6 +332,9 @@ impl DuraVip {
                 self.give_up(addr, Some(from));
             }
             if ack && self.config.policy == Policy::Majority && self.may_back(addr, from, now) {
+                if let Some(vip) = self.vips.get_mut(&addr) {
+                    vip.backing = Some((from.to_owned(), now));
+                }
                 backing.push(addr);
             }
         }
@@ -346,12 +349,27 @@ impl DuraVip {
     }
 
     /// This node may back `from`'s claim on `addr`: it neither holds nor acquires the address,
-    /// and no other node's claim for it is recent. One backing at a time is what keeps two
-    /// majority leases from overlapping.
+    /// it is past its start-up amnesia, and either it already backs `from` or no other node's
+    /// claim for it is recent. One backing at a time is what keeps two majority leases from
+    /// overlapping; staying with the claimant already backed keeps a stray claim from a node
+    /// with a stale view from starving the holder.
     pub(super) fn may_back(&self, addr: IpAddr, from: &str, now: Instant) -> bool {
+        if self.amnesic(now) {
+            return false;
+        }
         self.vips.get(&addr).is_some_and(|vip| {
-            vip.holding == Holding::Idle && !vip.claims.iter().any(|(n, r)| n != from && self.active(r, now))
+            let backs_from = vip
+                .backing
+                .as_ref()
+                .is_some_and(|(n, at)| n == from && now.saturating_duration_since(*at) < self.window());
+            vip.holding == Holding::Idle
+                && (backs_from || !vip.claims.iter().any(|(n, r)| n != from && self.active(r, now)))
         })
+    }
+
+    /// Majority, just after a start: too early to back or acquire anything.
+    pub(super) fn amnesic(&self, now: Instant) -> bool {
+        self.amnesia_until.is_some_and(|until| now < until)
     }
 
     pub(super) fn on_ack(&mut self, from: &str, stamp: Stamp, addrs: Vec<IpAddr>) {
