@@ -191,6 +191,13 @@ impl NodeCore for ClusterCore {
         self.pump(now);
     }
 
+    fn leave(&mut self, now: Instant) {
+        if let Role2::Node { duravip: Some(vip), .. } = &mut self.role {
+            vip.leave(now);
+        }
+        self.pump(now);
+    }
+
     fn handle_command(&mut self, now: Instant, command: &str, target: &Target) -> Result<String, String> {
         let Role2::Manager(seq) = &mut self.role else {
             return Err("only the manager sequences operations".into());

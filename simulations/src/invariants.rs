@@ -291,8 +291,8 @@ impl OpsOrder {
 }
 
 /// DuraVIP: at most one holder per address within a connected part, once settled; for
-/// addresses under the `majority` policy, never two holders that cannot reach each other
-/// (two sides of a partition), not even for a moment.
+/// addresses under the `majority` policy, never two holders at once, not even for a moment
+/// (on two sides of a partition or not).
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
     holders: BTreeMap<IpAddr, BTreeSet<u32>>,
@@ -307,7 +307,7 @@ pub struct Ownership {
 
 impl Ownership {
     /// Conflicts may last `settle` before they are violations; `majority` lists the addresses
-    /// that must never have holders on two sides of a cut.
+    /// that must never have two holders at once.
     pub fn new(settle: Duration, majority: impl IntoIterator<Item = IpAddr>) -> Ownership {
         Ownership { settle, majority: majority.into_iter().collect(), ..Ownership::default() }
     }
@@ -347,7 +347,7 @@ impl Ownership {
             } else {
                 self.conflicts.remove(addr);
             }
-            if self.majority.contains(addr) && pairs().any(|(a, b)| !net.reachable(a, b)) {
+            if self.majority.contains(addr) && holders.len() > 1 {
                 self.split.insert(*addr);
             }
         }
@@ -358,8 +358,7 @@ impl Ownership {
         }
     }
 
-    /// Reports conflicts older than the settle time, and majority addresses held on two
-    /// sides of a cut.
+    /// Reports conflicts older than the settle time, and majority addresses with two holders.
     pub fn check(&mut self, now: SimTime, cause: EventRef, topo: &Topology, out: &mut Vec<Violation>) {
         let names = |addr: &IpAddr| -> String {
             let names: Vec<&str> = self.holders[addr].iter().map(|&n| topo.name(n as usize)).collect();
@@ -368,8 +367,8 @@ impl Ownership {
         for addr in &self.split {
             out.push(Violation {
                 at: now,
-                invariant: "majority-one-side",
-                message: format!("{addr} (policy majority) held on both sides of a cut by {}", names(addr)),
+                invariant: "majority-one-holder",
+                message: format!("{addr} (policy majority) held by two nodes at once: {}", names(addr)),
                 event: cause.describe(topo),
             });
         }
@@ -491,7 +490,7 @@ mod tests {
         let mut out = Vec::new();
         own.check(at(1_500).at, at(1_500), &t, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].invariant, "majority-one-side");
+        assert_eq!(out[0].invariant, "majority-one-holder");
         assert!(out[0].message.contains("east1, west2"), "{}", out[0].message);
         own.on_change(3, addr, false, at(1_600).at, &net);
         assert_eq!(own.holders(&addr).collect::<Vec<_>>(), vec![1]);

@@ -82,6 +82,8 @@ pub trait NodeCore {
     fn accepts(&self, kind: u8) -> bool;
     /// The node's run started (called once, right after the core was built).
     fn start(&mut self, _now: Instant) {}
+    /// The node is leaving gracefully; its outputs are still sent before it stops.
+    fn leave(&mut self, _now: Instant) {}
     /// A console command submitted at this node (the scenario's `broadcast` steps go to a
     /// running manager). Returns what the console would print, or why it was refused.
     fn handle_command(&mut self, _now: Instant, _command: &str, _target: &Target) -> Result<String, String> {
@@ -126,8 +128,11 @@ pub struct SimNode {
     pub status: Status,
     /// Number of runs started; timers of earlier runs are ignored.
     pub run: u32,
-    /// The node's timers run at this rate: a timer of `after` fires after `after / rate`.
-    pub clock_rate: f64,
+    /// The node's clock runs at this rate: a timer of `after` fires after `after / rate`, and
+    /// the time its cores are handed advances `rate` seconds per simulated second.
+    clock_rate: f64,
+    /// (simulated time, node clock reading) when the rate last changed.
+    clock_anchor: (SimTime, Duration),
     /// Highest incarnation any run of this node has used (a restart goes above it).
     pub max_incarnation: u64,
     /// First incarnation of the current (or last) run.
@@ -145,6 +150,7 @@ impl SimNode {
             status: Status::NotStarted,
             run: 0,
             clock_rate,
+            clock_anchor: (SimTime::ZERO, Duration::ZERO),
             max_incarnation: 0,
             run_first_incarnation: 0,
             run_started: SimTime::ZERO,
@@ -163,6 +169,30 @@ impl SimNode {
     pub fn next_incarnation(&self, now: SimTime) -> u64 {
         let clock = u64::try_from(now.as_duration().as_millis()).unwrap_or(u64::MAX).max(1);
         clock.max(self.max_incarnation + 1)
+    }
+
+    /// The node's clock at simulated time `now`: time elapsed on its own clock since the run
+    /// of the simulation began. It never goes backwards and keeps running across restarts (it
+    /// is the host's clock, not the process's).
+    pub fn clock(&self, now: SimTime) -> Duration {
+        let (at, reading) = self.clock_anchor;
+        let elapsed = now.since(at);
+        if self.clock_rate == 1.0 {
+            reading + elapsed
+        } else {
+            reading + elapsed.mul_f64(self.clock_rate)
+        }
+    }
+
+    /// The clock's rate.
+    pub fn clock_rate(&self) -> f64 {
+        self.clock_rate
+    }
+
+    /// From `now` on, the clock runs at `rate`.
+    pub fn set_clock_rate(&mut self, now: SimTime, rate: f64) {
+        self.clock_anchor = (now, self.clock(now));
+        self.clock_rate = rate;
     }
 
     /// Delay in virtual time of a timer of `after` on this node's clock.
@@ -200,10 +230,14 @@ mod tests {
         assert_eq!(node.next_incarnation(SimTime::ZERO), 1);
         node.max_incarnation = 90_000;
         let t = SimTime::from_duration(Duration::from_secs(30));
+        assert_eq!(node.clock(t), Duration::from_secs(60), "twice as fast");
         assert_eq!(node.next_incarnation(t), 90_001);
         node.max_incarnation = 5;
         assert_eq!(node.next_incarnation(t), 30_000);
         assert_eq!(node.timer_delay(Duration::from_secs(1)), Duration::from_millis(500));
+        node.set_clock_rate(t, 0.5);
+        assert_eq!(node.clock(SimTime::from_duration(Duration::from_secs(40))), Duration::from_secs(65));
+        assert_eq!(node.timer_delay(Duration::from_secs(1)), Duration::from_secs(2));
         assert!(!node.stop(Status::Crashed), "not running");
     }
 }

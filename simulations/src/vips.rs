@@ -101,8 +101,11 @@ pub fn summarize(vips: &[IpAddr], timeline: &[(SimTime, IpAddr, Vec<u32>)], end:
     let mut single_owner_at_end = 0;
     for (addr, segs) in segments(vips, timeline, end) {
         let mut previous_owner: Option<u32> = None;
+        let mut ever_held = false;
         let mut window: Option<Window> = None;
         for s in &segs {
+            let was_held = ever_held;
+            ever_held |= !s.holders.is_empty();
             if let [only] = s.holders.as_slice() {
                 if previous_owner.is_some_and(|p| p != *only) {
                     owner_changes += 1;
@@ -120,7 +123,7 @@ pub fn summarize(vips: &[IpAddr], timeline: &[(SimTime, IpAddr, Vec<u32>)], end:
             } else if let Some(w) = window.take() {
                 conflicts.push(w);
             }
-            if s.holders.is_empty() && previous_owner.is_some() && s.to > s.from {
+            if s.holders.is_empty() && was_held && s.to > s.from {
                 unowned.push(Window { addr, from: s.from, to: s.to, holders: Vec::new() });
             }
         }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use foca::{Codec, Foca, NoCustomBroadcast, Notification, OwnedNotification, PostcardCodec};
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 pub use self::config::MembershipConfig;
 pub use self::view::{MemberState, MemberView};
@@ -34,7 +35,12 @@ use crate::wire::{self, Kind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timer {
     /// One of foca's own timers.
-    Swim(foca::Timer<MemberId>),
+    Swim {
+        /// Which SWIM state set it (a fresh state after an isolation ignores older timers).
+        generation: u32,
+        /// foca's timer.
+        timer: foca::Timer<MemberId>,
+    },
     /// Announce to the seeds again if we still have no live peer.
     Rejoin,
 }
@@ -128,6 +134,14 @@ impl Roster {
             .collect()
     }
 
+    /// The permitted members in ring order: names sorted, starting after `after`, wrapping.
+    fn ring_after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = (&'a String, &'a (SocketAddr, String))> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.hosts
+            .range::<str, _>((Excluded(after), Unbounded))
+            .chain(self.hosts.range::<str, _>((Unbounded, Excluded(after))))
+    }
+
     /// Number of permitted members.
     pub fn len(&self) -> usize {
         self.hosts.len()
@@ -149,12 +163,29 @@ pub struct Membership {
     since: BTreeMap<String, Instant>,
     /// When we last answered a peer that spoke to an old identity of ours (by peer name).
     reintroduced: BTreeMap<String, Instant>,
+    /// The roster host last announced to; announces walk the ring from here.
+    cursor: Option<String>,
+    /// When to look for roster hosts never heard of next, and the wait after that.
+    gap_fill: Option<(Instant, Duration)>,
+    /// Seeds a fresh SWIM state after an isolation.
+    rng: StdRng,
+    /// Counts fresh SWIM states; timers of earlier ones are ignored.
+    generation: u32,
 }
+
+/// Hosts announced to at start: the next ones after us in the roster's name order (a ring,
+/// so the members that start together are connected and gossip does the rest).
+const START_ANNOUNCES: usize = 4;
+/// Roster hosts never heard of that a member announces to per gap-fill round.
+const GAP_FILL_ANNOUNCES: usize = 4;
+/// Hosts a member with no live peer at all announces to per rejoin round.
+const ALONE_ANNOUNCES: usize = 16;
 
 /// foca's runtime: buffers everything foca asks for.
 struct Sink<'a> {
     outputs: &'a mut VecDeque<Output>,
     notes: &'a mut Vec<OwnedNotification<MemberId>>,
+    generation: u32,
 }
 
 impl foca::Runtime<MemberId> for Sink<'_> {
@@ -167,14 +198,14 @@ impl foca::Runtime<MemberId> for Sink<'_> {
     }
 
     fn submit_after(&mut self, event: foca::Timer<MemberId>, after: Duration) {
-        self.outputs.push_back(Output::SetTimer { after, timer: Timer::Swim(event) });
+        self.outputs.push_back(Output::SetTimer { after, timer: Timer::Swim { generation: self.generation, timer: event } });
     }
 }
 
 impl Membership {
     /// A member with identity `id`, allowed to talk to the hosts of `roster`.
-    pub fn new(id: MemberId, roster: Roster, config: MembershipConfig, rng: StdRng) -> Self {
-        let foca = Foca::new(id, config.to_foca(), rng, PostcardCodec);
+    pub fn new(id: MemberId, roster: Roster, config: MembershipConfig, mut rng: StdRng) -> Self {
+        let foca = Foca::new(id, config.to_foca(), StdRng::seed_from_u64(rng.next_u64()), PostcardCodec);
         Membership {
             foca,
             roster,
@@ -183,6 +214,10 @@ impl Membership {
             notes: Vec::new(),
             since: BTreeMap::new(),
             reintroduced: BTreeMap::new(),
+            cursor: None,
+            gap_fill: None,
+            rng,
+            generation: 0,
         }
     }
 
@@ -229,13 +264,15 @@ impl Membership {
         rows
     }
 
-    /// Starts membership: announces to every seed of the roster and arms the rejoin timer.
+    /// Starts membership: announces to the next few hosts of the roster (in name order) and
+    /// arms the rejoin timer. A cold start of N members thus costs a few announces each, not
+    /// N² connections; gossip spreads the rest, and hosts still unheard of get announces of
+    /// their own later ([`Timer::Rejoin`]).
     pub fn start(&mut self, now: Instant) {
         let me = self.identity().name.clone();
-        self.since.insert(me.clone(), now);
-        for seed in self.roster.seeds(&me) {
-            self.announce(seed);
-        }
+        self.since.insert(me, now);
+        self.announce_along_ring(START_ANNOUNCES, false);
+        self.gap_fill = Some((now + self.config.rejoin_period, self.config.rejoin_period));
         self.outputs.push_back(Output::SetTimer {
             after: self.config.rejoin_period,
             timer: Timer::Rejoin,
@@ -245,7 +282,7 @@ impl Membership {
     /// Leaves the cluster gracefully: tells peers we are going. Drain the outputs and send
     /// them before closing the transport.
     pub fn leave(&mut self, now: Instant) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
         if let Err(error) = self.foca.leave_cluster(&mut sink) {
             tracing::warn!(%error, "leaving the cluster");
         }
@@ -276,7 +313,7 @@ impl Membership {
                 }
                 self.roster.check(&header.src)?;
                 self.reintroduce(now, &header);
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
                 let result = self.foca.handle_data(body, &mut sink);
                 self.absorb_notes(now);
                 result.map_err(|e| MembershipError::Swim(e.to_string()))
@@ -290,18 +327,27 @@ impl Membership {
     /// A timer set by an earlier [`Output::SetTimer`] fired.
     pub fn handle_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
-            Timer::Swim(t) => {
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+            Timer::Swim { generation, timer: t } => {
+                if generation != self.generation {
+                    self.absorb_notes(now);
+                    return;
+                }
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
                 if let Err(error) = self.foca.handle_timer(t, &mut sink) {
                     tracing::warn!(%error, "swim timer");
                 }
             }
             Timer::Rejoin => {
                 if self.foca.num_members() == 0 {
-                    let me = self.identity().name.clone();
-                    for seed in self.roster.seeds(&me) {
-                        self.announce(seed);
-                    }
+                    // Nobody answers: keep knocking, a bounded number of doors per round.
+                    self.announce_along_ring(ALONE_ANNOUNCES, false);
+                } else if let Some((_, wait)) = self.gap_fill.filter(|(due, _)| now >= *due && self.since.len() < self.roster.len()) {
+                    // Some hosts of the roster were never heard of (they started in another
+                    // island, or never started): announce to a few, backing off to the
+                    // announce period so a host that never comes costs little.
+                    self.announce_along_ring(GAP_FILL_ANNOUNCES, true);
+                    let next = wait.saturating_mul(2).min(self.config.announce_period.max(self.config.rejoin_period));
+                    self.gap_fill = Some((now + next, next));
                 }
                 self.outputs.push_back(Output::SetTimer {
                     after: self.config.rejoin_period,
@@ -324,7 +370,7 @@ impl Membership {
     /// renews us at once and answers with its own view.
     fn reintroduce(&mut self, now: Instant, header: &foca::Header<MemberId>) {
         let me = self.foca.identity();
-        let stale = header.dst.addr == me.addr && header.dst.incarnation < me.incarnation;
+        let stale = header.dst.name == me.name && header.dst.incarnation < me.incarnation;
         if !stale || header.message == foca::Message::Announce {
             return;
         }
@@ -339,14 +385,38 @@ impl Membership {
         self.announce(header.src.clone());
     }
 
+    /// Announces to up to `count` roster hosts after the last one announced to (after us at
+    /// first), only to hosts never heard of if `unknown_only`.
+    fn announce_along_ring(&mut self, count: usize, unknown_only: bool) {
+        let me = self.foca.identity().name.clone();
+        let from = self.cursor.clone().unwrap_or_else(|| me.clone());
+        let mut chosen = Vec::with_capacity(count);
+        for (name, (addr, subcluster)) in self.roster.ring_after(&from) {
+            if chosen.len() == count {
+                break;
+            }
+            if *name == me || (unknown_only && self.since.contains_key(name)) {
+                continue;
+            }
+            chosen.push(MemberId::seed(name, *addr, subcluster));
+        }
+        if let Some(last) = chosen.last() {
+            self.cursor = Some(last.name.clone());
+        }
+        for seed in chosen {
+            self.announce(seed);
+        }
+    }
+
     fn announce(&mut self, seed: MemberId) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes };
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
         if let Err(error) = self.foca.announce(seed, &mut sink) {
             tracing::warn!(%error, "announce");
         }
     }
 
     fn absorb_notes(&mut self, now: Instant) {
+        let mut isolated = false;
         for note in std::mem::take(&mut self.notes) {
             let event = match note {
                 OwnedNotification::MemberUp(id) => {
@@ -362,7 +432,10 @@ impl Membership {
                     ClusterEvent::MemberRenewed { from, to }
                 }
                 OwnedNotification::Active => ClusterEvent::Joined,
-                OwnedNotification::Idle => ClusterEvent::Isolated,
+                OwnedNotification::Idle => {
+                    isolated = true;
+                    ClusterEvent::Isolated
+                }
                 OwnedNotification::Rejoin(id) => ClusterEvent::Rejoined(id),
                 OwnedNotification::Defunct => {
                     // Identities always renew, so foca rejoins by itself; nothing to publish.
@@ -373,6 +446,24 @@ impl Membership {
             };
             self.outputs.push_back(Output::Event(event));
         }
+        if isolated {
+            self.start_afresh();
+        }
+    }
+
+    /// Every peer was declared down: most likely we are the one cut off. The SWIM state now
+    /// holds a down declaration for every member, which it would gossip as soon as we can talk
+    /// again, and every member would have to renew its identity to refute it (a cluster-wide
+    /// flap caused by one isolated member). Instead we start over with a renewed identity and
+    /// a clean state: our old identity is already down everywhere, the new one announces itself
+    /// (see [`Timer::Rejoin`]) and is welcomed as a renewal.
+    fn start_afresh(&mut self) {
+        let Some(renewed) = foca::Identity::renew(self.foca.identity()) else { return };
+        let rng = StdRng::seed_from_u64(self.rng.next_u64());
+        self.foca = Foca::new(renewed.clone(), self.config.to_foca(), rng, PostcardCodec);
+        self.generation = self.generation.wrapping_add(1);
+        self.cursor = None;
+        self.outputs.push_back(Output::Event(ClusterEvent::Rejoined(renewed)));
     }
 }
 

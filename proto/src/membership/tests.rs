@@ -18,6 +18,8 @@ struct Net {
     now: Duration,
     nodes: Vec<Membership>,
     alive: Vec<bool>,
+    /// A member cut off from everyone: nothing it sends or is sent arrives.
+    cut_off: Option<usize>,
     queue: BinaryHeap<Reverse<(Duration, u64)>>,
     pending: BTreeMap<u64, Pending>,
     seq: u64,
@@ -58,6 +60,7 @@ impl Net {
             now: Duration::ZERO,
             nodes,
             alive: vec![true; n],
+            cut_off: None,
             queue: BinaryHeap::new(),
             pending: BTreeMap::new(),
             seq: 0,
@@ -104,7 +107,8 @@ impl Net {
             match self.pending.remove(&seq) {
                 Some(Pending::Deliver { from, to, payload }) => {
                     let Some(t) = self.nodes.iter().position(|m| m.identity().name == to) else { continue };
-                    if !self.alive[t] {
+                    let f = self.nodes.iter().position(|m| m.identity().name == from);
+                    if !self.alive[t] || self.cut_off.is_some_and(|c| c == t || Some(c) == f) {
                         continue;
                     }
                     self.nodes[t].handle_datagram(now, &from, &payload).expect("valid datagram");
@@ -263,4 +267,30 @@ fn a_peer_talking_to_an_old_identity_is_told_the_new_one() {
         .collect();
     assert!(downs.is_empty(), "n1 was alive throughout: {downs:?}");
     assert_eq!(net.up_view(1).len(), 4, "n1 learned the others from their answers");
+}
+
+#[test]
+fn an_isolated_member_starts_afresh_instead_of_making_everyone_renew() {
+    let mut net = Net::new(5, 33);
+    net.start_all();
+    net.run_for(Duration::from_secs(3));
+    net.cut_off = Some(0);
+    net.run_for(Duration::from_secs(15));
+    let isolated = net.events.iter().any(|(_, n, e)| *n == 0 && matches!(e, ClusterEvent::Isolated));
+    assert!(isolated, "n0 saw everyone down");
+    assert!(net.nodes[0].identity().incarnation > 1, "n0 renewed its identity");
+    let healed_at = net.now;
+    net.cut_off = None;
+    net.run_for(Duration::from_secs(8));
+    let all: BTreeSet<String> = (0..5).map(|i| format!("n{i}")).collect();
+    for i in 0..5 {
+        assert_eq!(net.up_view(i), all, "view of n{i} after the heal");
+    }
+    // n0's declarations from its isolation were not gossiped: nobody else had to renew.
+    let renewed: Vec<_> = net
+        .events
+        .iter()
+        .filter(|(at, n, e)| *at > healed_at && *n != 0 && matches!(e, ClusterEvent::Rejoined(_)))
+        .collect();
+    assert!(renewed.is_empty(), "{renewed:?}");
 }

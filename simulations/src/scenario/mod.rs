@@ -552,6 +552,13 @@ impl Scenario {
             for (i, b) in vip.bindings.iter().enumerate() {
                 if let Some(sel) = &b.candidates {
                     check(format!("[duravip] binding {} ({}) `candidates`", i, b.addr), sel)?;
+                    let nodes = sel.resolve(topology).unwrap_or_default();
+                    if nodes.iter().all(|&n| topology.host(n).role != Role::Node) {
+                        return Err(err(format!(
+                            "[duravip] binding {} ({}) `candidates`: {sel} names no node (managers never hold addresses)",
+                            i, b.addr
+                        )));
+                    }
                 }
                 if let Some(p) = &b.preference {
                     if topology.index_of_name(&p.to_ascii_lowercase()).is_none() {

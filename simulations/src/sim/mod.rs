@@ -404,9 +404,10 @@ impl Simulation {
         self.world.now()
     }
 
+    /// What node `i`'s clock reads now, as the `Instant` its cores are handed.
     #[inline]
-    fn instant(&self) -> Instant {
-        self.epoch + self.world.now().as_duration()
+    fn node_instant(&self, i: usize) -> Instant {
+        self.epoch + self.nodes[i].clock(self.world.now())
     }
 
     /// Runs the timeline to the end and hands back what was measured.

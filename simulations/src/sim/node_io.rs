@@ -18,7 +18,7 @@ use crate::world::{Channel, Event};
 pub(super) fn timer_kind(timer: &Timer) -> &'static str {
     match timer {
         Timer::Rejoin => "Rejoin",
-        Timer::Swim(t) => match t {
+        Timer::Swim { timer, .. } => match timer {
             foca::Timer::ProbeRandomMember(_) => "ProbeRandomMember",
             foca::Timer::SendIndirectProbe { .. } => "SendIndirectProbe",
             foca::Timer::ChangeSuspectToDown { .. } => "ChangeSuspectToDown",
@@ -62,7 +62,7 @@ impl Simulation {
         let line = format!("start {}#{incarnation}", self.topo.name(i));
         self.trace.note(now, &line);
         self.truth_changed(if first_start { "boot" } else { "restart" });
-        let instant = self.instant();
+        let instant = self.node_instant(i);
         if let Some(m) = self.nodes[i].membership.as_mut() {
             m.start(instant);
         }
@@ -81,9 +81,12 @@ impl Simulation {
         self.ensure_truth();
         let now = self.world.now();
         if graceful {
-            let instant = self.instant();
+            let instant = self.node_instant(i);
             if let Some(m) = self.nodes[i].membership.as_mut() {
                 m.leave(instant);
+            }
+            for core in &mut self.nodes[i].cores {
+                core.leave(instant);
             }
             self.drain(i);
         }
@@ -112,7 +115,7 @@ impl Simulation {
         self.stats.traffic.delivered_bytes += payload.len() as u64;
         let now = self.world.now();
         self.trace.delivery(now, from, to, &payload, &self.topo);
-        let instant = self.instant();
+        let instant = self.node_instant(to);
         let kind = payload.get(1).copied();
         let node = &mut self.nodes[to];
         let sender = self.topo.name(from);
@@ -138,7 +141,7 @@ impl Simulation {
         if node.run != run || !node.is_running() {
             return;
         }
-        let instant = self.epoch + self.world.now().as_duration();
+        let instant = self.epoch + node.clock(self.world.now());
         if let Some(m) = node.membership.as_mut() {
             m.handle_timer(instant, timer);
         }
@@ -150,7 +153,7 @@ impl Simulation {
         if node.run != run || !node.is_running() {
             return;
         }
-        let instant = self.epoch + self.world.now().as_duration();
+        let instant = self.epoch + node.clock(self.world.now());
         if let Some(c) = node.cores.get_mut(core) {
             c.handle_timer(instant, token);
         }
@@ -265,7 +268,7 @@ impl Simulation {
             ClusterEvent::MemberRenewed { .. } | ClusterEvent::Joined | ClusterEvent::Isolated => {}
         }
         if !self.nodes[i].cores.is_empty() {
-            let instant = self.instant();
+            let instant = self.node_instant(i);
             for core in &mut self.nodes[i].cores {
                 core.handle_cluster_event(instant, &event);
             }

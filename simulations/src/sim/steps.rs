@@ -119,7 +119,7 @@ impl Simulation {
             },
             Action::SetClockRate(nodes, rate) => {
                 for i in self.nodes_of(nodes) {
-                    self.nodes[i].clock_rate = *rate;
+                    self.nodes[i].set_clock_rate(now, *rate);
                 }
             }
             Action::RollingRestart { among, interval, down_for, graceful } => {
@@ -212,7 +212,7 @@ impl Simulation {
             self.notes.push(format!("at {now}: {label}: no manager runs; `{command}` was not sent"));
             return;
         };
-        let instant = self.instant();
+        let instant = self.node_instant(m);
         let result = match self.nodes[m].cores.first_mut() {
             Some(core) => core.handle_command(instant, command, target),
             None => Err("the manager runs no operations core".into()),

@@ -120,3 +120,12 @@ fn duravip_sections_and_operations_are_checked() {
     let m = error_of("bcast-every", &format!("{TOPOLOGY}[[timeline]]\naction = \"broadcast\"\ncommand = \"x\"\nevery = \"1s\"\n"));
     assert!(m.contains("`every` and `for` go together"), "{m}");
 }
+
+#[test]
+fn duravip_candidates_must_include_a_node() {
+    let m = error_of(
+        "vip-managers",
+        &format!("{TOPOLOGY}[duravip]\n[[duravip.bindings]]\naddr = \"10.200.0.1\"\ncandidates = \"managers\"\n"),
+    );
+    assert!(m.contains("`candidates`: managers names no node (managers never hold addresses)"), "{m}");
+}
