@@ -139,3 +139,35 @@ fn duravip_majority_never_holds_an_address_on_both_sides() {
         assert!(v.owner_changes > 0, "seed {seed}: west's addresses moved across");
     }
 }
+
+#[test]
+fn unicast_and_subcluster_broadcasts_reach_exactly_their_targets() {
+    let text = r#"
+duration = "20s"
+[topology]
+nodes = 9
+subclusters = ["east", "west"]
+[[timeline]]
+at = "5s"
+action = "broadcast"
+command = "cluster info"
+node = "west2"
+[[timeline]]
+at = "6s"
+action = "broadcast"
+command = "cluster info"
+subcluster = "east"
+[[timeline]]
+at = "7s"
+action = "broadcast"
+command = "cluster duravip show"
+"#;
+    let path = crate::support::write_scenario("targets", text);
+    let o = crate::support::run_quiet(path, 5, None, None).expect("runs");
+    assert!(o.passed, "{}", o.report);
+    // mgr + east1..east4 and west1..west4: one node, then the 4 east nodes (the manager
+    // applies nothing), then all 8 nodes.
+    assert_eq!(o.report.ops_submitted, (3, 0, 0));
+    assert_eq!(o.report.ops_applied, Some(1 + 4 + 8));
+    assert_eq!(o.report.ops_completion.as_ref().map(|d| d.count), Some(3));
+}
