@@ -39,11 +39,13 @@ impl CoreFactory for ClusterCores {
     }
 }
 
-enum Role2 {
+/// What a host runs beside membership, by role.
+enum Inner {
     Manager(Sequencer),
     Node { applier: Applier, duravip: Option<Box<DuraVip>> },
 }
 
+/// A timer a core set, behind the token the simulation knows it by.
 enum Armed {
     Ops(SequencerTimer),
     Vip(DuraVipTimer),
@@ -51,7 +53,7 @@ enum Armed {
 
 /// One host's operations core (sequencer or applier) and DuraVIP core.
 pub struct ClusterCore {
-    role: Role2,
+    role: Inner,
     timers: BTreeMap<u64, Armed>,
     next_token: u64,
     out: VecDeque<CoreOutput>,
@@ -64,14 +66,14 @@ impl ClusterCore {
     /// built cannot happen; it would run without one.
     pub fn new(me: MemberId, setup: &ClusterCores) -> ClusterCore {
         let role = match me.role {
-            Role::Manager => Role2::Manager(Sequencer::new(me.incarnation, setup.ops.clone())),
+            Role::Manager => Inner::Manager(Sequencer::new(me.incarnation, setup.ops.clone())),
             Role::Node => {
                 let duravip = setup
                     .duravip
                     .as_ref()
                     .and_then(|(bindings, config)| DuraVip::new(me.clone(), bindings.clone(), config.clone()).ok())
                     .map(Box::new);
-                Role2::Node { applier: Applier::new(me.incarnation, setup.ops.clone()), duravip }
+                Inner::Node { applier: Applier::new(me.incarnation, setup.ops.clone()), duravip }
             }
         };
         ClusterCore { role, timers: BTreeMap::new(), next_token: 0, out: VecDeque::new() }
@@ -83,7 +85,7 @@ impl ClusterCore {
         loop {
             let mut progressed = false;
             match &mut self.role {
-                Role2::Manager(seq) => {
+                Inner::Manager(seq) => {
                     while let Some(o) = seq.poll_output() {
                         progressed = true;
                         match o {
@@ -106,7 +108,7 @@ impl ClusterCore {
                         }
                     }
                 }
-                Role2::Node { applier, duravip } => {
+                Inner::Node { applier, duravip } => {
                     let mut executed = Vec::new();
                     while let Some(o) = applier.poll_output() {
                         progressed = true;
@@ -175,8 +177,8 @@ fn execute(duravip: Option<&mut DuraVip>, now: Instant, op: &Op) -> (AnswerStatu
 impl NodeCore for ClusterCore {
     fn name(&self) -> &'static str {
         match self.role {
-            Role2::Manager(_) => "sequencer",
-            Role2::Node { .. } => "applier+duravip",
+            Inner::Manager(_) => "sequencer",
+            Inner::Node { .. } => "applier+duravip",
         }
     }
 
@@ -185,21 +187,21 @@ impl NodeCore for ClusterCore {
     }
 
     fn start(&mut self, now: Instant) {
-        if let Role2::Node { duravip: Some(vip), .. } = &mut self.role {
+        if let Inner::Node { duravip: Some(vip), .. } = &mut self.role {
             vip.start(now);
         }
         self.pump(now);
     }
 
     fn leave(&mut self, now: Instant) {
-        if let Role2::Node { duravip: Some(vip), .. } = &mut self.role {
+        if let Inner::Node { duravip: Some(vip), .. } = &mut self.role {
             vip.leave(now);
         }
         self.pump(now);
     }
 
     fn handle_command(&mut self, now: Instant, command: &str, target: &Target) -> Result<String, String> {
-        let Role2::Manager(seq) = &mut self.role else {
+        let Inner::Manager(seq) = &mut self.role else {
             return Err("only the manager sequences operations".into());
         };
         let submitted = seq.submit(now, command, target.clone()).map_err(|e| e.to_string())?;
@@ -214,12 +216,12 @@ impl NodeCore for ClusterCore {
             Some(k) if k == wire::Kind::Ops as u8 => {
                 let message = wire::decode_ops(payload).map_err(|e| e.to_string())?;
                 match &mut self.role {
-                    Role2::Manager(seq) => seq.handle_message(now, from, message).map_err(|e| e.to_string()),
-                    Role2::Node { applier, .. } => applier.handle_message(from, message).map_err(|e| e.to_string()),
+                    Inner::Manager(seq) => seq.handle_message(now, from, message).map_err(|e| e.to_string()),
+                    Inner::Node { applier, .. } => applier.handle_message(from, message).map_err(|e| e.to_string()),
                 }
             }
             Some(k) if k == wire::Kind::Duravip as u8 => match &mut self.role {
-                Role2::Node { duravip: Some(vip), .. } => vip.handle_datagram(now, from, payload).map_err(|e| e.to_string()),
+                Inner::Node { duravip: Some(vip), .. } => vip.handle_datagram(now, from, payload).map_err(|e| e.to_string()),
                 _ => Err("DuraVIP message at a host without DuraVIP".into()),
             },
             _ => Err("not an operations or DuraVIP message".into()),
@@ -230,8 +232,8 @@ impl NodeCore for ClusterCore {
 
     fn handle_timer(&mut self, now: Instant, token: u64) {
         match (self.timers.remove(&token), &mut self.role) {
-            (Some(Armed::Ops(t)), Role2::Manager(seq)) => seq.handle_timer(now, t),
-            (Some(Armed::Vip(t)), Role2::Node { duravip: Some(vip), .. }) => vip.handle_timer(now, t),
+            (Some(Armed::Ops(t)), Inner::Manager(seq)) => seq.handle_timer(now, t),
+            (Some(Armed::Vip(t)), Inner::Node { duravip: Some(vip), .. }) => vip.handle_timer(now, t),
             _ => {}
         }
         self.pump(now);
@@ -239,13 +241,13 @@ impl NodeCore for ClusterCore {
 
     fn handle_cluster_event(&mut self, now: Instant, event: &ClusterEvent) {
         match (&mut self.role, event) {
-            (Role2::Manager(seq), ClusterEvent::MemberUp(m)) => seq.handle_member_up(now, m),
-            (Role2::Manager(seq), ClusterEvent::MemberRenewed { to, .. }) => seq.handle_member_up(now, to),
-            (Role2::Manager(seq), ClusterEvent::MemberDown(m)) => seq.handle_member_down(now, &m.name),
-            (Role2::Node { applier, .. }, ClusterEvent::Rejoined(m)) => applier.set_incarnation(m.incarnation),
+            (Inner::Manager(seq), ClusterEvent::MemberUp(m)) => seq.handle_member_up(now, m),
+            (Inner::Manager(seq), ClusterEvent::MemberRenewed { to, .. }) => seq.handle_member_up(now, to),
+            (Inner::Manager(seq), ClusterEvent::MemberDown(m)) => seq.handle_member_down(now, &m.name),
+            (Inner::Node { applier, .. }, ClusterEvent::Rejoined(m)) => applier.set_incarnation(m.incarnation),
             _ => {}
         }
-        if let Role2::Node { duravip: Some(vip), .. } = &mut self.role {
+        if let Inner::Node { duravip: Some(vip), .. } = &mut self.role {
             match event {
                 ClusterEvent::MemberUp(m) => vip.handle_member_up(now, m),
                 ClusterEvent::MemberRenewed { to, .. } => vip.handle_member_up(now, to),
