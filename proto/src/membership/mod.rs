@@ -181,6 +181,8 @@ pub struct Membership {
 /// 0.8 s, against 1.1 s announcing to 4); beyond that the cost stays at 32 announces per
 /// member instead of growing with the cluster (N² at a cold start).
 const START_ANNOUNCES: usize = 32;
+/// Live members told directly of our renewed identity.
+const RENEWAL_ANNOUNCES: usize = 32;
 /// Roster hosts never heard of that a member announces to per gap-fill round.
 const GAP_FILL_ANNOUNCES: usize = 4;
 /// Hosts a member with no live peer at all announces to per rejoin round.
@@ -422,6 +424,7 @@ impl Membership {
 
     fn absorb_notes(&mut self, now: Instant) {
         let mut isolated = false;
+        let mut renewed = false;
         for note in std::mem::take(&mut self.notes) {
             let event = match note {
                 OwnedNotification::MemberUp(id) => {
@@ -441,7 +444,10 @@ impl Membership {
                     isolated = true;
                     ClusterEvent::Isolated
                 }
-                OwnedNotification::Rejoin(id) => ClusterEvent::Rejoined(id),
+                OwnedNotification::Rejoin(id) => {
+                    renewed = true;
+                    ClusterEvent::Rejoined(id)
+                }
                 OwnedNotification::Defunct => {
                     // Identities always renew, so foca rejoins by itself; nothing to publish.
                     continue;
@@ -453,6 +459,21 @@ impl Membership {
         }
         if isolated {
             self.start_afresh();
+        } else if renewed {
+            self.introduce_renewal();
+        }
+    }
+
+    /// We were declared down and renewed our identity. foca tells a few members; the others
+    /// keep the old identity until news reaches them, and meanwhile take the declaration of
+    /// the old one for ours (a false down of a live member). We announce the new identity to
+    /// the live members directly — up to [`RENEWAL_ANNOUNCES`], which is all of them in a
+    /// cluster of ordinary size.
+    fn introduce_renewal(&mut self) {
+        let peers: Vec<MemberId> =
+            self.foca.iter_members().take(RENEWAL_ANNOUNCES).map(|m| m.id().clone()).collect();
+        for peer in peers {
+            self.announce(peer);
         }
     }
 

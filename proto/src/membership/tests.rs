@@ -20,6 +20,8 @@ struct Net {
     alive: Vec<bool>,
     /// A member cut off from everyone: nothing it sends or is sent arrives.
     cut_off: Option<usize>,
+    /// A frozen member (a stopped process): packets to it are lost, its timers wait.
+    frozen: Option<usize>,
     queue: BinaryHeap<Reverse<(Duration, u64)>>,
     pending: BTreeMap<u64, Pending>,
     seq: u64,
@@ -61,6 +63,7 @@ impl Net {
             nodes,
             alive: vec![true; n],
             cut_off: None,
+            frozen: None,
             queue: BinaryHeap::new(),
             pending: BTreeMap::new(),
             seq: 0,
@@ -108,11 +111,14 @@ impl Net {
                 Some(Pending::Deliver { from, to, payload }) => {
                     let Some(t) = self.nodes.iter().position(|m| m.identity().name == to) else { continue };
                     let f = self.nodes.iter().position(|m| m.identity().name == from);
-                    if !self.alive[t] || self.cut_off.is_some_and(|c| c == t || Some(c) == f) {
+                    if !self.alive[t] || self.cut_off.is_some_and(|c| c == t || Some(c) == f) || self.frozen == Some(t) {
                         continue;
                     }
                     self.nodes[t].handle_datagram(now, &from, &payload).expect("valid datagram");
                     self.drain(t);
+                }
+                Some(Pending::Fire { node, timer }) if self.frozen == Some(node) => {
+                    self.schedule(Duration::from_millis(10), Pending::Fire { node, timer });
                 }
                 Some(Pending::Fire { node, timer }) if self.alive[node] => {
                     self.nodes[node].handle_timer(now, timer);
@@ -293,4 +299,37 @@ fn an_isolated_member_starts_afresh_instead_of_making_everyone_renew() {
         .filter(|(at, n, e)| *at > healed_at && *n != 0 && matches!(e, ClusterEvent::Rejoined(_)))
         .collect();
     assert!(renewed.is_empty(), "{renewed:?}");
+}
+
+#[test]
+fn a_renewed_member_tells_every_live_member_at_once() {
+    let mut net = Net::new(8, 8);
+    net.start_all();
+    net.run_for(Duration::from_secs(3));
+    // n1 stops for a while (a stopped process): the others declare it down; when it runs
+    // again it hears so, renews, and must tell everyone, not only foca's few gossip targets.
+    net.frozen = Some(1);
+    net.run_for(Duration::from_secs(6));
+    net.frozen = None;
+    net.run_for(Duration::from_secs(3));
+    let (renewed_at, new) = net
+        .events
+        .iter()
+        .find_map(|(at, n, e)| match e {
+            ClusterEvent::Rejoined(id) if *n == 1 => Some((*at, id.incarnation)),
+            _ => None,
+        })
+        .expect("n1 renewed");
+    let told: BTreeSet<usize> = net
+        .events
+        .iter()
+        .filter(|(at, n, e)| {
+            *n != 1
+                && *at <= renewed_at + Duration::from_millis(20)
+                && matches!(e, ClusterEvent::MemberRenewed { to, .. } | ClusterEvent::MemberUp(to)
+                    if to.name == "n1" && to.incarnation == new)
+        })
+        .map(|(_, n, _)| *n)
+        .collect();
+    assert_eq!(told.len(), 7, "within 20 ms of the renewal: {told:?}");
 }

@@ -28,6 +28,9 @@ fn one_way_partition_is_seen_from_both_sides_and_repaired() {
     for seed in SEEDS {
         let o = expect_pass("one-way-partition", seed, None);
         assert!(o.report.traffic.dropped_partition > 0);
+        // A member declared down by the far side renews and tells every live member at once,
+        // so its own side hardly ever takes the old identity's declaration for it.
+        assert!(o.report.false_downs <= 2, "seed {seed}: {} false downs", o.report.false_downs);
         assert!(o.report.convergence_after("heal")[0].1.is_some(), "seed {seed}");
     }
 }
