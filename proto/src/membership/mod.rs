@@ -127,15 +127,6 @@ impl Roster {
         }
     }
 
-    /// Every permitted member as a seed identity, except `except`.
-    pub fn seeds(&self, except: &str) -> Vec<MemberId> {
-        self.hosts
-            .iter()
-            .filter(|(name, _)| name.as_str() != except)
-            .map(|(name, (addr, sc))| MemberId::seed(name, *addr, sc))
-            .collect()
-    }
-
     /// The permitted members in ring order: names sorted, starting after `after`, wrapping.
     fn ring_after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = (&'a String, &'a (SocketAddr, String))> + 'a {
         use std::ops::Bound::{Excluded, Unbounded};
