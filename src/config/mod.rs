@@ -28,6 +28,7 @@
 //!
 //! Option and scope names are compared ignoring ASCII case and keep their spelling for display.
 
+pub mod duravip;
 mod error;
 mod include;
 mod lexer;
