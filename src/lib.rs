@@ -7,12 +7,12 @@
 //!
 //! - [`tls`]: the cluster CA, member certificates, rustls configurations.
 //! - [`transport`]: the quinn endpoint and peer connections (SWIM over QUIC datagrams).
-//! - [`driver`]: the one loop per daemon that drives the membership core.
 //! - [`console`]: the Control_Listener protocol, server and `ec_console` client.
-//! - [`commands`], [`output`]: console commands and their text / XML / JSON output.
+//! - [`commands`]: the shell's console commands and the text / XML / JSON output of every
+//!   answer.
 //! - [`config`]: Momentum configuration syntax parsed into a tree with file, line, column.
-//! - [`daemon`], [`cli`]: start-up of `eccmgr` / `ecnode` and the command lines.
-//! - [`manager`]: the manager's operations commands (broadcast, retrieve, ...).
+//! - [`daemon`], [`cli`]: start-up of `eccmgr` / `ecnode`, the one loop per daemon that drives
+//!   the node core (`daemon::driver`), and the command lines.
 //! - [`registry`]: a node's operator-declared commands (external programs).
 //! - [`local`]: `eccluster local up`.
 #![forbid(unsafe_code)]
@@ -22,10 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod daemon;
-pub mod driver;
 pub mod local;
-pub mod manager;
-pub mod output;
 pub mod registry;
 pub mod tls;
 pub mod transport;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 /// A datagram or message that could not be decoded. State never changes on a decode error.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum DecodeError {
     /// The buffer was shorter than the envelope header. Expected only from broken or hostile peers.
     #[error("truncated envelope: {len} bytes, need at least {need}")]
@@ -62,7 +62,7 @@ pub enum MembershipError {
 }
 
 /// An operations-protocol input that was refused. Nothing changed.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum OpsError {
     /// `unicast` / `retrieve_node` to a name that is not a live node. Expected from typos.
     #[error("{0} is not a live node of the cluster")]
@@ -82,7 +82,7 @@ pub enum OpsError {
 
 /// A DuraVIP configuration, datagram or command that was refused. Nothing changed unless the
 /// variant says otherwise.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum DuraVipError {
     /// The datagram's envelope or body was bad; nothing changed. Expected only from broken or
     /// hostile peers, or during a rolling upgrade across incompatible versions.

@@ -14,13 +14,17 @@
 //! - [`ops`]: ordered cluster-wide operations: sequencer (manager), applier (node), results.
 //! - [`duravip`]: DuraVIP address ownership: who holds each virtual address, failover,
 //!   moves, partition policy (available or majority).
+//! - [`node`]: the state machine of one member, composing the cores above; the one thing
+//!   the daemons and the simulator drive.
 //! - [`segments`]: mbus.conf-style segment files mapped to subclusters and networks.
 //! - [`error`]: the error types of the core.
 //!
 //! # Driving contract
 //!
-//! Call a `handle_*` method with the current time, then call `poll_output` until it returns
-//! `None`, performing each output in order. Time passed in must never go backwards.
+//! Shells drive [`node::Node`] only: call [`node::Node::handle`] (or a command) with the
+//! current time, then [`node::Node::poll_output`] until it returns `None`, performing each
+//! output in order. Time passed in must never go backwards. The cores inside follow the same
+//! contract and are driven by the node.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
@@ -28,6 +32,7 @@ pub mod duravip;
 pub mod error;
 pub mod ids;
 pub mod membership;
+pub mod node;
 pub mod ops;
 pub mod segments;
 pub mod wire;

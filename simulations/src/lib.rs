@@ -1,8 +1,9 @@
 //! eccluster-simulations: the deterministic partition simulator.
 //!
-//! It answers "what happens to my cluster if ..." with the code that ships: it drives the
-//! `eccluster-proto` state machines (`Membership` today) directly, with virtual time and a
-//! simulated network, thousands of nodes in one process. Messages travel as the exact bytes
+//! It answers "what happens to my cluster if ..." with the code that ships: it drives each
+//! host's `eccluster_proto::node::Node` — membership, ordered operations and DuraVIP composed
+//! exactly as the daemons run them — with virtual time and a simulated network, thousands of
+//! nodes in one process. Messages travel as the exact bytes
 //! the cores produce. No tokio, no sockets, no threads; one seed reproduces a run exactly.
 //!
 //! # Layout
@@ -11,8 +12,7 @@
 //! - [`time`]: virtual time and the duration syntax of scenario files.
 //! - [`network`]: links (latency, jitter, loss, duplication, reordering) and cuts.
 //! - [`topology`]: hosts from a segment file or generated.
-//! - [`node`]: a simulated node; the [`node::NodeCore`] hook for cores beside membership.
-//! - [`cores`]: the shipping cores beside membership: ordered operations and DuraVIP.
+//! - [`node`]: a simulated node: its node core, run state, clock and incarnations.
 //! - [`scenario`]: scenario files (TOML) and their checked form.
 //! - [`sim`]: the event loop that drives nodes, network and timeline.
 //! - [`beliefs`], [`invariants`], [`assertions`], [`stats`]: what is watched and measured.
@@ -31,7 +31,6 @@
 pub mod assertions;
 pub mod beliefs;
 pub mod bitset;
-pub mod cores;
 pub mod invariants;
 pub mod memory;
 pub mod network;
@@ -173,7 +172,6 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
         nodes: args.nodes,
         trace_text,
         progress: options.progress,
-        cores: None,
     })?;
     let finished = sim.run();
     let report = Report::new(&finished, &args.scenario);

@@ -1,108 +1,55 @@
-//! A simulated node: the real `Membership` core of one host plus any other cores plugged in
-//! beside it, its run state (running, crashed, left), its clock rate and incarnation history.
-//!
-//! Other cores (ordered operations, DuraVIP ownership) plug in through [`NodeCore`], built
-//! per node run by a [`CoreFactory`]. A core receives the datagrams whose envelope kind it
-//! [accepts](NodeCore::accepts), its own timers (as tokens), and every membership
-//! [`ClusterEvent`] of its node (the view it follows); it reports what the invariants watch —
-//! operations applied, addresses held — as [`Observation`]s. Nothing here schedules or
-//! delivers anything: the simulation drives the node and performs its outputs.
+//! A simulated node: the real node core (`eccluster_proto::node::Node`) of one host — the
+//! membership, ordered-operations and DuraVIP cores composed exactly as the daemons run them —
+//! plus its run state (running, crashed, left), its clock rate and incarnation history.
+//! Nothing here schedules or delivers anything: the simulation drives the node and performs
+//! its outputs.
 
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use bytes::Bytes;
-use eccluster_proto::membership::{ClusterEvent, Membership};
-use eccluster_proto::ops::Target;
+use eccluster_proto::membership::{MembershipConfig, Roster};
+use eccluster_proto::node::{DuravipSetup, Node, NodeConfig};
+use eccluster_proto::ops::OpsConfig;
+use eccluster_proto::Role;
 
 use crate::time::SimTime;
-use crate::topology::Host;
-use crate::world::Channel;
+use crate::topology::{Host, Topology};
 
-/// What a plugged-in core asks its driver to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoreOutput {
-    /// Send `payload` to the member named `to`.
-    Send {
-        /// Destination host name.
-        to: String,
-        /// Datagram or stream.
-        channel: Channel,
-        /// The encoded message, in its envelope.
-        payload: Bytes,
-    },
-    /// Call `handle_timer(token)` after `after` of the node's own clock.
-    SetTimer {
-        /// Delay on the node's clock.
-        after: Duration,
-        /// The core's token.
-        token: u64,
-    },
-    /// Something the invariants check.
-    Observe(Observation),
+/// What every node of a run is configured with, beside its own identity.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The hosts of the topology.
+    pub roster: Roster,
+    /// The hosts that run a manager.
+    pub managers: BTreeSet<String>,
+    /// SWIM tuning.
+    pub membership: MembershipConfig,
+    /// Ordered-operations tuning.
+    pub ops: OpsConfig,
+    /// DuraVIP bindings and tuning (no bindings: no DuraVIP).
+    pub duravip: DuravipSetup,
 }
 
-/// A fact a core reports for the invariants of ordered operations and DuraVIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observation {
-    /// The node applied ordered operation `(epoch, seq)`: applied ids must grow on each node
-    /// and none may be applied twice.
-    Applied {
-        /// Manager epoch.
-        epoch: u64,
-        /// Sequence within the epoch.
-        seq: u64,
-    },
-    /// The node now holds (has configured) this address.
-    Holds(IpAddr),
-    /// The node no longer holds this address.
-    Released(IpAddr),
-    /// The manager sequenced operation `(epoch, seq)`.
-    Sequenced {
-        /// Manager epoch.
-        epoch: u64,
-        /// Sequence within the epoch.
-        seq: u64,
-    },
-    /// The manager's operation `(epoch, seq)` is complete: every target answered, left, or
-    /// timed out.
-    Completed {
-        /// Manager epoch.
-        epoch: u64,
-        /// Sequence within the epoch.
-        seq: u64,
-    },
-}
-
-/// A sans-io core run beside membership on every node.
-pub trait NodeCore {
-    /// Short name for reports and traces.
-    fn name(&self) -> &'static str;
-    /// True if datagrams whose envelope kind byte is `kind` are for this core.
-    fn accepts(&self, kind: u8) -> bool;
-    /// The node's run started (called once, right after the core was built).
-    fn start(&mut self, _now: Instant) {}
-    /// The node is leaving gracefully; its outputs are still sent before it stops.
-    fn leave(&mut self, _now: Instant) {}
-    /// A console command submitted at this node (the scenario's `broadcast` steps go to a
-    /// running manager). Returns what the console would print, or why it was refused.
-    fn handle_command(&mut self, _now: Instant, _command: &str, _target: &Target) -> Result<String, String> {
-        Err(format!("{} takes no console commands", self.name()))
+impl Setup {
+    /// The setup of `topology` with these tunings.
+    pub fn new(topology: &Topology, membership: MembershipConfig, ops: OpsConfig, duravip: DuravipSetup) -> Setup {
+        let managers = topology.hosts().iter().filter(|h| h.role == Role::Manager).map(|h| h.name.clone()).collect();
+        Setup { roster: topology.roster(), managers, membership, ops, duravip }
     }
-    /// A message arrived from the member named `from`.
-    fn handle_datagram(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), String>;
-    /// A timer set by [`CoreOutput::SetTimer`] fired.
-    fn handle_timer(&mut self, now: Instant, token: u64);
-    /// The node's membership core published an event.
-    fn handle_cluster_event(&mut self, now: Instant, event: &ClusterEvent);
-    /// The next output, drained to empty after every input.
-    fn poll_output(&mut self) -> Option<CoreOutput>;
-}
 
-/// Builds the cores that run beside membership, once per node run.
-pub trait CoreFactory {
-    /// The cores for a new run of `host` at `incarnation`; `seed` seeds any RNG they need.
-    fn cores(&self, host: &Host, incarnation: u64, seed: u64) -> Vec<Box<dyn NodeCore>>;
+    /// The node core configuration of a run of `host` at `incarnation`. A manager's epoch is
+    /// its incarnation (both are start counters that only grow, as in the daemons).
+    pub fn node_config(&self, host: &Host, incarnation: u64) -> NodeConfig {
+        NodeConfig {
+            id: host.member_id(incarnation),
+            roster: self.roster.clone(),
+            managers: self.managers.clone(),
+            membership: self.membership.clone(),
+            ops: self.ops.clone(),
+            epoch: incarnation,
+            duravip: self.duravip.clone(),
+        }
+    }
 }
 
 /// Whether a node runs.
@@ -120,10 +67,8 @@ pub enum Status {
 
 /// One host of the simulated cluster.
 pub struct SimNode {
-    /// The membership core of the current run (`None` while stopped).
-    pub membership: Option<Membership>,
-    /// Cores plugged in beside membership for the current run.
-    pub cores: Vec<Box<dyn NodeCore>>,
+    /// The node core of the current run (`None` while stopped).
+    pub core: Option<Node>,
     /// Run state.
     pub status: Status,
     /// Number of runs started; timers of earlier runs are ignored.
@@ -145,8 +90,7 @@ impl SimNode {
     /// A node that has not started.
     pub fn new(clock_rate: f64) -> SimNode {
         SimNode {
-            membership: None,
-            cores: Vec::new(),
+            core: None,
             status: Status::NotStarted,
             run: 0,
             clock_rate,
@@ -210,11 +154,10 @@ impl SimNode {
         if !self.is_running() {
             return false;
         }
-        if let Some(m) = &self.membership {
+        if let Some(m) = &self.core {
             self.max_incarnation = self.max_incarnation.max(m.identity().incarnation);
         }
-        self.membership = None;
-        self.cores.clear();
+        self.core = None;
         self.status = status;
         true
     }

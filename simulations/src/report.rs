@@ -132,7 +132,7 @@ impl Report {
             traffic: f.stats.traffic,
             messages_per_node_sec: f.stats.traffic.sent as f64 / node_secs,
             bytes_per_node_sec: f.stats.traffic.sent_bytes as f64 / node_secs,
-            ops_applied: f.has_cores.then_some(f.ops_applied),
+            ops_applied: Some(f.ops_applied),
             ops_submitted: (f.ops.submitted, f.ops.refused, f.ops.incomplete()),
             ops_completion: Distribution::of(&f.ops.completion),
             vip_rows: vips.as_ref().map(|v| v.rows(&f.topology)).unwrap_or_default(),

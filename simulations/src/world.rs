@@ -9,19 +9,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use bytes::Bytes;
-use eccluster_proto::membership::Timer;
+pub use eccluster_proto::node::Channel;
+use eccluster_proto::node::Timer;
 
 use crate::time::SimTime;
-
-/// How a plugged-in core's message travels (membership always uses datagrams).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// A QUIC datagram: may be lost, duplicated or reordered.
-    Datagram,
-    /// A QUIC stream: neither lost, duplicated nor reordered while the link is up; dropped
-    /// while it is cut (the sending core retransmits on its own timers).
-    Stream,
-}
 
 /// Something that happens at a point in virtual time.
 #[derive(Debug)]
@@ -37,7 +28,7 @@ pub enum Event {
         /// The exact bytes the sender's core produced.
         payload: Bytes,
     },
-    /// A membership timer of node `node` fires, unless the node restarted since (`run` differs).
+    /// A timer of node `node`'s core fires, unless the node restarted since (`run` differs).
     Timer {
         /// Node index.
         node: u32,
@@ -45,17 +36,6 @@ pub enum Event {
         run: u32,
         /// The timer to hand back.
         timer: Timer,
-    },
-    /// A timer of a plugged-in core fires.
-    CoreTimer {
-        /// Node index.
-        node: u32,
-        /// The run of the node that set the timer.
-        run: u32,
-        /// Which plugged-in core.
-        core: u16,
-        /// The core's own token.
-        token: u64,
     },
     /// Step `index` of the scenario plan runs.
     Step(u32),

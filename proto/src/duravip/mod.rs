@@ -34,9 +34,11 @@
 //! This assumes the nodes' clocks run at about the same rate over a few seconds; it does not
 //! assume they agree on the time.
 
+mod assign;
 mod message;
 mod ownership;
 mod rank;
+mod report;
 
 #[cfg(test)]
 mod tests;
@@ -49,6 +51,10 @@ use bytes::Bytes;
 pub use self::message::{DuraVipMessage, Stamp};
 pub use self::ownership::DuraVip;
 pub use self::rank::rendezvous_score;
+pub use self::assign::Why;
+pub use self::report::{
+    term_text, Announced, CandidateRow, ClaimHeard, HoldingState, MoveRecord, Moved, VipExplanation, VipState, VipTable,
+};
 use crate::error::DuraVipError;
 
 /// The term of a `duravip move`: the ordered operation's id as `(manager epoch, sequence)`.
@@ -59,7 +65,8 @@ pub type Term = (u64, u64);
 pub const NO_TERM: Term = (0, 0);
 
 /// What a partition does to addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Each side of a partition keeps every address alive (the Momentum behaviour); when the
     /// partition heals, one of the two holders releases.

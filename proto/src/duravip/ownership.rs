@@ -11,6 +11,11 @@ use tracing::{debug, info};
 
 use super::message::{DuraVipMessage, Stamp};
 use super::rank::Rank;
+use super::assign::Table;
+use super::rank::rendezvous_score;
+use super::report::{
+    term_text, Announced, CandidateRow, ClaimHeard, HoldingState, MoveRecord, Moved, VipExplanation, VipState, VipTable,
+};
 use super::{Binding, DuraVipConfig, DuraVipOutput, DuraVipTimer, NO_TERM, Policy, Term};
 use crate::error::DuraVipError;
 use crate::ids::{MemberId, Role};
@@ -28,6 +33,16 @@ enum Holding {
     /// `Acquire` was emitted. Under the majority policy, acknowledgements of claims from
     /// sequence `since` on keep the lease.
     Held { since: u64 },
+}
+
+impl Holding {
+    fn state(self) -> HoldingState {
+        match self {
+            Holding::Idle => HoldingState::Idle,
+            Holding::Acquiring { .. } => HoldingState::Acquiring,
+            Holding::Held { .. } => HoldingState::Held,
+        }
+    }
 }
 
 /// A `duravip move`: the address belongs to `host` while it is alive, decided at `term`.
@@ -111,6 +126,15 @@ pub struct DuraVip {
     amnesia_until: Option<Instant>,
     /// Set by [`DuraVip::leave`]: nothing is acquired any more.
     left: bool,
+    /// The view has settled once since the start: from then on a dead owner's addresses are
+    /// taken over at once.
+    mature: bool,
+    /// Nodes in the cluster, the candidates of a binding without a list.
+    cluster_nodes: usize,
+    /// The election table of the current view.
+    table: Table,
+    /// When the bindings were configured (the start of the run).
+    configured_since: Option<Instant>,
     /// The latest time passed in, for the getters.
     now: Option<Instant>,
     /// The last sequence number used in a stamp.
@@ -159,10 +183,6 @@ impl DuraVip {
                     ));
                 }
             }
-            if config.policy == Policy::Majority && candidates.is_empty() {
-                let problem = "the majority policy needs an explicit list of candidates to count a majority of";
-                return Err(binding_error(&b.name, problem.to_owned()));
-            }
             vips.insert(
                 b.addr,
                 Vip {
@@ -190,6 +210,10 @@ impl DuraVip {
             started: false,
             amnesia_until: None,
             left: false,
+            mature: false,
+            cluster_nodes: 0,
+            table: Table::default(),
+            configured_since: None,
             now: None,
             seq: 0,
             sent: BTreeMap::new(),
@@ -197,6 +221,13 @@ impl DuraVip {
             to_release: BTreeMap::new(),
             outputs: VecDeque::new(),
         })
+    }
+
+    /// Tells the core how many nodes the cluster has: the candidates of a binding without a
+    /// list, whose majority the majority policy counts. The node core sets it from the roster.
+    pub fn with_cluster_nodes(mut self, nodes: usize) -> DuraVip {
+        self.cluster_nodes = nodes;
+        self
     }
 
     // ---- getters ----
@@ -264,42 +295,101 @@ impl DuraVip {
         self.vips.get(&addr)?.moved.as_ref().map(|o| (o.host.as_str(), o.term))
     }
 
-    /// The text of `cluster duravip show`, in Momentum's shape: per binding a header
-    /// `IP/name: (ownership,safety) multivip`, how long the view has been stable, any move
-    /// override, then one line per live candidate with `*` in front of the owner.
-    pub fn show(&self, now: Instant) -> String {
-        let stable = self
-            .view_since
-            .map_or(0, |s| now.saturating_duration_since(s).as_secs());
-        let mut out = String::from("DuraVIP State:\n");
-        for vip in self.vips.values() {
-            let owner = self.owner_of(vip.addr);
-            let ownership = match (vip.holding, owner) {
-                (Holding::Acquiring { .. }, _) => "acquiring",
-                (_, Some(_)) => "owned",
-                (_, None) => "unowned",
-            };
-            let safety = if !self.quorum(vip) {
-                "minority"
-            } else if !self.settled {
-                "settling"
-            } else {
-                "safe"
-            };
-            out.push_str(&format!("{}/{}: ({ownership},{safety}) multivip\n", vip.addr, vip.name));
-            out.push_str(&format!("\t[view stable for {stable} seconds]\n"));
-            if let Some(o) = &vip.moved {
-                out.push_str(&format!(
-                    "\t[moved to {} by operation {}.{}]\n",
-                    o.host, o.term.0, o.term.1
-                ));
-            }
-            for name in self.live_candidates(vip) {
-                let mark = if owner == Some(name) { " *  " } else { "    " };
-                out.push_str(&format!("{mark}\t{name} multivip\n"));
-            }
+    /// This node's state for `addr`, if it manages it.
+    pub fn holding(&self, addr: IpAddr) -> Option<HoldingState> {
+        self.vips.get(&addr).map(|v| v.holding.state())
+    }
+
+    /// The state table of `cluster duravip show` / `show tables`: per address who owns it,
+    /// whom the view elects, this node's part, the move in force and the live candidates.
+    pub fn table(&self, now: Instant) -> VipTable {
+        let stable = |since: Option<Instant>| since.map_or(0, |s| now.saturating_duration_since(s).as_secs());
+        let vips = self
+            .vips
+            .values()
+            .map(|vip| {
+                let owner = self.owner_of(vip.addr).map(str::to_owned);
+                let ownership = match (vip.holding, &owner) {
+                    (Holding::Acquiring { .. }, _) => "acquiring",
+                    (_, Some(_)) => "owned",
+                    (_, None) => "unowned",
+                };
+                let safety = if !self.quorum(vip) {
+                    "minority"
+                } else if !self.settled {
+                    "settling"
+                } else {
+                    "safe"
+                };
+                VipState {
+                    addr: vip.addr,
+                    binding: vip.name.clone(),
+                    owner,
+                    elected: self.elect(vip).map(str::to_owned),
+                    holding: vip.holding.state(),
+                    ownership,
+                    safety,
+                    moved: vip.moved.as_ref().map(|o| MoveRecord { host: o.host.clone(), operation: term_text(o.term) }),
+                    preference: vip.preference.clone(),
+                    candidates: self.live_candidates(vip).map(str::to_owned).collect(),
+                }
+            })
+            .collect();
+        VipTable {
+            node: self.me.name.clone(),
+            policy: self.config.policy,
+            settled: self.settled,
+            view: self.view().map(str::to_owned).collect(),
+            view_stable_secs: stable(self.view_since),
+            config_stable_secs: stable(self.configured_since),
+            vips,
         }
-        out
+    }
+
+    /// `cluster duravip explain ADDR`: the view, the move, the preference, the loads and the
+    /// claims heard that make the election give `addr` to its owner. `None` if no binding
+    /// declares `addr`.
+    pub fn explain(&self, now: Instant, addr: IpAddr) -> Option<VipExplanation> {
+        let vip = self.vips.get(&addr)?;
+        let window = self.window();
+        let mut candidates: Vec<CandidateRow> = self
+            .live_candidates(vip)
+            .map(|name| CandidateRow {
+                name: name.to_owned(),
+                score: format!("{:016x}", rendezvous_score(addr, name)),
+                load: self.table.loads.get(name).copied().unwrap_or(0),
+                preferred: vip.preference.as_deref() == Some(name),
+                claim: vip.claims.get(name).map(|r| {
+                    let age = now.saturating_duration_since(r.at);
+                    ClaimHeard {
+                        operation: term_text(r.term),
+                        age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                        released: r.released,
+                        active: !r.released && age < window,
+                    }
+                }),
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.score.cmp(&a.score));
+        let live = |n: &str| candidates.iter().any(|c| c.name == n);
+        Some(VipExplanation {
+            addr,
+            binding: vip.name.clone(),
+            policy: self.config.policy,
+            elected: self.elect(vip).map(str::to_owned),
+            why: self.table.owners.get(&addr).map(|(_, why)| *why),
+            owner: self.owner_of(addr).map(str::to_owned),
+            holding: vip.holding.state(),
+            moved: vip.moved.as_ref().map(|o| MoveRecord { host: o.host.clone(), operation: term_text(o.term) }),
+            preference: vip.preference.clone(),
+            preference_live: vip.preference.as_deref().is_some_and(live),
+            quota: self.table.quota.0,
+            quota_extra: self.table.quota.1,
+            settled: self.settled,
+            mature: self.mature,
+            quorum: self.quorum(vip),
+            candidates,
+        })
     }
 
     // ---- inputs ----
@@ -316,6 +406,7 @@ impl DuraVip {
         }
         self.touch(now);
         self.view_since.get_or_insert(now);
+        self.configured_since.get_or_insert(now);
         self.outputs.push_back(DuraVipOutput::SetTimer {
             after: self.config.settle,
             timer: DuraVipTimer::Settle(self.generation),
@@ -367,10 +458,18 @@ impl DuraVip {
             return;
         }
         self.view.remove(&id.name);
+        let available = self.config.policy == Policy::Available;
         for vip in self.vips.values_mut() {
             if vip.moved.as_ref().is_some_and(|o| o.host == id.name) {
                 info!(addr = %vip.addr, host = %id.name, "dropping the move override of a host that went down");
                 vip.moved = None;
+            }
+            // Under the available policy the claims a member made before it was declared down
+            // no longer hold its addresses back: they are taken over at once. (A claim it
+            // sends after this, from across a healed partition, counts again.) Under the
+            // majority policy they keep counting: claim silence is what keeps leases apart.
+            if available {
+                vip.claims.remove(&id.name);
             }
         }
         self.view_changed(now);
@@ -412,6 +511,7 @@ impl DuraVip {
             DuraVipTimer::Settle(generation) => {
                 if generation == self.generation && !self.settled {
                     self.settled = true;
+                    self.mature = true;
                     debug!(generation, "view settled");
                     self.settle_inputs(now);
                 }
@@ -440,8 +540,8 @@ impl DuraVip {
     /// `cluster duravip move ADDR to HOST`, applied on every node in the same order, `term`
     /// being the operation's id. Refused if `addr` is not a binding, `host` is not a live node
     /// in this node's view, or not a candidate for `addr`. A move older than one already known
-    /// changes nothing. Returns the one-line answer, ending in a newline.
-    pub fn move_to(&mut self, now: Instant, term: Term, addr: IpAddr, host: &str) -> Result<String, DuraVipError> {
+    /// changes nothing (the outcome says which move supersedes it).
+    pub fn move_to(&mut self, now: Instant, term: Term, addr: IpAddr, host: &str) -> Result<Moved, DuraVipError> {
         self.touch(now);
         let vip = self.vips.get(&addr).ok_or(DuraVipError::UnknownAddress(addr))?;
         if !self.is_live(host) {
@@ -454,14 +554,19 @@ impl DuraVip {
                 binding: vip.name.clone(),
             });
         }
-        if term < vip.newest_term {
-            let (e, s) = vip.newest_term;
-            return Ok(format!(
-                "{addr} ({}) not moved: a newer move (operation {e}.{s}) is already known\n",
-                vip.name
-            ));
+        let mut moved = Moved {
+            addr,
+            binding: vip.name.clone(),
+            host: host.to_owned(),
+            operation: term_text(term),
+            applied: term >= vip.newest_term,
+            superseded_by: None,
+            holding: vip.holding.state(),
+        };
+        if !moved.applied {
+            moved.superseded_by = Some(term_text(vip.newest_term));
+            return Ok(moved);
         }
-        let name = vip.name.clone();
         if let Some(vip) = self.vips.get_mut(&addr) {
             vip.moved = Some(Override {
                 host: host.to_owned(),
@@ -469,18 +574,11 @@ impl DuraVip {
             });
             vip.newest_term = term;
         }
+        self.reassign();
         info!(%addr, %host, term = ?term, "duravip move");
         self.settle_inputs(now);
-        let here = match self.vips.get(&addr).map(|v| v.holding) {
-            Some(Holding::Held { .. }) => "held here",
-            Some(Holding::Acquiring { .. }) => "acquiring here",
-            _ if host == self.me.name => "to be acquired here",
-            _ => "not held here",
-        };
-        Ok(format!(
-            "{addr} ({name}) moved to {host} by operation {}.{}; {here}\n",
-            term.0, term.1
-        ))
+        moved.holding = self.vips.get(&addr).map_or(HoldingState::Idle, |v| v.holding.state());
+        Ok(moved)
     }
 
     /// The node is leaving the cluster (a graceful stop): releases everything it holds or is
@@ -499,9 +597,8 @@ impl DuraVip {
 
     /// `cluster duravip announce view`: re-evaluates, then sends this node's state (what it
     /// holds, the moves it knows) to every live node that is a candidate for an address this
-    /// node is a candidate for. `term` is the operation's id, quoted in the answer. Returns the
-    /// one-line answer, ending in a newline.
-    pub fn announce_view(&mut self, now: Instant, term: Term) -> String {
+    /// node is a candidate for. `term` is the operation's id ([`NO_TERM`] from a local console).
+    pub fn announce_view(&mut self, now: Instant, term: Term) -> Announced {
         self.touch(now);
         self.settle_inputs(now);
         let mut peers = BTreeSet::new();
@@ -513,15 +610,13 @@ impl DuraVip {
         for peer in &peers {
             self.send_state(peer);
         }
-        let held = self.held().count();
-        let moves = self.vips.values().filter(|v| v.moved.is_some()).count();
-        format!(
-            "announced view (operation {}.{}) to {} node(s): holding {held} of {} address(es), {moves} move(s) known\n",
-            term.0,
-            term.1,
-            peers.len(),
-            self.vips.len()
-        )
+        Announced {
+            operation: term_text(term),
+            peers: peers.len(),
+            holding: self.held().count(),
+            addresses: self.vips.len(),
+            moves: self.vips.values().filter(|v| v.moved.is_some()).count(),
+        }
     }
 
     // ---- outputs ----

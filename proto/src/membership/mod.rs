@@ -127,6 +127,31 @@ impl Roster {
         }
     }
 
+    /// True if `name` is a host of the roster.
+    pub fn contains(&self, name: &str) -> bool {
+        self.hosts.contains_key(name)
+    }
+
+    /// The QUIC address of host `name`.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.hosts.get(name).map(|(addr, _)| *addr)
+    }
+
+    /// The subcluster of host `name`.
+    pub fn subcluster_of(&self, name: &str) -> Option<&str> {
+        self.hosts.get(name).map(|(_, sc)| sc.as_str())
+    }
+
+    /// The subcluster named `name` (compared ignoring ASCII case), as the roster spells it.
+    pub fn subcluster(&self, name: &str) -> Option<&str> {
+        self.hosts.values().map(|(_, sc)| sc.as_str()).find(|sc| sc.eq_ignore_ascii_case(name))
+    }
+
+    /// The hosts' names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
+    }
+
     /// The permitted members in ring order: names sorted, starting after `after`, wrapping.
     fn ring_after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = (&'a String, &'a (SocketAddr, String))> + 'a {
         use std::ops::Bound::{Excluded, Unbounded};

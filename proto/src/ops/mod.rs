@@ -111,6 +111,30 @@ pub enum OpMessage {
         /// The answers.
         answers: Vec<Answer>,
     },
+    /// Node → manager: a console command typed at the node that the manager must order for
+    /// the whole cluster (`cluster duravip move`), to be broadcast as if typed at the manager.
+    Submit {
+        /// The node's number for the request, echoed in the answer.
+        request: u64,
+        /// The command to broadcast.
+        command: String,
+    },
+    /// Manager → node: how a `Submit` went.
+    Submitted {
+        /// The node's number for the request.
+        request: u64,
+        /// The operation and its targets, or why it was refused.
+        result: Result<Receipt, String>,
+    },
+}
+
+/// What the manager sequenced for a forwarded command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The operation.
+    pub id: OpId,
+    /// Its target nodes, by name.
+    pub targets: Vec<String>,
 }
 
 /// Tuning of the operations protocol.

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         "bench: {} nodes, {} simulated, loss {}, seed {} (budget: {:?} wall, {:?} KiB resident)",
         args.nodes, args.duration, args.loss, args.seed, args.budget.wall, args.budget.max_rss_kib
     );
-    let options = SimOptions { scenario, seed: args.seed, nodes: None, trace_text: None, progress: true, cores: None };
+    let options = SimOptions { scenario, seed: args.seed, nodes: None, trace_text: None, progress: true };
     let sim = match Simulation::new(options) {
         Ok(s) => s,
         Err(e) => {

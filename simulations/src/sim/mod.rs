@@ -20,7 +20,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use eccluster_proto::duravip::Policy;
-use eccluster_proto::membership::{MembershipConfig, Roster};
+use eccluster_proto::membership::MembershipConfig;
+use eccluster_proto::node::DuravipSetup;
 use eccluster_proto::ops::{OpsConfig, Target};
 use eccluster_proto::segments::Segments;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -30,10 +31,9 @@ use rand::{RngExt, SeedableRng};
 use crate::assertions::{Assertions, View};
 use crate::beliefs::Beliefs;
 use crate::bitset::NodeSet;
-use crate::cores::ClusterCores;
 use crate::invariants::{EventRef, EventWhat, FalseDowns, OpsOrder, Ownership, Violation};
 use crate::network::Network;
-use crate::node::{CoreFactory, SimNode};
+use crate::node::{Setup, SimNode};
 use crate::scenario::{Links, Scenario, ScenarioError, Step, TopologySource};
 use crate::stats::Stats;
 use crate::time::SimTime;
@@ -59,9 +59,6 @@ pub struct SimOptions {
     pub trace_text: Option<Box<dyn Write>>,
     /// Shows a progress bar on stderr when it is a terminal.
     pub progress: bool,
-    /// Builds cores to run beside membership; `None` runs the shipping ones: ordered
-    /// operations everywhere and, with a `[duravip]` section, DuraVIP on every node.
-    pub cores: Option<Box<dyn CoreFactory>>,
 }
 
 /// What a finished run leaves behind for the report.
@@ -94,8 +91,6 @@ pub struct Finished {
     pub vips: Vec<IpAddr>,
     /// Every change of an address's holders: (time, address, holders after the change).
     pub vip_timeline: Vec<(SimTime, IpAddr, Vec<u32>)>,
-    /// True if a core beside membership ran.
-    pub has_cores: bool,
     /// Simulated time covered.
     pub simulated: Duration,
     /// Wall time the loop took.
@@ -161,6 +156,19 @@ struct Repeat {
     until: SimTime,
 }
 
+/// A command the manager refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// When.
+    pub at: SimTime,
+    /// The timeline step that submitted it.
+    pub step: String,
+    /// The command.
+    pub command: String,
+    /// Why it was refused.
+    pub why: String,
+}
+
 /// What happened to the ordered operations the timeline submitted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpsLog {
@@ -168,6 +176,9 @@ pub struct OpsLog {
     pub submitted: u64,
     /// Submissions refused (no manager running, no live target, ...).
     pub refused: u64,
+    /// Every refusal: when, the step, the command and why (a refused `duravip move` names
+    /// the address or host that was wrong).
+    pub refusals: Vec<Refusal>,
     /// From submission to the manager's "complete" (every target answered, left or timed
     /// out), per completed operation.
     pub completion: Vec<Duration>,
@@ -190,7 +201,6 @@ pub struct Simulation {
     nodes_override: Option<usize>,
     scenario: Scenario,
     topo: Topology,
-    roster: Roster,
     config: MembershipConfig,
     nodes: Vec<SimNode>,
     running: NodeSet,
@@ -217,7 +227,10 @@ pub struct Simulation {
     scheduled_check: SimTime,
     poll_scheduled: bool,
     stopped_early: bool,
-    factory: Option<Box<dyn CoreFactory>>,
+    setup: Setup,
+    /// Console requests handed to a manager and waiting for their reply: step, command.
+    submits: BTreeMap<u64, (String, String)>,
+    next_request: u64,
     progress: ProgressBar,
 }
 
@@ -270,26 +283,27 @@ impl Simulation {
     /// Prepares a run: builds and checks the topology and timeline against each other, sets
     /// up the network and nodes, and schedules boots, steps and samples.
     pub fn new(options: SimOptions) -> Result<Simulation, ScenarioError> {
-        let SimOptions { scenario, seed, nodes: nodes_override, trace_text, progress, cores } = options;
+        let SimOptions { scenario, seed, nodes: nodes_override, trace_text, progress } = options;
         let topo = build_topology(&scenario, nodes_override)?;
         let n = topo.len();
         let end_d = scenario.end(n);
         scenario.validate(&topo, end_d)?;
         let end = SimTime::from_duration(end_d);
         let config = scenario.membership.config(n);
-        let cores: Box<dyn CoreFactory> = match cores {
-            Some(f) => f,
-            None => {
-                let shipping = ClusterCores {
-                    ops: OpsConfig::default(),
-                    duravip: scenario.duravip.as_ref().map(|spec| spec.resolve(&topo)),
-                };
-                if let Some(host) = topo.hosts().iter().find(|h| h.role == eccluster_proto::Role::Node) {
-                    shipping.check(host).map_err(|e| ScenarioError::new(&scenario.path, format!("[duravip] {e}")))?;
-                }
-                Box::new(shipping)
+        let duravip = match &scenario.duravip {
+            Some(spec) => {
+                let (bindings, config) = spec.resolve(&topo);
+                DuravipSetup { bindings, config }
             }
+            None => DuravipSetup::default(),
         };
+        let setup = Setup::new(&topo, config.clone(), OpsConfig::default(), duravip);
+        // Every node builds the same DuraVIP core: build one now so bad bindings stop the run
+        // before it starts.
+        if let Some(host) = topo.hosts().iter().find(|h| h.role == eccluster_proto::Role::Node) {
+            eccluster_proto::node::Node::new(setup.node_config(host, 1), StdRng::seed_from_u64(0))
+                .map_err(|e| ScenarioError::new(&scenario.path, format!("[duravip] {e}")))?;
+        }
         let mut rng = StdRng::seed_from_u64(seed);
 
         let mut net = Network::new(n, scenario.network);
@@ -360,7 +374,6 @@ impl Simulation {
             rng,
             seed,
             nodes_override,
-            roster: topo.roster(),
             steps: scenario.steps.clone(),
             scenario,
             config,
@@ -388,7 +401,9 @@ impl Simulation {
             scheduled_check: SimTime::NEVER,
             poll_scheduled: false,
             stopped_early: false,
-            factory: Some(cores),
+            setup,
+            submits: BTreeMap::new(),
+            next_request: 0,
             progress,
             topo,
         })
@@ -454,17 +469,13 @@ impl Simulation {
             self.ensure_truth();
         }
         match event {
-            Event::Deliver { from, to, payload, .. } => {
+            Event::Deliver { from, to, channel, payload } => {
                 self.current = EventRef { seq, at, what: EventWhat::Deliver { from, to } };
-                self.deliver(from as usize, to as usize, payload);
+                self.deliver(from as usize, to as usize, channel, payload);
             }
             Event::Timer { node, run, timer } => {
-                self.current = EventRef { seq, at, what: EventWhat::Timer { node, kind: node_io::timer_kind(&timer) } };
+                self.current = EventRef { seq, at, what: node_io::timer_what(node, &timer) };
                 self.fire_timer(node as usize, run, timer);
-            }
-            Event::CoreTimer { node, run, core, token } => {
-                self.current = EventRef { seq, at, what: EventWhat::CoreTimer { node } };
-                self.fire_core_timer(node as usize, run, core as usize, token);
             }
             Event::Step(i) => {
                 let action = self.steps[i as usize].action.name();
@@ -612,7 +623,6 @@ impl Simulation {
             ops: self.ops_log,
             vips: self.vips,
             vip_timeline: self.ownership.timeline,
-            has_cores: self.factory.is_some(),
             scenario: self.scenario,
             seed: self.seed,
             nodes_override: self.nodes_override,

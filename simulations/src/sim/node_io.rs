@@ -1,24 +1,26 @@
-//! Driving nodes: starting and stopping runs, handing datagrams and timers to the cores, and
-//! performing what they output — sends go through the network as the exact bytes produced,
-//! timers are scheduled on the node's own clock, events update the observers.
+//! Driving nodes: starting and stopping runs, handing messages and timers to each node's
+//! core, and performing what it outputs — sends go through the network as the exact bytes
+//! produced, timers are scheduled on the node's own clock, events and address changes update
+//! the observers, operations' commands are answered as a node's console would.
 
 use bytes::Bytes;
-use eccluster_proto::membership::{ClusterEvent, Membership, Output, Timer};
-use eccluster_proto::wire;
+use eccluster_proto::membership::{self, ClusterEvent};
+use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
+use eccluster_proto::ops::AnswerStatus;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::Simulation;
-use crate::invariants::Declaration;
+use crate::invariants::{Declaration, EventWhat};
 use crate::network::{DropReason, Fate};
-use crate::node::{CoreOutput, Observation, Status};
+use crate::node::Status;
 use crate::world::{Channel, Event};
 
-/// foca's name for a membership timer, for violation reports.
-pub(super) fn timer_kind(timer: &Timer) -> &'static str {
-    match timer {
-        Timer::Rejoin => "Rejoin",
-        Timer::Swim { timer, .. } => match timer {
+/// What fired, for violation reports: foca's name for a membership timer.
+pub(super) fn timer_what(node: u32, timer: &Timer) -> EventWhat {
+    let kind = match timer {
+        Timer::Membership(membership::Timer::Rejoin) => "Rejoin",
+        Timer::Membership(membership::Timer::Swim { timer, .. }) => match timer {
             foca::Timer::ProbeRandomMember(_) => "ProbeRandomMember",
             foca::Timer::SendIndirectProbe { .. } => "SendIndirectProbe",
             foca::Timer::ChangeSuspectToDown { .. } => "ChangeSuspectToDown",
@@ -27,12 +29,14 @@ pub(super) fn timer_kind(timer: &Timer) -> &'static str {
             foca::Timer::PeriodicGossip(_) => "PeriodicGossip",
             foca::Timer::RemoveDown(_) => "RemoveDown",
         },
-    }
+        Timer::Ops(_) | Timer::DuraVip(_) | Timer::Forwarded(_) => return EventWhat::CoreTimer { node },
+    };
+    EventWhat::Timer { node, kind }
 }
 
 impl Simulation {
-    /// Starts a new run of node `i`: a fresh `Membership` (and plugged-in cores) at an
-    /// incarnation above every earlier one, seeded from the simulation's RNG.
+    /// Starts a new run of node `i`: a fresh node core at an incarnation above every earlier
+    /// one, seeded from the simulation's RNG.
     pub(super) fn start_node(&mut self, i: usize) {
         let now = self.world.now();
         let node = &mut self.nodes[i];
@@ -40,17 +44,15 @@ impl Simulation {
         let incarnation = node.next_incarnation(now);
         let seed = self.rng.next_u64();
         let host = self.topo.host(i);
-        let membership = Membership::new(
-            host.member_id(incarnation),
-            self.roster.clone(),
-            self.config.clone(),
-            StdRng::seed_from_u64(seed),
-        );
-        node.cores = match &self.factory {
-            Some(f) => f.cores(host, incarnation, seed.rotate_left(17)),
-            None => Vec::new(),
+        let core = match Node::new(self.setup.node_config(host, incarnation), StdRng::seed_from_u64(seed)) {
+            Ok(core) => core,
+            Err(e) => {
+                // The bindings were checked when the run was prepared; this cannot happen.
+                self.notes.push(format!("at {now}: {} cannot start: {e}", host.name));
+                return;
+            }
         };
-        node.membership = Some(membership);
+        node.core = Some(core);
         node.status = Status::Running;
         node.run += 1;
         node.max_incarnation = node.max_incarnation.max(incarnation);
@@ -63,17 +65,14 @@ impl Simulation {
         self.trace.note(now, &line);
         self.truth_changed(if first_start { "boot" } else { "restart" });
         let instant = self.node_instant(i);
-        if let Some(m) = self.nodes[i].membership.as_mut() {
-            m.start(instant);
-        }
-        for core in &mut self.nodes[i].cores {
+        if let Some(core) = self.nodes[i].core.as_mut() {
             core.start(instant);
         }
         self.drain(i);
     }
 
-    /// Stops node `i`: after `Membership::leave` (its goodbyes are sent) when `graceful`,
-    /// else at once. In-flight messages it sent still arrive; those to it are dropped.
+    /// Stops node `i`: after `Node::leave` (its goodbyes are sent) when `graceful`, else at
+    /// once. In-flight messages it sent still arrive; those to it are dropped.
     pub(super) fn stop_node(&mut self, i: usize, graceful: bool) {
         if !self.nodes[i].is_running() {
             return;
@@ -82,16 +81,13 @@ impl Simulation {
         let now = self.world.now();
         if graceful {
             let instant = self.node_instant(i);
-            if let Some(m) = self.nodes[i].membership.as_mut() {
-                m.leave(instant);
-            }
-            for core in &mut self.nodes[i].cores {
+            if let Some(core) = self.nodes[i].core.as_mut() {
                 core.leave(instant);
             }
             self.drain(i);
         }
         let node = &mut self.nodes[i];
-        let last = node.membership.as_ref().map_or(node.run_first_incarnation, |m| m.identity().incarnation);
+        let last = node.core.as_ref().map_or(node.run_first_incarnation, |m| m.identity().incarnation);
         let incarnations = (node.run_first_incarnation, last);
         node.stop(if graceful { Status::Left } else { Status::Crashed });
         self.running.remove(i);
@@ -106,7 +102,7 @@ impl Simulation {
         self.truth_changed(if graceful { "leave" } else { "crash" });
     }
 
-    pub(super) fn deliver(&mut self, from: usize, to: usize, payload: Bytes) {
+    pub(super) fn deliver(&mut self, from: usize, to: usize, channel: Channel, payload: Bytes) {
         if !self.nodes[to].is_running() {
             self.stats.traffic.dropped_dead += 1;
             return;
@@ -116,19 +112,14 @@ impl Simulation {
         let now = self.world.now();
         self.trace.delivery(now, from, to, &payload, &self.topo);
         let instant = self.node_instant(to);
-        let kind = payload.get(1).copied();
-        let node = &mut self.nodes[to];
         let sender = self.topo.name(from);
-        let result = if kind == Some(wire::Kind::Swim as u8) {
-            match node.membership.as_mut() {
-                Some(m) => m.handle_datagram(instant, sender, &payload).map_err(|e| e.to_string()),
-                None => Ok(()),
-            }
-        } else {
-            match node.cores.iter_mut().find(|c| kind.is_some_and(|k| c.accepts(k))) {
-                Some(core) => core.handle_datagram(instant, sender, &payload),
-                None => Err("no core for this envelope kind".into()),
-            }
+        let input = match channel {
+            Channel::Datagram => Input::Datagram { from: sender, payload: &payload },
+            Channel::Stream => Input::Message { from: sender, payload: &payload },
+        };
+        let result = match self.nodes[to].core.as_mut() {
+            Some(core) => core.handle(instant, input).map_err(|e| e.to_string()),
+            None => Ok(()),
         };
         if result.is_err() {
             self.stats.traffic.rejected += 1;
@@ -142,38 +133,39 @@ impl Simulation {
             return;
         }
         let instant = self.epoch + node.clock(self.world.now());
-        if let Some(m) = node.membership.as_mut() {
-            m.handle_timer(instant, timer);
+        if let Some(core) = node.core.as_mut() {
+            // A timer is never refused.
+            if let Err(e) = core.handle(instant, Input::Timer(timer)) {
+                self.notes.push(format!("timer refused: {e}"));
+            }
         }
         self.drain(i);
     }
 
-    pub(super) fn fire_core_timer(&mut self, i: usize, run: u32, core: usize, token: u64) {
-        let node = &mut self.nodes[i];
-        if node.run != run || !node.is_running() {
-            return;
-        }
-        let instant = self.epoch + node.clock(self.world.now());
-        if let Some(c) = node.cores.get_mut(core) {
-            c.handle_timer(instant, token);
+    /// Hands node `i` a console command of its cores (a scenario's `broadcast` at a manager);
+    /// the answer comes out of [`Simulation::drain`] as a reply to request `request`.
+    pub(super) fn command(&mut self, i: usize, request: u64, command: Command) {
+        let instant = self.node_instant(i);
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.command(instant, request, command);
         }
         self.drain(i);
     }
 
-    /// Performs node `i`'s outputs until every core is drained.
+    /// Performs node `i`'s outputs until its core is drained.
     pub(super) fn drain(&mut self, i: usize) {
         loop {
-            let Some(output) = self.nodes[i].membership.as_mut().and_then(Membership::poll_output) else {
+            let Some(output) = self.nodes[i].core.as_mut().and_then(Node::poll_output) else {
                 break;
             };
             match output {
-                Output::Send { to, payload } => {
-                    let Some(j) = self.topo.index_of_addr(&to.addr) else {
+                Output::Send { addr, channel, payload, .. } => {
+                    let Some(j) = self.topo.index_of_addr(&addr) else {
                         self.stats.traffic.sent += 1;
                         self.stats.traffic.unroutable += 1;
                         continue;
                     };
-                    self.send(i, j, Channel::Datagram, payload);
+                    self.send(i, j, channel, payload);
                 }
                 Output::SetTimer { after, timer } => {
                     let node = &self.nodes[i];
@@ -181,34 +173,57 @@ impl Simulation {
                     self.world.schedule(at, Event::Timer { node: i as u32, run: node.run, timer });
                 }
                 Output::Event(event) => self.on_cluster_event(i, event),
-            }
-        }
-        if !self.nodes[i].cores.is_empty() {
-            self.drain_cores(i);
-        }
-    }
-
-    fn drain_cores(&mut self, i: usize) {
-        for c in 0..self.nodes[i].cores.len() {
-            while let Some(output) = self.nodes[i].cores.get_mut(c).and_then(|core| core.poll_output()) {
-                match output {
-                    CoreOutput::Send { to, channel, payload } => match self.topo.index_of_name(&to) {
-                        Some(j) => self.send(i, j, channel, payload),
-                        None => {
-                            self.stats.traffic.sent += 1;
-                            self.stats.traffic.unroutable += 1;
+                Output::Execute(op) => {
+                    // Commands that are not the cores' run instantly and succeed: the simulator
+                    // checks their order, not their output.
+                    self.on_applied(i, (op.id.epoch, op.id.seq));
+                    self.executed(i, Input::Executed { op: op.id, status: AnswerStatus::Ok, body: String::new() });
+                }
+                Output::Reply { to: Requester::Operation { id, .. }, result } => {
+                    self.on_applied(i, (id.epoch, id.seq));
+                    let (status, body) = match result {
+                        Ok(_) => (AnswerStatus::Ok, String::new()),
+                        Err(e) => {
+                            let why = e.to_string();
+                            self.trace.note(self.world.now(), &format!("{} refused operation {id}: {why}", self.topo.name(i)));
+                            (AnswerStatus::Error, why)
                         }
-                    },
-                    CoreOutput::SetTimer { after, token } => {
-                        let node = &self.nodes[i];
-                        let at = self.world.now().after(node.timer_delay(after));
-                        let event = Event::CoreTimer { node: i as u32, run: node.run, core: c as u16, token };
-                        self.world.schedule(at, event);
+                    };
+                    self.executed(i, Input::Executed { op: id, status, body });
+                }
+                Output::Reply { to: Requester::Console(request), result } => self.on_reply(request, result),
+                Output::Acquire(addr) | Output::Release(addr) => {
+                    let holds = matches!(output, Output::Acquire(_));
+                    let now = self.world.now();
+                    let line = format!("{} {} {addr}", self.topo.name(i), if holds { "acquires" } else { "releases" });
+                    self.trace.note(now, &line);
+                    let next = self.ownership.on_change(i, addr, holds, now, &self.net);
+                    self.schedule_check(next);
+                    self.views_changed();
+                }
+                Output::Completed(id) => {
+                    if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
+                        self.ops_log.completion.push(self.world.now().since(started));
                     }
-                    CoreOutput::Observe(observation) => self.on_observation(i, observation),
                 }
             }
         }
+    }
+
+    /// Hands node `i` the result of an operation's command (its outputs are drained by the
+    /// caller's loop).
+    fn executed(&mut self, i: usize, input: Input<'_>) {
+        let instant = self.node_instant(i);
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            if let Err(e) = core.handle(instant, input) {
+                self.notes.push(format!("{}: result refused: {e}", self.topo.name(i)));
+            }
+        }
+    }
+
+    fn on_applied(&mut self, i: usize, id: (u64, u64)) {
+        let v = self.ops.on_applied(i, id, self.current, &self.topo);
+        self.record_violations(v);
     }
 
     fn send(&mut self, from: usize, to: usize, channel: Channel, payload: Bytes) {
@@ -266,38 +281,6 @@ impl Simulation {
                 node.max_incarnation = node.max_incarnation.max(id.incarnation);
             }
             ClusterEvent::MemberRenewed { .. } | ClusterEvent::Joined | ClusterEvent::Isolated => {}
-        }
-        if !self.nodes[i].cores.is_empty() {
-            let instant = self.node_instant(i);
-            for core in &mut self.nodes[i].cores {
-                core.handle_cluster_event(instant, &event);
-            }
-        }
-    }
-
-    fn on_observation(&mut self, i: usize, observation: Observation) {
-        let now = self.world.now();
-        match observation {
-            Observation::Applied { epoch, seq } => {
-                let v = self.ops.on_applied(i, (epoch, seq), self.current, &self.topo);
-                self.record_violations(v);
-            }
-            Observation::Holds(addr) | Observation::Released(addr) => {
-                let holds = matches!(observation, Observation::Holds(_));
-                let line = format!("{} {} {addr}", self.topo.name(i), if holds { "acquires" } else { "releases" });
-                self.trace.note(now, &line);
-                let next = self.ownership.on_change(i, addr, holds, now, &self.net);
-                self.schedule_check(next);
-                self.views_changed();
-            }
-            Observation::Sequenced { epoch, seq } => {
-                self.ops_log.started.insert((epoch, seq), now);
-            }
-            Observation::Completed { epoch, seq } => {
-                if let Some(started) = self.ops_log.started.remove(&(epoch, seq)) {
-                    self.ops_log.completion.push(now.since(started));
-                }
-            }
         }
     }
 }

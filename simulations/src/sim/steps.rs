@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use rand::RngExt;
 
+use eccluster_proto::node::line::join_words;
+use eccluster_proto::node::{Command, CommandError, Reply};
 use eccluster_proto::ops::Target;
 
-use super::{Churn, Repeat, Simulation};
+use super::{Churn, Refusal, Repeat, Simulation};
 use crate::assertions::{Check, View};
 use crate::bitset::NodeSet;
 use crate::scenario::{Action, Links, OpsTarget, Pick, Selector};
@@ -203,33 +205,51 @@ impl Simulation {
         }
     }
 
-    /// Hands `command` to the first running manager's sequencer, as `ec_console` would.
+    /// Hands `command` to the first running manager, as `ec_console` would: the manager
+    /// checks it (a `duravip move` names a binding and a live candidate) and sequences it.
     fn submit(&mut self, command: &str, target: &Target, label: &str) {
         let now = self.world.now();
         let manager = self.running.iter().find(|&i| self.topo.host(i).role == eccluster_proto::Role::Manager);
         let Some(m) = manager else {
-            self.ops_log.refused += 1;
-            self.notes.push(format!("at {now}: {label}: no manager runs; `{command}` was not sent"));
+            self.refuse(label, command, "no manager runs".to_owned());
             return;
         };
-        let instant = self.node_instant(m);
-        let result = match self.nodes[m].cores.first_mut() {
-            Some(core) => core.handle_command(instant, command, target),
-            None => Err("the manager runs no operations core".into()),
-        };
+        self.next_request += 1;
+        let request = self.next_request;
+        self.submits.insert(request, (label.to_owned(), format!("{target}: {command}")));
+        let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+        let submit = Command::Submit { target: target.clone(), command: join_words(&words) };
+        self.trace.note(now, &format!("submit {target}: {command}"));
+        self.command(m, request, submit);
+    }
+
+    /// The manager answered console request `request`.
+    pub(super) fn on_reply(&mut self, request: u64, result: Result<Reply, CommandError>) {
+        let Some((label, command)) = self.submits.remove(&request) else { return };
+        let now = self.world.now();
         match result {
-            Ok(printed) => {
+            Ok(Reply::Submitted { id, targets, .. }) => {
                 self.ops_log.submitted += 1;
-                self.trace.note(now, &format!("submit {target}: {command}: {printed}"));
-            }
-            Err(why) => {
-                self.ops_log.refused += 1;
-                if self.ops_log.refused <= 20 {
-                    self.notes.push(format!("at {now}: {label}: the manager refused `{command}`: {why}"));
+                self.ops_log.started.insert((id.epoch, id.seq), now);
+                self.trace.note(now, &format!("sequenced {id} for {} node(s)", targets.len()));
+                if targets.is_empty() {
+                    if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
+                        self.ops_log.completion.push(now.since(started));
+                    }
                 }
             }
+            Ok(_) => {}
+            Err(e) => self.refuse(&label, &command, e.to_string()),
         }
-        self.drain(m);
+    }
+
+    fn refuse(&mut self, label: &str, command: &str, why: String) {
+        let now = self.world.now();
+        self.ops_log.refused += 1;
+        self.trace.note(now, &format!("refused {command}: {why}"));
+        if self.ops_log.refusals.len() < 100 {
+            self.ops_log.refusals.push(Refusal { at: now, step: label.to_owned(), command: command.to_owned(), why });
+        }
     }
 
     pub(super) fn repeat_tick(&mut self, index: usize) {

@@ -5,7 +5,6 @@
 mod bench;
 mod determinism;
 mod errors;
-mod hook;
 mod scenarios;
 mod support;
 mod violations;

@@ -10,7 +10,8 @@ use tracing::{debug, info};
 
 use super::{ClaimRecord, DuraVip, Holding, Override, Vip};
 use crate::duravip::message::{DuraVipMessage, Stamp};
-use crate::duravip::rank::{Rank, rendezvous_score};
+use crate::duravip::assign::{assign, Slot, Why};
+use crate::duravip::rank::Rank;
 use crate::duravip::{DuraVipOutput, DuraVipTimer, NO_TERM, Policy, Term};
 use crate::ids::Role;
 
@@ -22,6 +23,7 @@ impl DuraVip {
     }
 
     pub(super) fn view_changed(&mut self, now: Instant) {
+        self.reassign();
         self.generation += 1;
         self.settled = false;
         self.view_since = Some(now);
@@ -61,18 +63,29 @@ impl DuraVip {
         self.view.keys().filter(|n| vip.lists(n)).cloned().collect()
     }
 
-    /// The election: the override's host if live, else the preferred node if live, else the
-    /// live candidate with the highest rendezvous score.
+    /// The election: the owner the table of the current view gives `vip` (see
+    /// [`super::super::assign`]).
     pub(super) fn elect<'a>(&'a self, vip: &'a Vip) -> Option<&'a str> {
-        let eligible = |n: &str| self.is_live(n) && self.candidate(vip, n);
-        if let Some(o) = vip.moved.as_ref().filter(|o| eligible(&o.host)) {
-            return Some(&o.host);
-        }
-        if let Some(p) = vip.preference.as_deref().filter(|p| eligible(p)) {
-            return Some(p);
-        }
-        self.live_candidates(vip)
-            .max_by_key(|n| (rendezvous_score(vip.addr, n), *n))
+        self.table.owners.get(&vip.addr).map(|(owner, _)| owner.as_str())
+    }
+
+    /// Recomputes the election table after the view or a move changed.
+    pub(super) fn reassign(&mut self) {
+        let slots: Vec<Slot<'_>> = self
+            .vips
+            .values()
+            .map(|vip| {
+                let eligible: Vec<&str> = self.live_candidates(vip).collect();
+                let live = |n: &str| eligible.contains(&n);
+                let pinned = match (&vip.moved, &vip.preference) {
+                    (Some(o), _) if live(&o.host) => Some((o.host.as_str(), Why::Moved)),
+                    (_, Some(p)) if live(p) => Some((p.as_str(), Why::Preferred)),
+                    _ => None,
+                };
+                Slot { addr: vip.addr, pinned, eligible }
+            })
+            .collect();
+        self.table = assign(&slots);
     }
 
     pub(super) fn my_term(&self, vip: &Vip) -> Term {
@@ -104,7 +117,7 @@ impl DuraVip {
     pub(super) fn quorum(&self, vip: &Vip) -> bool {
         match self.config.policy {
             Policy::Available => true,
-            Policy::Majority => self.live_candidates(vip).count() * 2 > vip.candidates.len(),
+            Policy::Majority => self.live_candidates(vip).count() * 2 > self.candidate_count(vip),
         }
     }
 
@@ -118,8 +131,17 @@ impl DuraVip {
                     .acks
                     .values()
                     .filter(|&&at| now.saturating_duration_since(at) < self.config.lease);
-                (fresh.count() + 1) * 2 > vip.candidates.len()
+                (fresh.count() + 1) * 2 > self.candidate_count(vip)
             }
+        }
+    }
+
+    /// How many nodes may hold `vip`: its list, or every node of the cluster.
+    pub(super) fn candidate_count(&self, vip: &Vip) -> usize {
+        if vip.candidates.is_empty() {
+            self.cluster_nodes
+        } else {
+            vip.candidates.len()
         }
     }
 
@@ -128,12 +150,39 @@ impl DuraVip {
         vip.claims.values().any(|r| self.active(r, now))
     }
 
-    /// A recent claim ranks above this node's own.
-    pub(super) fn outranked(&self, vip: &Vip, now: Instant) -> bool {
-        let mine = self.my_rank(vip);
-        vip.claims
-            .iter()
-            .any(|(n, r)| self.active(r, now) && Rank::of(vip.addr, n, r.term, vip.preference.as_deref()) > mine)
+    /// A claim by `claimant` under `term` beats this node's own claim on `vip`: a newer move
+    /// term wins; between equal terms, if the claimant is in the view, the view's election
+    /// decides (so views that agree hand an address over to the node they elect); otherwise
+    /// the fixed rank (preference, score, name) does, which both sides of a healed partition
+    /// compute alike before their views merge.
+    pub(super) fn beats(&self, vip: &Vip, claimant: &str, term: Term) -> bool {
+        let mine = self.my_term(vip);
+        if term != mine {
+            return term > mine;
+        }
+        if self.view.contains_key(claimant) {
+            match self.elect(vip) {
+                Some(e) if e == claimant => return true,
+                Some(e) if e == self.me.name => return false,
+                _ => {}
+            }
+        }
+        Rank::of(vip.addr, claimant, term, vip.preference.as_deref()) > self.my_rank(vip)
+    }
+
+    /// A recent claim beats this node's own.
+    pub(super) fn beaten(&self, vip: &Vip, now: Instant) -> bool {
+        vip.claims.iter().any(|(n, r)| self.active(r, now) && self.beats(vip, n, r.term))
+    }
+
+    /// This node may start holding `vip` now: under the available policy once no recent
+    /// claim is left (the old holder released), under the majority policy once a majority
+    /// backs its claims.
+    pub(super) fn may_hold(&self, vip: &Vip, now: Instant) -> bool {
+        match self.config.policy {
+            Policy::Available => !self.contested(vip, now),
+            Policy::Majority => self.backed(vip, now),
+        }
     }
 
     // ---- internals: evaluation ----
@@ -151,27 +200,42 @@ impl DuraVip {
         }
     }
 
+    /// The rules, per address:
+    /// - a holder keeps the address while it has its quorum and lease and no recent claim
+    ///   beats its own — also when its view elects another node: it gives the address up when
+    ///   that node claims it, so a handover has no gap;
+    /// - a node that claims gives up when it is no longer elected or is beaten, and holds once
+    ///   it may ([`DuraVip::may_hold`]);
+    /// - an elected node that has matured (its view settled once since it started) claims an
+    ///   address nobody claims at once — a dead owner's addresses move without waiting for the
+    ///   view to settle again — and one that another node still claims only once its view has
+    ///   settled (anti-flap), or at once when a move names it.
     pub(super) fn evaluate_one(&mut self, now: Instant, addr: IpAddr) {
         let Some(vip) = self.vips.get(&addr) else { return };
         let elected = self.elect(vip) == Some(self.me.name.as_str());
         let quorum = self.quorum(vip);
         match vip.holding {
             Holding::Held { .. } => {
-                if !elected || !quorum || !self.backed(vip, now) || self.outranked(vip, now) {
+                if !quorum || !self.backed(vip, now) || self.beaten(vip, now) || !self.candidate(vip, &self.me.name) {
                     self.give_up(addr, None);
                 }
             }
             Holding::Acquiring { since } => {
-                if !elected || !quorum || self.outranked(vip, now) {
+                if !elected || !quorum || self.beaten(vip, now) {
                     self.give_up(addr, None);
-                } else if self.backed(vip, now) {
+                } else if self.may_hold(vip, now) {
                     self.hold(addr, since);
                 }
             }
             Holding::Idle => {
-                if elected && quorum && self.settled && !self.left && !self.amnesic(now) && !self.contested(vip, now) {
+                let ready = elected && quorum && self.mature && !self.left && !self.amnesic(now);
+                if !ready || self.beaten(vip, now) {
+                    return;
+                }
+                let orphan = !self.contested(vip, now);
+                if orphan || self.settled || self.my_term(vip) != NO_TERM {
                     let since = self.seq + 1;
-                    if self.backed(vip, now) {
+                    if self.may_hold(vip, now) {
                         self.hold(addr, since);
                     } else if let Some(vip) = self.vips.get_mut(&addr) {
                         debug!(%addr, "acquiring: claiming before holding");
@@ -326,9 +390,8 @@ impl DuraVip {
             );
             self.adopt(addr, from, term);
             let Some(vip) = self.vips.get(&addr) else { continue };
-            if vip.holding != Holding::Idle && Rank::of(addr, from, term, vip.preference.as_deref()) > self.my_rank(vip)
-            {
-                info!(%addr, peer = %from, "outranked by another node's claim");
+            if vip.holding != Holding::Idle && self.beats(vip, from, term) {
+                info!(%addr, peer = %from, "another node's claim beats ours");
                 self.give_up(addr, Some(from));
             }
             if ack && self.config.policy == Policy::Majority && self.may_back(addr, from, now) {
@@ -430,5 +493,6 @@ impl DuraVip {
             });
             vip.newest_term = term;
         }
+        self.reassign();
     }
 }

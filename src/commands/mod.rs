@@ -1,11 +1,19 @@
-//! Console commands of a member daemon (manager or node): prefix dispatch over the parsed
-//! request, answering from the state the driver owns. Commands are quick; nothing blocks.
+//! Console commands of a member daemon (manager or node) that are the shell's own — help,
+//! version, membership, info, shutdown, declared programs — answered from the node core's
+//! getters; and the rendering of the answers the node core gives to its own commands
+//! ([`render`]). Commands are quick; nothing blocks.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: dispatch of the shell's commands.
+//! - [`output`]: membership and key/value output in text, XML and JSON.
+//! - [`render`]: the node core's answers (operations, results, DuraVIP) as text, XML, JSON.
 
 use std::path::Path;
 use std::time::Instant;
 
-use eccluster_proto::membership::{MemberState, Membership};
-use eccluster_proto::ops::{Applier, Sequencer};
+use eccluster_proto::membership::MemberState;
+use eccluster_proto::node::Node;
 use eccluster_proto::segments::Segments;
 use eccluster_proto::Role;
 use serde_json::json;
@@ -15,20 +23,9 @@ use crate::console::frame::Reply;
 use crate::console::request::{Format, Request};
 use crate::registry::{ExternalCommand, Registry};
 use crate::transport::Transport;
-use crate::{manager, output};
 
-/// The role-specific state a command may use.
-pub enum RoleState<'a> {
-    /// The manager's sequencer and results buffer.
-    Manager(&'a mut Sequencer),
-    /// A node's applier and its declared commands.
-    Node {
-        /// The applier (for `cluster oplog`).
-        applier: &'a Applier,
-        /// Operator-declared commands.
-        registry: &'a Registry,
-    },
-}
+pub mod output;
+pub mod render;
 
 /// How a command is answered.
 pub enum Dispatch {
@@ -42,8 +39,10 @@ pub enum Dispatch {
 pub struct CommandContext<'a> {
     /// Node or manager.
     pub role: Role,
-    /// The membership core.
-    pub membership: &'a Membership,
+    /// The member's node core.
+    pub node: &'a Node,
+    /// Operator-declared commands (nodes).
+    pub registry: &'a Registry,
     /// The segment file.
     pub segments: &'a Segments,
     /// Where the segment file came from.
@@ -56,8 +55,6 @@ pub struct CommandContext<'a> {
     pub transport: &'a mut Transport,
     /// Cancelled by `shutdown`.
     pub shutdown: &'a CancellationToken,
-    /// Manager or node state.
-    pub role_state: RoleState<'a>,
 }
 
 /// The program name operators know for a role.
@@ -88,6 +85,10 @@ Commands:
   cluster nodename              show the name of this node
   cluster nodeaddr              show the cluster protocol address of this node
   cluster oplog                 list the ids of the operations this node applied, in order
+  cluster duravip show [tables] the DuraVIP addresses, who owns each, and the view
+  cluster duravip explain IP    why the view elects the owner of IP
+  cluster duravip move IP to HOST   move IP to HOST (ordered by the manager for every node)
+  cluster duravip announce view restate what this node holds to the other nodes
   shutdown                      leave the cluster and stop ecnode
   debug drop connections        close every QUIC connection (peers reconnect)
 ";
@@ -98,27 +99,23 @@ fn is(words: &[String], pattern: &[&str]) -> bool {
     words.len() == pattern.len() && words.iter().zip(pattern).all(|(w, p)| w.eq_ignore_ascii_case(p))
 }
 
-/// Answers one console request (from a console, or an operation a node applies).
+/// Answers one console request the node core does not own (from a console, or an operation
+/// a node applies).
 pub fn handle(ctx: &mut CommandContext<'_>, req: &Request) -> Dispatch {
-    if let RoleState::Node { registry, .. } = &ctx.role_state {
-        if let Some((cmd, rest)) = registry.find(&req.words) {
+    if ctx.role == Role::Node {
+        if let Some((cmd, rest)) = ctx.registry.find(&req.words) {
             return Dispatch::External(cmd.clone(), rest.to_vec());
-        }
-    }
-    if let RoleState::Manager(seq) = &mut ctx.role_state {
-        if let Some(reply) = manager::handle(seq, ctx.segments, req) {
-            return Dispatch::Reply(reply);
         }
     }
     Dispatch::Reply(builtin(ctx, req))
 }
 
 fn help(ctx: &CommandContext<'_>) -> String {
-    match &ctx.role_state {
-        RoleState::Manager(_) => format!("{MANAGER_HELP}{}{FORMAT_HELP}", manager::HELP),
-        RoleState::Node { registry, .. } => {
+    match ctx.role {
+        Role::Manager => format!("{MANAGER_HELP}{}{FORMAT_HELP}", render::MANAGER_HELP),
+        Role::Node => {
             let mut h = format!("{NODE_HELP}{FORMAT_HELP}");
-            let names = registry.names();
+            let names = ctx.registry.names();
             if !names.is_empty() {
                 h.push_str("Declared commands (Control_Command):\n");
                 for n in names {
@@ -140,11 +137,6 @@ fn builtin(ctx: &mut CommandContext<'_>, req: &Request) -> Reply {
         let n = ctx.transport.drop_connections();
         return Reply::ok(format!("dropped {n} connections\n"));
     }
-    if !manager && is(w, &["cluster", "oplog"]) {
-        if let RoleState::Node { applier, .. } = &ctx.role_state {
-            return oplog(applier, req.format);
-        }
-    }
     if is(w, &["version"]) {
         return version(ctx.role, req.format);
     }
@@ -159,11 +151,11 @@ fn builtin(ctx: &mut CommandContext<'_>, req: &Request) -> Reply {
         return info(ctx, req.format);
     }
     if !manager && is(w, &["cluster", "nodename"]) {
-        let name = &ctx.membership.identity().name;
+        let name = &ctx.node.identity().name;
         return scalar("NodeName", "nodename", name, req.format);
     }
     if !manager && is(w, &["cluster", "nodeaddr"]) {
-        let addr = ctx.membership.identity().addr.to_string();
+        let addr = ctx.node.identity().addr.to_string();
         return scalar("NodeAddr", "nodeaddr", &addr, req.format);
     }
     if manager && w.first().is_some_and(|f| f.eq_ignore_ascii_case("cluster")) {
@@ -173,22 +165,6 @@ fn builtin(ctx: &mut CommandContext<'_>, req: &Request) -> Reply {
         ));
     }
     Reply::failed(format!("unknown command '{}'; type 'help' for the list\n", req.line))
-}
-
-fn oplog(applier: &Applier, format: Format) -> Reply {
-    let ids: Vec<String> = applier.applied().map(|id| id.to_string()).collect();
-    Reply::ok(match format {
-        Format::Text => ids.iter().map(|i| format!("{i}\n")).collect(),
-        Format::Xml => {
-            let mut x = format!("<OpLog total=\"{}\">\n", applier.applied_total());
-            for i in &ids {
-                x.push_str(&format!("  <Op>{i}</Op>\n"));
-            }
-            x.push_str("</OpLog>\n");
-            x
-        }
-        Format::Json => output::pretty(&json!({ "total": applier.applied_total(), "applied": ids })),
-    })
 }
 
 fn version(role: Role, format: Format) -> Reply {
@@ -215,7 +191,7 @@ fn scalar(tag: &str, key: &str, value: &str, format: Format) -> Reply {
 }
 
 fn membership(ctx: &CommandContext<'_>, format: Format) -> Reply {
-    let rows = ctx.membership.members();
+    let rows = ctx.node.members();
     let now = tokio::time::Instant::now().into_std();
     Reply::ok(match format {
         Format::Text => output::membership_text(&rows, now),
@@ -225,8 +201,8 @@ fn membership(ctx: &CommandContext<'_>, format: Format) -> Reply {
 }
 
 fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
-    let me = ctx.membership.identity();
-    let rows = ctx.membership.members();
+    let me = ctx.node.identity();
+    let rows = ctx.node.members();
     let count = |s: MemberState| rows.iter().filter(|r| r.state == s).count();
     let leader = rows
         .iter()
@@ -234,7 +210,7 @@ fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
         .map(|r| r.id.name.as_str())
         .min()
         .unwrap_or("nobody");
-    let cfg = ctx.membership.config();
+    let cfg = ctx.node.membership_config();
     let mut items = vec![
         ("Daemon", format!("{} [quic, swim]", me.addr)),
         ("Node Name", me.name.clone()),
@@ -275,18 +251,19 @@ fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
         ("Cluster Group", format!("ec_cluster ({leader} is leader)")),
         ("Console", ctx.console.display().to_string()),
     ];
-    match &ctx.role_state {
-        RoleState::Manager(seq) => {
-            items.push(("Epoch", seq.epoch().to_string()));
-            items.push(("Operations In Flight", seq.in_flight().to_string()));
-            items.push(("Results Buffered", seq.results().len().to_string()));
-        }
-        RoleState::Node { applier, .. } => {
-            items.push(("Operations Applied", applier.applied_total().to_string()));
-            items.push(("Operations Waiting", applier.waiting().to_string()));
-            let running = applier.running().map(|op| format!("{} ({})", op.id, op.command));
-            items.push(("Operation Running", running.unwrap_or_else(|| "none".to_owned())));
-        }
+    if let Some(seq) = ctx.node.sequencer() {
+        items.push(("Epoch", seq.epoch().to_string()));
+        items.push(("Operations In Flight", seq.in_flight().to_string()));
+        items.push(("Results Buffered", seq.results().len().to_string()));
+    }
+    if let Some(applier) = ctx.node.applier() {
+        items.push(("Operations Applied", applier.applied_total().to_string()));
+        items.push(("Operations Waiting", applier.waiting().to_string()));
+        let running = applier.running().map(|op| format!("{} ({})", op.id, op.command));
+        items.push(("Operation Running", running.unwrap_or_else(|| "none".to_owned())));
+    }
+    if let Some(vip) = ctx.node.duravip() {
+        items.push(("DuraVIP Addresses", format!("{} ({} held here)", ctx.node.bindings().len(), vip.held().count())));
     }
     Reply::ok(output::fields("ClusterInfo", &items, format))
 }

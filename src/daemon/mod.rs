@@ -1,5 +1,8 @@
 //! Start-up of a member daemon (`eccmgr`, `ecnode`): command line and files are read and
-//! validated here, at the edge, into a [`DaemonConfig`]; then the driver runs until a signal.
+//! validated here, at the edge, into a [`DaemonConfig`]; then the [`driver`] loop runs until a
+//! signal.
+
+pub mod driver;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::DaemonArgs;
 use crate::config;
-use crate::driver::{self, DaemonConfig};
+use self::driver::DaemonConfig;
 use crate::registry::Registry;
 use crate::tls::TlsIdentity;
 
@@ -107,6 +110,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
         epoch,
         ops,
         registry,
+        duravip: Default::default(),
     })
 }
 

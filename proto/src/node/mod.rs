@@ -1,0 +1,379 @@
+//! The state machine of one member: SWIM membership, its part in ordered operations
+//! (the sequencer on a manager, the applier on a node) and DuraVIP ownership, composed once.
+//! The daemons and the simulator drive this and nothing else of the crate. No I/O here.
+//!
+//! [`Node`] routes every received message by its envelope kind, hands membership events to
+//! the cores that follow the view, runs the console commands that belong to the cores
+//! (`broadcast`, `retrieve`, `cluster oplog`, `cluster duravip ...`), and turns everything the
+//! cores ask for into one stream of [`Output`]s with one [`Timer`] type.
+//!
+//! # Driving contract
+//!
+//! - Construct with [`Node::new`], call [`Node::start`] once.
+//! - Inputs: [`Node::handle`] with an [`Input`] (a datagram, a stream message, a timer, the
+//!   result of an operation's command), [`Node::command`] for a console command of the cores,
+//!   [`Node::leave`] for a graceful stop.
+//! - After each of them drain [`Node::poll_output`] to `None`, performing each output in order:
+//!   send, schedule the timer, publish the event, run the command, apply the address change,
+//!   deliver the reply.
+//! - Getters ([`Node::identity`], [`Node::members`], [`Node::sequencer`], [`Node::applier`],
+//!   [`Node::duravip`], ...) read the state; they never change it.
+//! - `now` never goes backwards between calls.
+//!
+//! # Running commands
+//!
+//! An operation's command is run by the node core itself when it belongs to a core (the
+//! answer comes out as [`Output::Reply`] to [`Requester::Operation`]; the shell renders it in
+//! the operation's format and hands the text back as [`Input::Executed`]); any other command
+//! comes out as [`Output::Execute`] for the shell to run (built-in console commands, declared
+//! programs), again answered with [`Input::Executed`].
+
+mod command;
+pub mod line;
+mod route;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+
+pub use self::command::{Command, CommandError, Reply, RetrieveScope};
+pub use self::line::Format;
+use crate::duravip::{Binding, DuraVip, DuraVipConfig, DuraVipTimer};
+use crate::error::{DecodeError, DuraVipError, MembershipError, OpsError};
+use crate::ids::{MemberId, Role};
+use crate::membership::{self, ClusterEvent, MemberView, Membership, MembershipConfig, Roster};
+use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
+
+/// DuraVIP bindings and tuning of a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DuravipSetup {
+    /// The bindings (empty: DuraVIP is off).
+    pub bindings: Vec<Binding>,
+    /// Policy and timings.
+    pub config: DuraVipConfig,
+}
+
+/// Everything a member core needs, validated by the shell.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This member's identity for this run.
+    pub id: MemberId,
+    /// The hosts of the segment file: who may be a member, at which address.
+    pub roster: Roster,
+    /// The names of the hosts that run a manager.
+    pub managers: BTreeSet<String>,
+    /// SWIM tuning.
+    pub membership: MembershipConfig,
+    /// Ordered-operations tuning.
+    pub ops: OpsConfig,
+    /// The manager epoch of this run (managers only; it must exceed every earlier run's).
+    pub epoch: u64,
+    /// DuraVIP bindings. A node with bindings runs the ownership core; a manager uses them to
+    /// check `broadcast cluster duravip move` before sequencing it.
+    pub duravip: DuravipSetup,
+}
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A QUIC datagram: may be lost, duplicated or reordered (SWIM, DuraVIP).
+    Datagram,
+    /// A QUIC stream: reliable and ordered while the connection lasts (operations).
+    Stream,
+}
+
+/// Every timer of a member, to be handed back through [`Input::Timer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    /// Membership's.
+    Membership(membership::Timer),
+    /// The sequencer's (managers).
+    Ops(SequencerTimer),
+    /// DuraVIP's.
+    DuraVip(DuraVipTimer),
+    /// A console request forwarded to the manager has waited long enough.
+    Forwarded(u64),
+}
+
+/// Who asked for a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// A console request; the number is the shell's own.
+    Console(u64),
+    /// An ordered operation this node applies, with the output format its command asked for.
+    Operation {
+        /// The operation.
+        id: OpId,
+        /// `xml` / `json` prefix of its command.
+        format: Format,
+    },
+}
+
+/// Something that happened to this member, for the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A datagram from the peer authenticated (by its certificate) as `from`.
+    Datagram {
+        /// The peer's name.
+        from: &'a str,
+        /// The datagram, in its envelope.
+        payload: &'a [u8],
+    },
+    /// A whole message read from a stream of the peer authenticated as `from`.
+    Message {
+        /// The peer's name.
+        from: &'a str,
+        /// The message, in its envelope.
+        payload: &'a [u8],
+    },
+    /// A timer set by [`Output::SetTimer`] fired.
+    Timer(Timer),
+    /// The command of operation `op` (handed out by [`Output::Execute`] or answered by
+    /// [`Output::Reply`] to [`Requester::Operation`]) finished.
+    Executed {
+        /// The operation.
+        op: OpId,
+        /// Success or failure.
+        status: AnswerStatus,
+        /// What it printed.
+        body: String,
+    },
+}
+
+/// What the shell must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `payload` to member `to` at `addr`.
+    Send {
+        /// The member's name.
+        to: String,
+        /// Its QUIC address.
+        addr: SocketAddr,
+        /// Datagram or stream.
+        channel: Channel,
+        /// The message, in its envelope.
+        payload: Bytes,
+    },
+    /// Hand `timer` back through [`Input::Timer`] once `after` has passed.
+    SetTimer {
+        /// Delay from now.
+        after: Duration,
+        /// The timer.
+        timer: Timer,
+    },
+    /// A membership event (already passed to the other cores).
+    Event(ClusterEvent),
+    /// Run this operation's command (not one of the cores'), then answer with
+    /// [`Input::Executed`].
+    Execute(Op),
+    /// The answer to a command of the cores.
+    Reply {
+        /// Who asked.
+        to: Requester,
+        /// The answer, as data for the shell to render.
+        result: Result<Reply, CommandError>,
+    },
+    /// Configure this DuraVIP address on this machine and announce it.
+    Acquire(IpAddr),
+    /// Remove this DuraVIP address from this machine.
+    Release(IpAddr),
+    /// Manager: every target of this operation answered, left or timed out.
+    Completed(OpId),
+}
+
+/// An input the member refused. State is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The envelope was bad. Expected only from broken or hostile peers.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Membership refused the datagram.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// The operations protocol refused the message.
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// DuraVIP refused the datagram.
+    #[error(transparent)]
+    DuraVip(#[from] DuraVipError),
+    /// A message for a core this member does not run (a DuraVIP datagram at a member without
+    /// bindings, operations at a node from someone who is not a manager).
+    #[error("{0}")]
+    NotHere(String),
+}
+
+/// The role core of a member.
+enum RoleCore {
+    Manager(Box<Sequencer>),
+    Node(Box<Applier>),
+}
+
+/// A console request forwarded to a manager, waiting for its answer.
+struct Forward {
+    to: Requester,
+    manager: String,
+}
+
+/// The state machine of one member. See the module documentation for the contract.
+pub struct Node {
+    membership: Membership,
+    role: RoleCore,
+    duravip: Option<DuraVip>,
+    /// The bindings by address (managers check moves against them).
+    bindings: BTreeMap<IpAddr, Binding>,
+    roster: Roster,
+    managers: BTreeSet<String>,
+    ops: OpsConfig,
+    forwards: BTreeMap<u64, Forward>,
+    next_forward: u64,
+    outputs: VecDeque<Output>,
+}
+
+impl Node {
+    /// The core of a member. Refused when the DuraVIP bindings are unusable (see
+    /// [`DuraVip::new`]); nothing is built then.
+    pub fn new(config: NodeConfig, rng: StdRng) -> Result<Node, DuraVipError> {
+        let NodeConfig { id, roster, managers, membership, ops, epoch, duravip } = config;
+        let nodes = roster.len().saturating_sub(managers.len());
+        let core = match (id.role, duravip.bindings.is_empty()) {
+            (Role::Node, false) => Some(
+                DuraVip::new(id.clone(), duravip.bindings.clone(), duravip.config.clone())?.with_cluster_nodes(nodes),
+            ),
+            _ => None,
+        };
+        let bindings = duravip.bindings.into_iter().map(|b| (b.addr, b)).collect();
+        let role = match id.role {
+            Role::Manager => RoleCore::Manager(Box::new(Sequencer::new(epoch, ops.clone()))),
+            Role::Node => RoleCore::Node(Box::new(Applier::new(id.incarnation, ops.clone()))),
+        };
+        Ok(Node {
+            membership: Membership::new(id, roster.clone(), membership, rng),
+            role,
+            duravip: core,
+            bindings,
+            roster,
+            managers,
+            ops,
+            forwards: BTreeMap::new(),
+            next_forward: 0,
+            outputs: VecDeque::new(),
+        })
+    }
+
+    // ---- getters ----
+
+    /// Our current identity.
+    pub fn identity(&self) -> &MemberId {
+        self.membership.identity()
+    }
+
+    /// Every member we know of, ourselves included, ordered by name.
+    pub fn members(&self) -> Vec<MemberView> {
+        self.membership.members()
+    }
+
+    /// Number of live peers (not counting ourselves).
+    pub fn live_count(&self) -> usize {
+        self.membership.live_count()
+    }
+
+    /// The SWIM tuning in force.
+    pub fn membership_config(&self) -> &MembershipConfig {
+        self.membership.config()
+    }
+
+    /// The sequencer and results buffer (managers).
+    pub fn sequencer(&self) -> Option<&Sequencer> {
+        match &self.role {
+            RoleCore::Manager(seq) => Some(seq),
+            RoleCore::Node(_) => None,
+        }
+    }
+
+    /// The applier (nodes).
+    pub fn applier(&self) -> Option<&Applier> {
+        match &self.role {
+            RoleCore::Node(applier) => Some(applier),
+            RoleCore::Manager(_) => None,
+        }
+    }
+
+    /// The DuraVIP ownership core (nodes with bindings).
+    pub fn duravip(&self) -> Option<&DuraVip> {
+        self.duravip.as_ref()
+    }
+
+    /// The DuraVIP bindings by address.
+    pub fn bindings(&self) -> &BTreeMap<IpAddr, Binding> {
+        &self.bindings
+    }
+
+    /// The hosts of the segment file.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    // ---- commands ----
+
+    /// Starts membership (announces to the roster) and DuraVIP (which acquires nothing until
+    /// its view has settled).
+    pub fn start(&mut self, now: Instant) {
+        self.membership.start(now);
+        if let Some(vip) = &mut self.duravip {
+            vip.start(now);
+        }
+        self.pump(now);
+    }
+
+    /// Leaves the cluster gracefully: DuraVIP releases everything at once and tells the
+    /// candidates, membership tells peers we are going. Drain and send the outputs before
+    /// closing the transport.
+    pub fn leave(&mut self, now: Instant) {
+        if let Some(vip) = &mut self.duravip {
+            vip.leave(now);
+        }
+        self.membership.leave(now);
+        self.pump(now);
+    }
+
+    /// A console command of the cores (see [`Command::parse`]). The answer comes out as
+    /// [`Output::Reply`] to `Requester::Console(request)`, at once or, for a command the
+    /// manager must order (`cluster duravip move` typed at a node), when the manager answers.
+    pub fn command(&mut self, now: Instant, request: u64, command: Command) {
+        self.run_command(now, Requester::Console(request), command);
+        self.pump(now);
+    }
+
+    // ---- inputs ----
+
+    /// Something happened. Refused inputs change nothing and return why.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Result<(), NodeError> {
+        let result = match input {
+            Input::Datagram { from, payload } => self.on_datagram(now, from, payload),
+            Input::Message { from, payload } => self.on_message(now, from, payload),
+            Input::Timer(timer) => {
+                self.on_timer(now, timer);
+                Ok(())
+            }
+            Input::Executed { op, status, body } => {
+                if let RoleCore::Node(applier) = &mut self.role {
+                    applier.handle_executed(op, status, body);
+                }
+                Ok(())
+            }
+        };
+        self.pump(now);
+        result
+    }
+
+    /// The next thing the shell must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+}

@@ -1,0 +1,238 @@
+//! The inside of [`Node`]: received messages routed to their core by envelope kind,
+//! membership events passed to the cores that follow the view, timers handed back to their
+//! core, and every core's outputs turned into the node's one [`Output`] stream. No I/O here.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::{Channel, CommandError, Node, NodeError, Output, Reply, Requester, RoleCore, Timer};
+use crate::duravip::DuraVipOutput;
+use crate::ids::Role;
+use crate::membership::{self, ClusterEvent};
+use crate::ops::{AnswerStatus, ApplierOutput, Op, OpMessage, Receipt, SequencerOutput, Target};
+use crate::wire::{self, Kind};
+
+impl Node {
+    pub(super) fn on_datagram(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
+        let (kind, _) = wire::decode(payload)?;
+        match kind {
+            Kind::Swim => Ok(self.membership.handle_datagram(now, from, payload)?),
+            Kind::Duravip => match &mut self.duravip {
+                Some(vip) => Ok(vip.handle_datagram(now, from, payload)?),
+                None => Err(NodeError::NotHere(format!("DuraVIP datagram from {from}, but this member has no bindings"))),
+            },
+            Kind::Ops => Err(NodeError::NotHere(format!("operations datagram from {from}: operations travel on streams"))),
+        }
+    }
+
+    pub(super) fn on_message(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
+        let message = wire::decode_ops(payload)?;
+        match (&mut self.role, message) {
+            (RoleCore::Node(applier), message @ OpMessage::Apply { .. }) => {
+                if !self.managers.contains(from) {
+                    return Err(NodeError::NotHere(format!("operations from {from}, which is not a manager")));
+                }
+                Ok(applier.handle_message(from, message)?)
+            }
+            (RoleCore::Manager(seq), message @ OpMessage::Answers { .. }) => Ok(seq.handle_message(now, from, message)?),
+            (RoleCore::Manager(_), OpMessage::Submit { request, command }) => {
+                info!(node = from, %command, "command forwarded by a node");
+                let result = match self.submit(now, Target::Cluster, command) {
+                    Ok(Reply::Submitted { id, targets, .. }) => Ok(Receipt { id, targets }),
+                    Ok(_) => Err("unexpected answer".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
+                self.send_ops(from, &OpMessage::Submitted { request, result });
+                Ok(())
+            }
+            (RoleCore::Node(_), OpMessage::Submitted { request, result }) => {
+                let Some(forward) = self.forwards.remove(&request) else {
+                    debug!(manager = from, request, "answer to a forwarded command that timed out");
+                    return Ok(());
+                };
+                let result = match result {
+                    Ok(receipt) => {
+                        let command = String::new();
+                        Ok(Reply::Submitted { id: receipt.id, target: Target::Cluster, targets: receipt.targets, command })
+                    }
+                    Err(why) => Err(CommandError::Forwarded(why)),
+                };
+                self.outputs.push_back(Output::Reply { to: forward.to, result });
+                Ok(())
+            }
+            (_, message) => {
+                let what = match message {
+                    OpMessage::Apply { .. } => "apply",
+                    OpMessage::Answers { .. } => "answers",
+                    OpMessage::Submit { .. } => "submit",
+                    OpMessage::Submitted { .. } => "submitted",
+                };
+                Err(NodeError::Ops(crate::OpsError::Unexpected { from: from.to_owned(), what }))
+            }
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Membership(t) => self.membership.handle_timer(now, t),
+            Timer::Ops(t) => {
+                if let RoleCore::Manager(seq) = &mut self.role {
+                    seq.handle_timer(now, t);
+                }
+            }
+            Timer::DuraVip(t) => {
+                if let Some(vip) = &mut self.duravip {
+                    vip.handle_timer(now, t);
+                }
+            }
+            Timer::Forwarded(request) => {
+                if let Some(forward) = self.forwards.remove(&request) {
+                    let result = Err(CommandError::ForwardTimeout(forward.manager));
+                    self.outputs.push_back(Output::Reply { to: forward.to, result });
+                }
+            }
+        }
+    }
+
+    /// The address of member `name`, from the roster.
+    fn addr_of(&self, name: &str) -> Option<SocketAddr> {
+        self.roster.addr(name)
+    }
+
+    pub(super) fn send_ops(&mut self, to: &str, message: &OpMessage) {
+        let Some(addr) = self.addr_of(to) else {
+            warn!(member = to, "no address for an operations message");
+            return;
+        };
+        match wire::encode_ops(message) {
+            Ok(payload) => {
+                self.outputs.push_back(Output::Send { to: to.to_owned(), addr, channel: Channel::Stream, payload })
+            }
+            Err(error) => warn!(member = to, %error, "cannot encode an operations message"),
+        }
+    }
+
+    /// Moves every core's outputs into the node's queue until all are drained (one core's
+    /// output can feed another: a membership event changes the DuraVIP view, an applied
+    /// operation moves an address).
+    pub(super) fn pump(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(output) = self.membership.poll_output() {
+                progressed = true;
+                match output {
+                    membership::Output::Send { to, payload } => {
+                        let addr = to.addr;
+                        self.outputs.push_back(Output::Send { to: to.name, addr, channel: Channel::Datagram, payload });
+                    }
+                    membership::Output::SetTimer { after, timer } => {
+                        self.outputs.push_back(Output::SetTimer { after, timer: Timer::Membership(timer) })
+                    }
+                    membership::Output::Event(event) => {
+                        self.route_event(now, &event);
+                        self.outputs.push_back(Output::Event(event));
+                    }
+                }
+            }
+            progressed |= self.pump_role(now);
+            progressed |= self.pump_duravip();
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn pump_role(&mut self, now: Instant) -> bool {
+        let mut progressed = false;
+        loop {
+            let output = match &mut self.role {
+                RoleCore::Manager(seq) => seq.poll_output().map(Err),
+                RoleCore::Node(applier) => applier.poll_output().map(Ok),
+            };
+            let Some(output) = output else { return progressed };
+            progressed = true;
+            match output {
+                Err(SequencerOutput::Send { to, message }) | Ok(ApplierOutput::Send { to, message }) => {
+                    self.send_ops(&to, &message)
+                }
+                Err(SequencerOutput::SetTimer { after, timer }) => {
+                    self.outputs.push_back(Output::SetTimer { after, timer: Timer::Ops(timer) })
+                }
+                Err(SequencerOutput::Completed(id)) => self.outputs.push_back(Output::Completed(id)),
+                Ok(ApplierOutput::Execute(op)) => self.run_op(now, op),
+            }
+        }
+    }
+
+    fn pump_duravip(&mut self) -> bool {
+        let mut progressed = false;
+        while let Some(output) = self.duravip.as_mut().and_then(|v| v.poll_output()) {
+            progressed = true;
+            match output {
+                DuraVipOutput::Send { to, payload } => match self.addr_of(&to) {
+                    Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Datagram, payload }),
+                    None => warn!(member = %to, "no address for a DuraVIP datagram"),
+                },
+                DuraVipOutput::SetTimer { after, timer } => {
+                    self.outputs.push_back(Output::SetTimer { after, timer: Timer::DuraVip(timer) })
+                }
+                DuraVipOutput::Acquire(addr) => self.outputs.push_back(Output::Acquire(addr)),
+                DuraVipOutput::Release(addr) => self.outputs.push_back(Output::Release(addr)),
+            }
+        }
+        progressed
+    }
+
+    /// An operation's turn came: a command of the cores runs here, anything else goes to the
+    /// shell.
+    fn run_op(&mut self, now: Instant, op: Op) {
+        let parsed = super::line::parse_line(&op.command);
+        let command = parsed.as_ref().ok().and_then(|r| super::Command::parse(Role::Node, &r.words).map(|c| (r.format, c)));
+        match (parsed, command) {
+            (_, Some((format, Ok(command)))) => {
+                let to = Requester::Operation { id: op.id, format };
+                self.run_command(now, to, command);
+            }
+            (_, Some((format, Err(e)))) => {
+                let to = Requester::Operation { id: op.id, format };
+                self.outputs.push_back(Output::Reply { to, result: Err(e) });
+            }
+            (Err(e), None) => {
+                if let RoleCore::Node(applier) = &mut self.role {
+                    applier.handle_executed(op.id, AnswerStatus::Error, format!("{e}\n"));
+                }
+            }
+            (Ok(_), None) => self.outputs.push_back(Output::Execute(op)),
+        }
+    }
+
+    /// A membership event reaches the cores that follow the view.
+    fn route_event(&mut self, now: Instant, event: &ClusterEvent) {
+        match event {
+            ClusterEvent::MemberUp(m) | ClusterEvent::MemberRenewed { to: m, .. } => {
+                if let RoleCore::Manager(seq) = &mut self.role {
+                    seq.handle_member_up(now, m);
+                }
+                if let Some(vip) = &mut self.duravip {
+                    vip.handle_member_up(now, m);
+                }
+            }
+            ClusterEvent::MemberDown(m) => {
+                if let RoleCore::Manager(seq) = &mut self.role {
+                    seq.handle_member_down(now, &m.name);
+                }
+                if let Some(vip) = &mut self.duravip {
+                    vip.handle_member_down(now, m);
+                }
+            }
+            ClusterEvent::Rejoined(m) => {
+                if let RoleCore::Node(applier) = &mut self.role {
+                    applier.set_incarnation(m.incarnation);
+                }
+            }
+            ClusterEvent::Joined | ClusterEvent::Isolated => {}
+        }
+    }
+}

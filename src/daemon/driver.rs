@@ -1,0 +1,389 @@
+//! The one loop of a member daemon: it owns the member's node core (`eccluster_proto::node`),
+//! the transport, the timers and the DuraVIP actuator, and answers console requests. Every
+//! turn is short: hand an input to the core, then perform what it outputs. Nothing here
+//! blocks; external programs run in tracked tasks and report back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use eccluster_proto::membership::{ClusterEvent, MembershipConfig, Roster};
+use eccluster_proto::node::{Channel, Command, DuravipSetup, Format, Input, Node, NodeConfig, Output, Requester, Timer};
+use eccluster_proto::ops::{AnswerStatus, Op, OpsConfig};
+use eccluster_proto::segments::Segments;
+use eccluster_proto::{MemberId, Role};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::time::DelayQueue;
+use tracing::{debug, error, info, warn};
+
+use crate::commands::{self, render, CommandContext, Dispatch};
+use crate::config::duravip::DuravipSettings;
+use crate::console::frame::{Reply, Status};
+use crate::console::listener::{Job, Listener, ListenerConfig};
+use crate::console::request::{parse_line, Request};
+use crate::registry::{self, ExternalCommand, Registry};
+use crate::tls::TlsIdentity;
+use crate::transport::{Received, Transport, TransportEvent};
+
+/// Everything a member daemon needs, validated.
+pub struct DaemonConfig {
+    /// Node or manager.
+    pub role: Role,
+    /// Our member name (a host of the segment file).
+    pub name: String,
+    /// The segment file, parsed.
+    pub segments: Segments,
+    /// Where the segment file came from (for `info`).
+    pub segments_path: PathBuf,
+    /// Our certificate, key and the cluster CA.
+    pub tls: TlsIdentity,
+    /// The Control_Listener socket path.
+    pub console: PathBuf,
+    /// Our incarnation for this run.
+    pub incarnation: u64,
+    /// The manager epoch of this run (managers only).
+    pub epoch: u64,
+    /// SWIM tuning.
+    pub membership: MembershipConfig,
+    /// Operations tuning.
+    pub ops: OpsConfig,
+    /// Operator-declared commands (nodes).
+    pub registry: Registry,
+    /// DuraVIP bindings, policy and plumbing.
+    pub duravip: DuravipSettings,
+}
+
+/// An external program finished.
+enum Done {
+    Op(eccluster_proto::ops::OpId, registry::Outcome),
+    Console(oneshot::Sender<Reply>, registry::Outcome),
+}
+
+/// A console request answered by the core, waiting for its reply.
+struct Pending {
+    format: Format,
+    /// The command's name (`unicast`, `cluster duravip move`), to prefix errors with.
+    name: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The name of the command `words` start with: its keywords before the first argument.
+fn command_name(words: &[String]) -> String {
+    let lower: Vec<String> = words.iter().take(3).map(|w| w.to_ascii_lowercase()).collect();
+    let n = match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["cluster", "duravip", ..] => 3,
+        ["subcluster", ..] => 2,
+        _ => 1,
+    };
+    lower[..n.min(lower.len())].join(" ")
+}
+
+/// The state of one daemon, owned by its loop.
+struct Daemon {
+    cfg: DaemonConfig,
+    node: Node,
+    transport: Transport,
+    timers: DelayQueue<Timer>,
+    pending: BTreeMap<u64, Pending>,
+    next_request: u64,
+    started: Instant,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    done: mpsc::Sender<Done>,
+}
+
+/// The node core's configuration for this daemon.
+fn node_config(cfg: &DaemonConfig, id: MemberId) -> NodeConfig {
+    let mut roster = Roster::new();
+    for h in &cfg.segments.hosts {
+        roster.insert(&h.name, h.socket_addr(), &h.subcluster);
+    }
+    NodeConfig {
+        id,
+        roster,
+        managers: cfg.segments.subclusters.iter().filter_map(|s| s.manager.clone()).collect(),
+        membership: cfg.membership.clone(),
+        ops: cfg.ops.clone(),
+        epoch: cfg.epoch,
+        duravip: DuravipSetup { bindings: cfg.duravip.bindings.clone(), config: cfg.duravip.core.clone() },
+    }
+}
+
+/// Runs a member until `shutdown` is cancelled (or a console `shutdown`), then leaves the
+/// cluster gracefully.
+pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
+    let host = cfg
+        .segments
+        .host(&cfg.name)
+        .with_context(|| format!("{} is not a host of {}", cfg.name, cfg.segments_path.display()))?
+        .clone();
+    let addrs = cfg.segments.hosts.iter().map(|h| (h.name.clone(), h.socket_addr())).collect();
+    let tracker = TaskTracker::new();
+    let (transport, mut net_rx) = Transport::bind(host.socket_addr(), &cfg.tls, addrs, tracker.clone(), shutdown.clone())?;
+
+    // Bind the console before joining: a daemon whose console cannot listen fails at start.
+    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(1024);
+    let console = Listener::bind(&ListenerConfig::new(cfg.console.clone())).await?;
+    let listener_shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        if let Err(e) = console.run(jobs_tx, listener_shutdown.clone()).await {
+            error!(error = %format!("{e:#}"), "console listener failed; shutting down");
+            listener_shutdown.cancel();
+        }
+    });
+
+    let id = MemberId {
+        name: cfg.name.clone(),
+        addr: host.socket_addr(),
+        role: cfg.role,
+        subcluster: host.subcluster.clone(),
+        incarnation: cfg.incarnation,
+    };
+    info!(member = %id, role = %cfg.role, subcluster = %id.subcluster, "starting");
+    if cfg.role == Role::Manager {
+        info!(epoch = cfg.epoch, "sequencing operations");
+    }
+    if !cfg.duravip.bindings.is_empty() {
+        info!(addresses = cfg.duravip.bindings.len(), policy = ?cfg.duravip.core.policy, "managing DuraVIP addresses");
+    }
+    let node = Node::new(node_config(&cfg, id), rand::make_rng()).context("DuraVIP configuration")?;
+    let (done_tx, mut done_rx) = mpsc::channel::<Done>(1024);
+    let mut d = Daemon {
+        cfg,
+        node,
+        transport,
+        timers: DelayQueue::new(),
+        pending: BTreeMap::new(),
+        next_request: 0,
+        started: Instant::now(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        done: done_tx,
+    };
+    d.node.start(now());
+    d.drain();
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(expired) = d.timers.next(), if !d.timers.is_empty() => {
+                d.input(Input::Timer(expired.into_inner()));
+            }
+            Some(event) = net_rx.recv() => d.handle_net(event),
+            Some(done) = done_rx.recv() => d.handle_done(done),
+            Some(job) = jobs_rx.recv() => {
+                d.handle_job(job);
+                // Take whatever else is queued in the same turn: operations submitted
+                // together travel together.
+                for _ in 0..255 {
+                    match jobs_rx.try_recv() {
+                        Ok(job) => d.handle_job(job),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        d.drain();
+    }
+
+    info!("leaving the cluster");
+    d.node.leave(now());
+    d.drain();
+    // QUIC datagrams have no delivery event to await; give the leave notices a moment on the
+    // wire before the endpoint closes (closing discards what is still queued).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    d.transport.close().await;
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Daemon {
+    /// Hands an input to the core, logging what it refuses.
+    fn input(&mut self, input: Input<'_>) {
+        let peer = match &input {
+            Input::Datagram { from, .. } | Input::Message { from, .. } => *from,
+            _ => "-",
+        };
+        if let Err(error) = self.node.handle(now(), input) {
+            warn!(%peer, %error, "refused input");
+        }
+    }
+
+    fn handle_net(&mut self, event: TransportEvent) {
+        match self.transport.handle(event) {
+            Some(Received::Datagram(peer, bytes)) => self.input(Input::Datagram { from: &peer, payload: &bytes }),
+            Some(Received::Message(peer, bytes)) => self.input(Input::Message { from: &peer, payload: &bytes }),
+            None => {}
+        }
+    }
+
+    fn handle_done(&mut self, done: Done) {
+        match done {
+            Done::Op(op, outcome) => {
+                let status = if outcome.ok { AnswerStatus::Ok } else { AnswerStatus::Error };
+                self.input(Input::Executed { op, status, body: outcome.body });
+            }
+            Done::Console(reply, outcome) => {
+                let r = if outcome.ok { Reply::ok(outcome.body) } else { Reply::failed(outcome.body) };
+                if reply.send(r).is_err() {
+                    debug!("console client went away before its answer");
+                }
+            }
+        }
+    }
+
+    /// Answers one console request: a command of the cores goes to the node core (its reply
+    /// comes back as an output), anything else is the shell's.
+    fn handle_job(&mut self, (request, reply): Job) {
+        match Command::parse(self.cfg.role, &request.words) {
+            Some(Ok(command)) => {
+                self.next_request += 1;
+                let name = command_name(&request.words);
+                self.pending.insert(self.next_request, Pending { format: request.format, name, reply });
+                self.node.command(now(), self.next_request, command);
+            }
+            Some(Err(e)) => {
+                if reply.send(Reply::failed(render::error(&command_name(&request.words), &e))).is_err() {
+                    debug!("console client went away before its answer");
+                }
+            }
+            None => match self.dispatch(&request) {
+                Dispatch::Reply(answer) => {
+                    if reply.send(answer).is_err() {
+                        debug!("console client went away before its answer");
+                    }
+                }
+                Dispatch::External(cmd, rest) => {
+                    self.spawn_external(cmd, rest, &request.line, move |o| Done::Console(reply, o))
+                }
+            },
+        }
+    }
+
+    fn dispatch(&mut self, request: &Request) -> Dispatch {
+        let mut ctx = CommandContext {
+            role: self.cfg.role,
+            node: &self.node,
+            registry: &self.cfg.registry,
+            segments: &self.cfg.segments,
+            segments_path: &self.cfg.segments_path,
+            console: &self.cfg.console,
+            started: self.started,
+            transport: &mut self.transport,
+            shutdown: &self.shutdown,
+        };
+        commands::handle(&mut ctx, request)
+    }
+
+    fn spawn_external(
+        &self,
+        cmd: ExternalCommand,
+        rest: Vec<String>,
+        line: &str,
+        done: impl FnOnce(registry::Outcome) -> Done + Send + 'static,
+    ) {
+        let tx = self.done.clone();
+        let id = self.node.identity();
+        let env = vec![
+            ("EC_COMMAND", line.to_owned()),
+            ("EC_NODE_NAME", id.name.clone()),
+            ("EC_SUB_CLUSTER", id.subcluster.clone()),
+        ];
+        self.tracker.spawn(async move {
+            let outcome = registry::run(&cmd, &rest, &env).await;
+            if tx.send(done(outcome)).await.is_err() {
+                debug!("daemon loop gone; dropping a command result");
+            }
+        });
+    }
+
+    /// Runs an operation's command that is the shell's: built-in commands at once, declared
+    /// programs in a task.
+    fn execute(&mut self, op: Op) {
+        let request = match parse_line(&op.command) {
+            Ok(r) => r,
+            Err(e) => {
+                self.input(Input::Executed { op: op.id, status: AnswerStatus::Error, body: format!("{e}\n") });
+                return;
+            }
+        };
+        match self.dispatch(&request) {
+            Dispatch::Reply(r) => {
+                let status = if r.status == Status::Ok { AnswerStatus::Ok } else { AnswerStatus::Error };
+                self.input(Input::Executed { op: op.id, status, body: r.body });
+            }
+            Dispatch::External(cmd, rest) => {
+                let id = op.id;
+                self.spawn_external(cmd, rest, &op.command, move |o| Done::Op(id, o));
+            }
+        }
+    }
+
+    /// Performs the core's outputs until it has none left.
+    fn drain(&mut self) {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
+                Output::Send { to, addr, channel: Channel::Stream, payload } => {
+                    self.transport.send_message(&to, addr, payload)
+                }
+                Output::SetTimer { after, timer } => {
+                    self.timers.insert(timer, after);
+                }
+                Output::Event(event) => log_event(&event),
+                Output::Execute(op) => self.execute(op),
+                Output::Reply { to, result } => self.reply(to, result),
+                Output::Acquire(addr) => info!(%addr, "holding DuraVIP address"),
+                Output::Release(addr) => info!(%addr, "released DuraVIP address"),
+                Output::Completed(id) => debug!(op = %id, "operation complete"),
+            }
+        }
+    }
+
+    /// Renders a core's answer for the console that asked, or as an operation's answer.
+    fn reply(&mut self, to: Requester, result: Result<eccluster_proto::node::Reply, eccluster_proto::node::CommandError>) {
+        let view = render::View { plumbing: &self.cfg.duravip.plumbing, now: now() };
+        match to {
+            Requester::Console(n) => {
+                let Some(pending) = self.pending.remove(&n) else { return };
+                let answer = match &result {
+                    Ok(reply) => Reply::ok(render::reply(reply, pending.format, &view)),
+                    Err(e) => Reply::failed(render::error(&pending.name, e)),
+                };
+                if pending.reply.send(answer).is_err() {
+                    debug!("console client went away before its answer");
+                }
+            }
+            Requester::Operation { id, format } => {
+                let (status, body) = match &result {
+                    Ok(reply) => (AnswerStatus::Ok, render::reply(reply, format, &view)),
+                    Err(e) => (AnswerStatus::Error, format!("{e}\n")),
+                };
+                self.input(Input::Executed { op: id, status, body });
+            }
+        }
+    }
+}
+
+fn log_event(event: &ClusterEvent) {
+    match event {
+        ClusterEvent::MemberUp(m) => info!(member = %m.name, incarnation = m.incarnation, "member up"),
+        ClusterEvent::MemberDown(m) => info!(member = %m.name, incarnation = m.incarnation, "member down"),
+        ClusterEvent::MemberRenewed { from, to } => {
+            info!(member = %to.name, from = from.incarnation, to = to.incarnation, "member restarted")
+        }
+        ClusterEvent::Joined => info!("joined the cluster"),
+        ClusterEvent::Isolated => warn!("no live peers: isolated"),
+        ClusterEvent::Rejoined(m) => warn!(incarnation = m.incarnation, "we were declared down; rejoined"),
+    }
+}
