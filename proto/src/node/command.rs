@@ -375,6 +375,8 @@ impl Node {
             let short = host.split('.').next().unwrap_or(&host);
             let hint = if short != host && live.contains(&short) {
                 format!(" (node names are short names: did you mean {short}?)")
+            } else if self.managers.contains(&host.to_ascii_lowercase()) {
+                " (it is a manager; managers hold no addresses)".to_owned()
             } else if self.roster.contains(&host.to_ascii_lowercase()) {
                 " (it is down)".to_owned()
             } else {
