@@ -70,6 +70,12 @@ pub struct Report {
     pub vip_rows: Vec<(&'static str, String)>,
     /// DuraVIP figures, if the scenario bound addresses.
     pub vips: Option<VipSummary>,
+    /// Per address, who held it from when (terminal text).
+    pub vip_history: Vec<(std::net::IpAddr, String)>,
+    /// Partitions and heals in time order, to read the holder history against.
+    pub cuts: Vec<(SimTime, &'static str)>,
+    /// Commands the manager refused, with the reason.
+    pub refusals: Vec<crate::sim::Refusal>,
     /// Assertion outcomes in timeline order.
     pub assertions: Vec<AssertionOutcome>,
     /// Broken invariants (the first 1000).
@@ -137,6 +143,15 @@ impl Report {
             ops_completion: Distribution::of(&f.ops.completion),
             vip_rows: vips.as_ref().map(|v| v.rows(&f.topology)).unwrap_or_default(),
             vips,
+            vip_history: vips::history(&f.vips, &f.vip_timeline, SimTime::from_duration(f.simulated), &f.topology, 12),
+            cuts: f
+                .stats
+                .episodes
+                .iter()
+                .filter(|e| matches!(e.label, "partition" | "one-way partition" | "isolate" | "heal"))
+                .map(|e| (e.started, e.label))
+                .collect(),
+            refusals: f.ops.refusals.clone(),
             assertions,
             violations: f.violations.clone(),
             violations_total: f.violations_total,
@@ -272,6 +287,24 @@ impl fmt::Display for Report {
         }
         for (label, text) in &self.vip_rows {
             writeln!(f, "  {label:<34} {text}")?;
+        }
+        if !self.vip_history.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  DuraVIP holders (from when, who; a+b: both sides of a cut held it)")?;
+            if !self.cuts.is_empty() {
+                let cuts: Vec<String> = self.cuts.iter().map(|(t, what)| format!("{what} at {t}")).collect();
+                writeln!(f, "    {}", cuts.join(", "))?;
+            }
+            for (addr, line) in &self.vip_history {
+                writeln!(f, "    {:<16} {line}", addr.to_string())?;
+            }
+        }
+        if !self.refusals.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  refused commands")?;
+            for r in &self.refusals {
+                writeln!(f, "    at {} {}: {}: {}", r.at, r.step, r.command, r.why)?;
+            }
         }
         writeln!(f)?;
         if !self.assertions.is_empty() {

@@ -86,6 +86,43 @@ pub fn segments(vips: &[IpAddr], timeline: &[(SimTime, IpAddr, Vec<u32>)], end: 
     out
 }
 
+/// Per address, one line saying who held it from when: `2.1s east3 | 31.9s east3+west2 |
+/// 71.2s west2`, holders named (two or more holders at once are the two sides of a partition,
+/// or a conflict being resolved), `nobody` for a gap. At most `max` changes per address are
+/// spelled out; the rest are counted.
+pub fn history(
+    vips: &[IpAddr],
+    timeline: &[(SimTime, IpAddr, Vec<u32>)],
+    end: SimTime,
+    topo: &Topology,
+    max: usize,
+) -> Vec<(IpAddr, String)> {
+    segments(vips, timeline, end)
+        .into_iter()
+        .map(|(addr, segs)| {
+            let shown: Vec<String> = segs
+                .iter()
+                .skip_while(|s| s.holders.is_empty())
+                .take(max)
+                .map(|s| {
+                    let who = if s.holders.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        s.holders.iter().map(|&h| topo.name(h as usize)).collect::<Vec<_>>().join("+")
+                    };
+                    format!("{} {who}", s.from)
+                })
+                .collect();
+            let held = segs.iter().skip_while(|s| s.holders.is_empty()).count();
+            let mut line = if shown.is_empty() { "never held".to_owned() } else { shown.join(" | ") };
+            if held > max {
+                let _ = write!(line, " | ... {} more changes", held - max);
+            }
+            (addr, line)
+        })
+        .collect()
+}
+
 /// The figures of a run from its recorded timeline.
 pub fn summarize(vips: &[IpAddr], timeline: &[(SimTime, IpAddr, Vec<u32>)], end: SimTime) -> VipSummary {
     let mut acquisitions = 0;
