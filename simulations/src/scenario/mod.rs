@@ -22,8 +22,9 @@
 //! ```
 //!
 //! A step's `at` is absolute (`"30s"`) or relative to the previous step (`"+10s"`); without
-//! `at` a step runs when the previous one did, after any `wait`. Selectors name a host, a
-//! subcluster, `managers` or `all`, or are a list of those.
+//! `at` a step runs when the previous one did, after any `wait`. Steps are written in time
+//! order: an absolute `at` earlier than the step before it is an error. Selectors name a host,
+//! a subcluster, `managers` or `all`, or are a list of those.
 
 mod action;
 
@@ -380,7 +381,7 @@ pub struct Scenario {
     pub invariants: InvariantLimits,
     /// DuraVIP bindings, if the scenario runs DuraVIP.
     pub duravip: Option<DuraVipSpec>,
-    /// The timeline, in time order (stable for equal times).
+    /// The timeline, in file order, which is time order (equal times keep file order).
     pub steps: Vec<Step>,
 }
 
@@ -685,16 +686,31 @@ fn parse_duravip(path: &Path, file: DuraVipFile) -> Result<DuraVipSpec, Scenario
     Ok(DuraVipSpec { policy, timing, bindings })
 }
 
+/// Reads the `[[timeline]]` steps in file order. Times only move forward: a step without `at`
+/// runs when the one before it did (after its `wait`), `"+5s"` is relative to that, and an
+/// absolute `at` earlier than that is an error rather than a silent reordering.
 fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     let mut cursor = Duration::ZERO;
+    let mut after_wait = false;
     for (index, mut table) in entries.into_iter().enumerate() {
         let place = |m: &str| format!("timeline[{index}]: {m}");
         let at = match table.remove("at") {
             None => cursor,
             Some(toml::Value::String(s)) => match s.trim().strip_prefix('+') {
                 Some(rel) => cursor + parse_duration(rel).map_err(|e| place(&format!("`at`: {e}")))?,
-                None => parse_duration(&s).map_err(|e| place(&format!("`at`: {e}")))?,
+                None => {
+                    let at = parse_duration(&s).map_err(|e| place(&format!("`at`: {e}")))?;
+                    if at < cursor {
+                        let before = if after_wait { "the end of the wait before it" } else { "the step before it" };
+                        return Err(place(&format!(
+                            "at = {s:?} is earlier than {before} ({}); steps must be in time order \
+                             (use \"+5s\" for relative times)",
+                            SimTime::from_duration(cursor)
+                        )));
+                    }
+                    at
+                }
             },
             Some(other) => {
                 return Err(place(&format!("`at` must be a string such as \"30s\" or \"+5s\", not {other}")))
@@ -712,12 +728,13 @@ fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {
             .check()
             .map_err(|m| place(&format!("{name} at {}: {m}", SimTime::from_duration(at))))?;
         cursor = at;
+        after_wait = false;
         if let Action::Wait(d) = action {
             cursor += d;
+            after_wait = !d.is_zero();
         }
         steps.push(Step { index, at, action });
     }
-    steps.sort_by_key(|s| s.at);
     Ok(steps)
 }
 
