@@ -738,13 +738,28 @@ fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
+/// Finds the segment file a scenario names. An absolute path is taken as it is; a relative one
+/// is looked up from the scenario file's directory upwards, then from the current directory.
 fn find_segments(scenario: &Path, segments: &str) -> Result<PathBuf, String> {
+    find_segments_from(&scenario_dir(scenario), segments)
+}
+
+/// The directory a scenario file is in; `"."` for a bare file name such as `x.toml`.
+fn scenario_dir(scenario: &Path) -> PathBuf {
+    match scenario.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// [`find_segments`] from the directory `base` (made absolute when it exists, so the search
+/// walks its real parents and the error names the directory actually searched).
+fn find_segments_from(base: &Path, segments: &str) -> Result<PathBuf, String> {
     let wanted = Path::new(segments);
     if wanted.is_absolute() {
         return if wanted.is_file() { Ok(wanted.to_path_buf()) } else { Err(format!("[topology] segment file {segments} not found")) };
     }
-    let start = scenario.parent().map(Path::to_path_buf).unwrap_or_default();
-    let start = std::fs::canonicalize(&start).unwrap_or(start);
+    let start = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
     for dir in start.ancestors() {
         let candidate = dir.join(wanted);
         if candidate.is_file() {
@@ -754,8 +769,9 @@ fn find_segments(scenario: &Path, segments: &str) -> Result<PathBuf, String> {
     if wanted.is_file() {
         return Ok(wanted.to_path_buf());
     }
+    let current = std::env::current_dir().map_or_else(|e| format!("unknown: {e}"), |d| d.display().to_string());
     Err(format!(
-        "[topology] segment file {segments:?} not found relative to {} or its parents, nor to the current directory",
+        "[topology] segment file {segments:?} not found in {} or its parents, nor in the current directory ({current})",
         start.display()
     ))
 }

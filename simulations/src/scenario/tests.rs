@@ -143,3 +143,41 @@ fn an_absolute_time_inside_a_preceding_wait_is_an_error() {
     parse("[topology]\nnodes = 3\n[[timeline]]\nat = \"5s\"\naction = \"wait\"\nfor = \"10s\"\n[[timeline]]\nat = \"15s\"\naction = \"heal\"\n")
         .expect("the end of the wait itself is in order");
 }
+
+#[test]
+fn a_relative_segment_path_is_found_from_the_scenario_directory_upwards() {
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("segments")).expect("mkdir");
+    std::fs::create_dir_all(root.path().join("a/b")).expect("mkdir");
+    let file = root.path().join("segments/two.conf");
+    std::fs::write(&file, "").expect("write");
+    let found = find_segments_from(&root.path().join("a/b"), "segments/two.conf").expect("found in a parent");
+    assert_eq!(std::fs::canonicalize(found).expect("exists"), std::fs::canonicalize(&file).expect("exists"));
+
+    let searched = std::fs::canonicalize(root.path().join("a")).expect("exists");
+    let e = find_segments_from(&root.path().join("a"), "segments/none.conf").expect_err("missing");
+    assert!(
+        e.starts_with(&format!(
+            "[topology] segment file \"segments/none.conf\" not found in {} or its parents, nor in the current directory (",
+            searched.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_scenario_given_by_bare_file_name_searches_the_current_directory_and_its_parents() {
+    assert_eq!(scenario_dir(Path::new("x.toml")), Path::new("."));
+    assert_eq!(scenario_dir(Path::new("scenarios/x.toml")), Path::new("scenarios"));
+    // Tests run in the package directory (simulations/); the repository's segments/ is in its parent.
+    let shipped = std::fs::read_dir("../segments")
+        .expect("the repository's segments directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".conf"))
+        .expect("a shipped segment file");
+    let found = find_segments(Path::new("x.toml"), &format!("segments/{shipped}")).expect("found in the parent");
+    assert!(found.is_absolute() && found.is_file(), "{}", found.display());
+    let e = find_segments(Path::new("x.toml"), "segments/none.conf").expect_err("missing");
+    let here = std::fs::canonicalize(".").expect("current directory");
+    assert!(e.contains(&format!("not found in {} or its parents", here.display())), "{e}");
+}
