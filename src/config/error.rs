@@ -100,6 +100,19 @@ pub enum ConfigError {
         /// What the value was, e.g. `'maybe'` or `a list`.
         found: String,
     },
+
+    /// The configuration is well-formed but breaks a rule of the setting it configures (an
+    /// unknown option in a scope eccluster owns, a value out of range, two declarations that
+    /// conflict); `message` says what is wrong and how to fix it. Nothing was applied: the
+    /// reader returns no settings, so the caller keeps what it was running with. Expected from
+    /// hand-edited files.
+    #[error("{span}: {message}")]
+    Invalid {
+        /// Where the offending option or scope is.
+        span: Span,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -128,7 +141,8 @@ impl ConfigError {
             | ConfigError::InvalidUtf8 { span }
             | ConfigError::IncludeCycle { span, .. }
             | ConfigError::Include { span, .. }
-            | ConfigError::WrongType { span, .. } => Some(span),
+            | ConfigError::WrongType { span, .. }
+            | ConfigError::Invalid { span, .. } => Some(span),
             ConfigError::Io { .. } => None,
         }
     }

@@ -22,8 +22,9 @@
 //! ```
 //!
 //! A step's `at` is absolute (`"30s"`) or relative to the previous step (`"+10s"`); without
-//! `at` a step runs when the previous one did, after any `wait`. Selectors name a host, a
-//! subcluster, `managers` or `all`, or are a list of those.
+//! `at` a step runs when the previous one did, after any `wait`. Steps are written in time
+//! order: an absolute `at` earlier than the step before it is an error. Selectors name a host,
+//! a subcluster, `managers` or `all`, or are a list of those.
 
 mod action;
 
@@ -380,7 +381,7 @@ pub struct Scenario {
     pub invariants: InvariantLimits,
     /// DuraVIP bindings, if the scenario runs DuraVIP.
     pub duravip: Option<DuraVipSpec>,
-    /// The timeline, in time order (stable for equal times).
+    /// The timeline, in file order, which is time order (equal times keep file order).
     pub steps: Vec<Step>,
 }
 
@@ -685,16 +686,31 @@ fn parse_duravip(path: &Path, file: DuraVipFile) -> Result<DuraVipSpec, Scenario
     Ok(DuraVipSpec { policy, timing, bindings })
 }
 
+/// Reads the `[[timeline]]` steps in file order. Times only move forward: a step without `at`
+/// runs when the one before it did (after its `wait`), `"+5s"` is relative to that, and an
+/// absolute `at` earlier than that is an error rather than a silent reordering.
 fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     let mut cursor = Duration::ZERO;
+    let mut after_wait = false;
     for (index, mut table) in entries.into_iter().enumerate() {
         let place = |m: &str| format!("timeline[{index}]: {m}");
         let at = match table.remove("at") {
             None => cursor,
             Some(toml::Value::String(s)) => match s.trim().strip_prefix('+') {
                 Some(rel) => cursor + parse_duration(rel).map_err(|e| place(&format!("`at`: {e}")))?,
-                None => parse_duration(&s).map_err(|e| place(&format!("`at`: {e}")))?,
+                None => {
+                    let at = parse_duration(&s).map_err(|e| place(&format!("`at`: {e}")))?;
+                    if at < cursor {
+                        let before = if after_wait { "the end of the wait before it" } else { "the step before it" };
+                        return Err(place(&format!(
+                            "at = {s:?} is earlier than {before} ({}); steps must be in time order \
+                             (use \"+5s\" for relative times)",
+                            SimTime::from_duration(cursor)
+                        )));
+                    }
+                    at
+                }
             },
             Some(other) => {
                 return Err(place(&format!("`at` must be a string such as \"30s\" or \"+5s\", not {other}")))
@@ -712,22 +728,38 @@ fn parse_timeline(entries: Vec<toml::Table>) -> Result<Vec<Step>, String> {
             .check()
             .map_err(|m| place(&format!("{name} at {}: {m}", SimTime::from_duration(at))))?;
         cursor = at;
+        after_wait = false;
         if let Action::Wait(d) = action {
             cursor += d;
+            after_wait = !d.is_zero();
         }
         steps.push(Step { index, at, action });
     }
-    steps.sort_by_key(|s| s.at);
     Ok(steps)
 }
 
+/// Finds the segment file a scenario names. An absolute path is taken as it is; a relative one
+/// is looked up from the scenario file's directory upwards, then from the current directory.
 fn find_segments(scenario: &Path, segments: &str) -> Result<PathBuf, String> {
+    find_segments_from(&scenario_dir(scenario), segments)
+}
+
+/// The directory a scenario file is in; `"."` for a bare file name such as `x.toml`.
+fn scenario_dir(scenario: &Path) -> PathBuf {
+    match scenario.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// [`find_segments`] from the directory `base` (made absolute when it exists, so the search
+/// walks its real parents and the error names the directory actually searched).
+fn find_segments_from(base: &Path, segments: &str) -> Result<PathBuf, String> {
     let wanted = Path::new(segments);
     if wanted.is_absolute() {
         return if wanted.is_file() { Ok(wanted.to_path_buf()) } else { Err(format!("[topology] segment file {segments} not found")) };
     }
-    let start = scenario.parent().map(Path::to_path_buf).unwrap_or_default();
-    let start = std::fs::canonicalize(&start).unwrap_or(start);
+    let start = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
     for dir in start.ancestors() {
         let candidate = dir.join(wanted);
         if candidate.is_file() {
@@ -737,8 +769,9 @@ fn find_segments(scenario: &Path, segments: &str) -> Result<PathBuf, String> {
     if wanted.is_file() {
         return Ok(wanted.to_path_buf());
     }
+    let current = std::env::current_dir().map_or_else(|e| format!("unknown: {e}"), |d| d.display().to_string());
     Err(format!(
-        "[topology] segment file {segments:?} not found relative to {} or its parents, nor to the current directory",
+        "[topology] segment file {segments:?} not found in {} or its parents, nor in the current directory ({current})",
         start.display()
     ))
 }

@@ -20,6 +20,10 @@ fn step_times_are_absolute_relative_or_after_a_wait() {
 [topology]
 nodes = 4
 [[timeline]]
+at = "1s"
+action = "assert_converged"
+within = "3s"
+[[timeline]]
 at = "10s"
 action = "heal"
 [[timeline]]
@@ -32,16 +36,22 @@ for = "20s"
 action = "crash"
 count = 1
 [[timeline]]
-at = "1s"
-action = "assert_converged"
-within = "3s"
+at = "35s"
+action = "heal"
 "#,
     )
     .expect("valid");
-    let times: Vec<(Duration, &str)> = s.steps.iter().map(|st| (st.at, st.action.name())).collect();
+    let times: Vec<(usize, Duration, &str)> = s.steps.iter().map(|st| (st.index, st.at, st.action.name())).collect();
     assert_eq!(
         times,
-        vec![(secs(1), "assert_converged"), (secs(10), "heal"), (secs(15), "heal"), (secs(15), "wait"), (secs(35), "crash")]
+        vec![
+            (0, secs(1), "assert_converged"),
+            (1, secs(10), "heal"),
+            (2, secs(15), "heal"),
+            (3, secs(15), "wait"),
+            (4, secs(35), "crash"),
+            (5, secs(35), "heal"),
+        ]
     );
     assert_eq!(s.steps[4].action, Action::Crash(Pick::Random { count: 1, among: None }));
     assert_eq!(s.end(4), secs(40), "5 s after the last step");
@@ -102,4 +112,72 @@ fn bad_links_and_membership_values_name_their_section() {
     assert!(e.to_string().contains("has a name twice"), "{e}");
     let e = parse("[topology]\nnodes = 3\n[[timeline]]\nat = 5\naction = \"heal\"\n").expect_err("number");
     assert!(e.to_string().contains("`at` must be a string such as \"30s\""), "{e}");
+}
+
+#[test]
+fn an_absolute_time_earlier_than_the_step_before_is_an_error() {
+    let e = parse(
+        "[topology]\nnodes = 3\n[[timeline]]\nat = \"5s\"\naction = \"heal\"\n[[timeline]]\nat = \"+15s\"\n\
+         action = \"heal\"\n[[timeline]]\nat = \"20s\"\naction = \"heal\"\n[[timeline]]\nat = \"10s\"\naction = \"heal\"\n",
+    )
+    .expect_err("out of order");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: timeline[3]: at = \"10s\" is earlier than the step before it (20.000s); steps must be in time order \
+         (use \"+5s\" for relative times)"
+    );
+}
+
+#[test]
+fn an_absolute_time_inside_a_preceding_wait_is_an_error() {
+    let e = parse(
+        "[topology]\nnodes = 3\n[[timeline]]\nat = \"5s\"\naction = \"wait\"\nfor = \"10s\"\n\
+         [[timeline]]\nat = \"12s\"\naction = \"heal\"\n",
+    )
+    .expect_err("inside the wait");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: timeline[1]: at = \"12s\" is earlier than the end of the wait before it (15.000s); \
+         steps must be in time order (use \"+5s\" for relative times)"
+    );
+    parse("[topology]\nnodes = 3\n[[timeline]]\nat = \"5s\"\naction = \"wait\"\nfor = \"10s\"\n[[timeline]]\nat = \"15s\"\naction = \"heal\"\n")
+        .expect("the end of the wait itself is in order");
+}
+
+#[test]
+fn a_relative_segment_path_is_found_from_the_scenario_directory_upwards() {
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("segments")).expect("mkdir");
+    std::fs::create_dir_all(root.path().join("a/b")).expect("mkdir");
+    let file = root.path().join("segments/two.conf");
+    std::fs::write(&file, "").expect("write");
+    let found = find_segments_from(&root.path().join("a/b"), "segments/two.conf").expect("found in a parent");
+    assert_eq!(std::fs::canonicalize(found).expect("exists"), std::fs::canonicalize(&file).expect("exists"));
+
+    let searched = std::fs::canonicalize(root.path().join("a")).expect("exists");
+    let e = find_segments_from(&root.path().join("a"), "segments/none.conf").expect_err("missing");
+    assert!(
+        e.starts_with(&format!(
+            "[topology] segment file \"segments/none.conf\" not found in {} or its parents, nor in the current directory (",
+            searched.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_scenario_given_by_bare_file_name_searches_the_current_directory_and_its_parents() {
+    assert_eq!(scenario_dir(Path::new("x.toml")), Path::new("."));
+    assert_eq!(scenario_dir(Path::new("scenarios/x.toml")), Path::new("scenarios"));
+    // Tests run in the package directory (simulations/); the repository's segments/ is in its parent.
+    let shipped = std::fs::read_dir("../segments")
+        .expect("the repository's segments directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".conf"))
+        .expect("a shipped segment file");
+    let found = find_segments(Path::new("x.toml"), &format!("segments/{shipped}")).expect("found in the parent");
+    assert!(found.is_absolute() && found.is_file(), "{}", found.display());
+    let e = find_segments(Path::new("x.toml"), "segments/none.conf").expect_err("missing");
+    let here = std::fs::canonicalize(".").expect("current directory");
+    assert!(e.contains(&format!("not found in {} or its parents", here.display())), "{e}");
 }
