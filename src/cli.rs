@@ -28,6 +28,10 @@ pub struct DaemonArgs {
     /// Accepted for compatibility; the daemon always runs in the foreground.
     #[arg(short = 'd', long = "daemonize")]
     pub daemonize: bool,
+    /// Parse and validate the segment file, certificates and configuration, print any
+    /// warnings, then exit: 0 if everything is valid, 2 with the error if not.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// eccmgr: the cluster manager.
@@ -133,7 +137,7 @@ pub enum LocalCommand {
         /// Working directory: certificates, pid files, logs, console sockets.
         #[arg(long)]
         dir: PathBuf,
-        /// Configuration file given to every node.
+        /// Configuration file (Momentum syntax) given to every member: nodes and the manager.
         #[arg(long)]
         config: Option<PathBuf>,
     },

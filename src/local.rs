@@ -115,7 +115,8 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
-        if let (Some(c), false) = (&config_abs, manager) {
+        // The manager reads the same file: it checks `duravip move` against the bindings.
+        if let Some(c) = &config_abs {
             cmd.arg("-c").arg(c);
         }
         let child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;

@@ -92,12 +92,17 @@ fn json_of<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// `value` as one XML element named `root`, with a trailing newline.
+/// `value` as one XML element named `root`, indented, with a trailing newline.
 fn xml<T: Serialize>(root: &str, value: &T) -> String {
-    match quick_xml::se::to_string_with_root(root, value) {
-        Ok(mut s) => {
-            s.push('\n');
-            s
+    let mut out = String::new();
+    let written = quick_xml::se::Serializer::with_root(&mut out, Some(root)).and_then(|mut ser| {
+        ser.indent(' ', 2);
+        value.serialize(ser)
+    });
+    match written {
+        Ok(_) => {
+            out.push('\n');
+            out
         }
         Err(e) => format!("<Error>cannot render: {}</Error>\n", quick_xml::escape::escape(e.to_string())),
     }
@@ -432,4 +437,76 @@ fn explain_text(e: &VipExplanation, view: &View<'_>) -> String {
     }
     let _ = writeln!(out, "  this node: {}", json!(e.holding).as_str().unwrap_or("?"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eccluster_proto::duravip::{HoldingState, MoveRecord, Policy, VipState};
+
+    fn table() -> VipTable {
+        VipTable {
+            node: "east1".into(),
+            policy: Policy::Available,
+            settled: true,
+            view: vec!["east1".into(), "east2".into()],
+            view_stable_secs: 5420,
+            config_stable_secs: 5409,
+            vips: vec![VipState {
+                addr: "10.1.1.1".parse().expect("ip"),
+                binding: "b<1>".into(),
+                owner: Some("east2".into()),
+                elected: Some("east2".into()),
+                holding: HoldingState::Idle,
+                ownership: "owned",
+                safety: "safe",
+                moved: Some(MoveRecord { host: "east2".into(), operation: "3.4".into() }),
+                preference: None,
+                candidates: vec!["east1".into(), "east2".into()],
+            }],
+        }
+    }
+
+    fn view(plumbing: &BTreeMap<IpAddr, Plumbing>) -> View<'_> {
+        View { plumbing, now: Instant::now() }
+    }
+
+    #[test]
+    fn duravip_show_text_is_momentums_layout_with_the_owner_starred() {
+        let plumbing = BTreeMap::new();
+        let text = reply(&Reply::Vips { table: table(), tables: false }, Format::Text, &view(&plumbing));
+        assert_eq!(
+            text,
+            "DuraVIP State:\n10.1.1.1/b<1>: (owned,safe) multivip\n\t[view stable for 5420 seconds]\n\
+             \t[configuration stable for 5409 seconds]\n\t[moved to east2 by operation 3.4]\n    \teast1 multivip\n \
+             *  \teast2 multivip\n"
+        );
+    }
+
+    #[test]
+    fn duravip_tables_are_well_formed_xml_in_momentums_shape() {
+        let plumbing = BTreeMap::new();
+        let x = reply(&Reply::Vips { table: table(), tables: true }, Format::Text, &view(&plumbing));
+        assert!(x.starts_with("<VIPStateTable>\n  <group_vips_by_name>\n    <VIPs>\n      <VIP>\n"), "{x}");
+        assert!(x.contains("<Name>b&lt;1&gt;</Name>"), "escaped: {x}");
+        assert!(x.contains("<Private_Name>#ec0#east2</Private_Name>"), "{x}");
+        let mut reader = quick_xml::Reader::from_str(&x);
+        let mut depth = 0i32;
+        loop {
+            match reader.read_event().expect("well-formed") {
+                quick_xml::events::Event::Start(_) => depth += 1,
+                quick_xml::events::Event::End(_) => depth -= 1,
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0);
+    }
+
+    #[test]
+    fn errors_name_the_command_and_usage_stands_alone() {
+        use eccluster_proto::node::CommandError;
+        assert_eq!(error("unicast", &CommandError::NotAHost("x".into())), "unicast: x is not a member of the cluster\n");
+        assert_eq!(error("retrieve", &CommandError::Usage("retrieve COMMAND")), "usage: retrieve COMMAND\n");
+    }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::DaemonArgs;
 use crate::config;
+use crate::config::duravip::{ConfigWarning, DuravipSettings};
 use self::driver::DaemonConfig;
 use crate::registry::Registry;
 use crate::tls::TlsIdentity;
@@ -65,8 +66,10 @@ pub fn next_counter(state_dir: Option<&Path>, file: &str) -> Result<u64> {
     Ok(next)
 }
 
-/// Validates the command line and files into a daemon configuration.
-pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
+/// Validates the command line and files into a daemon configuration, with the warnings the
+/// configuration gave. With `args.check_config` nothing is written (the start counters are
+/// not advanced).
+pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<ConfigWarning>)> {
     let segments = load_segments(&args.segments)?;
     let name = args.name.to_ascii_lowercase();
     if segments.host(&name).is_none() {
@@ -83,13 +86,18 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
         .or_else(|| node_config.as_ref().and_then(console_from_config))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE));
     let tls = TlsIdentity::load(&args.tls_dir, &name)?;
-    let incarnation = next_counter(args.state_dir.as_deref(), "incarnation")?;
-    let epoch = match role {
-        Role::Manager => next_counter(args.state_dir.as_deref(), "epoch")?,
-        Role::Node => 0,
+    let (incarnation, epoch) = match (args.check_config, role) {
+        (true, _) => (1, 1),
+        (false, Role::Manager) => (
+            next_counter(args.state_dir.as_deref(), "incarnation")?,
+            next_counter(args.state_dir.as_deref(), "epoch")?,
+        ),
+        (false, Role::Node) => (next_counter(args.state_dir.as_deref(), "incarnation")?, 0),
     };
     let mut ops = OpsConfig::default();
     let mut registry = Registry::default();
+    let mut duravip = DuravipSettings::default();
+    let mut warnings = Vec::new();
     if let Some(cfg) = &node_config {
         if let Some(o) = cfg.option("Broadcast_Timeout") {
             ops.answer_timeout = o.as_duration_secs()?;
@@ -97,8 +105,26 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
         if role == Role::Node {
             registry = Registry::from_config(cfg)?;
         }
+        let managers = crate::local::manager_names(&segments);
+        let nodes: Vec<&str> = segments.hosts.iter().map(|h| h.name.as_str()).filter(|n| !managers.contains(*n)).collect();
+        (duravip, warnings) = config::duravip::read(cfg, &nodes)?;
+        // The ownership core checks what the reader cannot see alone (timings against each
+        // other, preferences against candidate lists): build one now so a bad file fails here.
+        let host = segments.host(&name).context("own host")?;
+        let probe = eccluster_proto::MemberId {
+            name: name.clone(),
+            addr: host.socket_addr(),
+            role: Role::Node,
+            subcluster: host.subcluster.clone(),
+            incarnation: 1,
+        };
+        if !duravip.bindings.is_empty() {
+            let config_path = args.config.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            eccluster_proto::duravip::DuraVip::new(probe, duravip.bindings.clone(), duravip.core.clone())
+                .with_context(|| format!("{config_path}: DuraVIP bindings"))?;
+        }
     }
-    Ok(DaemonConfig {
+    Ok((DaemonConfig {
         role,
         membership: MembershipConfig::lan(segments.hosts.len()),
         name,
@@ -110,8 +136,8 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<DaemonConfig> {
         epoch,
         ops,
         registry,
-        duravip: Default::default(),
-    })
+        duravip,
+    }, warnings))
 }
 
 /// Installs the tracing subscriber of a daemon: stderr, `RUST_LOG`, default `info`.
@@ -143,13 +169,28 @@ pub fn shutdown_on_signals() -> Result<CancellationToken> {
 /// The whole life of a daemon process; returns the exit code.
 pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
     init_tracing();
+    let program = crate::commands::program(role);
     let cfg = match prepare(role, &args) {
-        Ok(cfg) => cfg,
+        Ok((cfg, warnings)) => {
+            for w in &warnings {
+                if args.check_config {
+                    eprintln!("{program}: {w}");
+                } else {
+                    tracing::warn!("{w}");
+                }
+            }
+            cfg
+        }
         Err(e) => {
-            eprintln!("{}: {e:#}", crate::commands::program(role));
+            eprintln!("{program}: {e:#}");
             return std::process::ExitCode::from(2);
         }
     };
+    if args.check_config {
+        let what = args.config.as_deref().map_or_else(|| args.segments.display().to_string(), |c| c.display().to_string());
+        println!("{program}: configuration ok ({what}; {} DuraVIP address(es))", cfg.duravip.bindings.len());
+        return std::process::ExitCode::SUCCESS;
+    }
     // One thread: the daemon is one loop plus I/O tasks, and a single-threaded runtime has no
     // cross-thread wake-ups (idle CPU) and fewer thread stacks and allocator arenas (memory).
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -23,7 +23,7 @@ pub struct Cluster {
     pub tls: PathBuf,
     pub procs: BTreeMap<String, Proc>,
     pub managers: Vec<String>,
-    /// Configuration file given to nodes (`-c`), if any.
+    /// Configuration file given to every member (`-c`), if any.
     pub node_config: Option<PathBuf>,
 }
 
@@ -58,7 +58,7 @@ impl Cluster {
         Cluster { dir, segments, tls, procs: BTreeMap::new(), managers, node_config: None }
     }
 
-    /// Writes `text` as the nodes' configuration file.
+    /// Writes `text` as the members' configuration file.
     pub fn set_node_config(&mut self, text: &str) {
         let path = self.dir.path().join("node.conf");
         fs::write(&path, text).expect("write node config");
@@ -84,7 +84,7 @@ impl Cluster {
         let bin = if self.is_manager(name) { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") };
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log(name)).expect("log");
         let mut cmd = Command::new(bin);
-        if let (Some(c), false) = (&self.node_config, self.is_manager(name)) {
+        if let Some(c) = &self.node_config {
             cmd.arg("-c").arg(c);
         }
         let child = cmd
