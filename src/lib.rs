@@ -15,8 +15,10 @@
 //!   the node core (`daemon::driver`), and the command lines.
 //! - [`registry`]: a node's operator-declared commands (external programs).
 //! - [`local`]: `eccluster local up`.
+//! - [`actuator`]: DuraVIP addresses applied to the machine (rtnetlink, announcements, scripts).
 #![forbid(unsafe_code)]
 
+pub mod actuator;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,6 +1,8 @@
 //! Integration tests: real `eccmgr` / `ecnode` processes, real QUIC with mutual TLS on
-//! loopback addresses, real unix-socket consoles. One binary, several modules.
+//! loopback addresses, real unix-socket consoles, real network namespaces for the DuraVIP
+//! actuator. One binary, several modules.
 
+mod actuator;
 mod console;
 mod console_client;
 mod membership;
