@@ -32,6 +32,8 @@ pub const MANAGER_HELP: &str = "\
 pub struct View<'a> {
     /// Per DuraVIP address: its names (a binding's and its listeners').
     pub plumbing: &'a BTreeMap<IpAddr, Plumbing>,
+    /// Per DuraVIP address: the actuator's last failure, if any.
+    pub errors: &'a BTreeMap<IpAddr, String>,
     /// The time the reply is rendered at.
     pub now: Instant,
 }
@@ -265,6 +267,9 @@ fn vip_table_text(table: &VipTable, view: &View<'_>) -> String {
         if let Some(m) = &vip.moved {
             let _ = writeln!(out, "\t[moved to {} by operation {}]", m.host, m.operation);
         }
+        if let Some(e) = view.errors.get(&vip.addr) {
+            let _ = writeln!(out, "\t[on this machine: {e}]");
+        }
         let mut listed = vip.candidates.clone();
         if let Some(owner) = vip.owner.as_ref().filter(|o| !listed.contains(o)) {
             listed.push(owner.clone());
@@ -468,7 +473,8 @@ mod tests {
     }
 
     fn view(plumbing: &BTreeMap<IpAddr, Plumbing>) -> View<'_> {
-        View { plumbing, now: Instant::now() }
+        static NONE: BTreeMap<IpAddr, String> = BTreeMap::new();
+        View { plumbing, errors: &NONE, now: Instant::now() }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
+use crate::actuator::{Action, Actuator, ActuatorReport};
 use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
 use crate::console::frame::{Reply, Status};
@@ -94,6 +95,10 @@ struct Daemon {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     done: mpsc::Sender<Done>,
+    /// Applies DuraVIP ownership to the machine (members with bindings).
+    actuator: Option<Actuator>,
+    /// The last failure of the actuator per address, shown by `cluster duravip show`.
+    plumbing_errors: BTreeMap<std::net::IpAddr, String>,
 }
 
 /// The node core's configuration for this daemon.
@@ -151,6 +156,15 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
         info!(addresses = cfg.duravip.bindings.len(), policy = ?cfg.duravip.core.policy, "managing DuraVIP addresses");
     }
     let node = Node::new(node_config(&cfg, id), rand::make_rng()).context("DuraVIP configuration")?;
+    // The actuator outlives the loop: after the graceful leave it still releases what this
+    // node held, then stops once its queue is empty (or after ACTUATOR_GRACE).
+    let actuator_stop = CancellationToken::new();
+    let (actuator, mut reports) = if cfg.role == Role::Node && !cfg.duravip.bindings.is_empty() {
+        let (a, r) = Actuator::start(&cfg.duravip, &tracker, actuator_stop.clone())?;
+        (Some(a), Some(r))
+    } else {
+        (None, None)
+    };
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(1024);
     let mut d = Daemon {
         cfg,
@@ -163,6 +177,8 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         done: done_tx,
+        actuator,
+        plumbing_errors: BTreeMap::new(),
     };
     d.node.start(now());
     d.drain();
@@ -176,6 +192,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
             }
             Some(event) = net_rx.recv() => d.handle_net(event),
             Some(done) = done_rx.recv() => d.handle_done(done),
+            Some(report) = next_report(&mut reports) => d.handle_report(report),
             Some(job) = jobs_rx.recv() => {
                 d.handle_job(job);
                 // Take whatever else is queued in the same turn: operations submitted
@@ -194,6 +211,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     info!("leaving the cluster");
     d.node.leave(now());
     d.drain();
+    // Dropping the handle lets the actuator finish the releases queued by the leave.
+    d.actuator = None;
+    let grace = actuator_stop.clone();
+    tracker.spawn(async move {
+        tokio::time::sleep(ACTUATOR_GRACE).await;
+        grace.cancel();
+    });
     // QUIC datagrams have no delivery event to await; give the leave notices a moment on the
     // wire before the endpoint closes (closing discards what is still queued).
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -201,6 +225,17 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// How long a stopping daemon waits for the actuator to release its addresses.
+const ACTUATOR_GRACE: Duration = Duration::from_secs(5);
+
+/// The next actuator report, or never when there is no actuator.
+async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Option<ActuatorReport> {
+    match reports {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn now() -> Instant {
@@ -224,6 +259,26 @@ impl Daemon {
             Some(Received::Datagram(peer, bytes)) => self.input(Input::Datagram { from: &peer, payload: &bytes }),
             Some(Received::Message(peer, bytes)) => self.input(Input::Message { from: &peer, payload: &bytes }),
             None => {}
+        }
+    }
+
+    /// The actuator did (or failed to do) something to an address.
+    fn handle_report(&mut self, report: ActuatorReport) {
+        let ActuatorReport { addr, action, outcome } = report;
+        match outcome {
+            Ok(()) => {
+                if matches!(action, Action::Acquire | Action::Release) {
+                    self.plumbing_errors.remove(&addr);
+                }
+                match action {
+                    Action::Renew | Action::Announce => debug!(%addr, %action, "duravip actuator"),
+                    _ => info!(%addr, %action, "duravip actuator"),
+                }
+            }
+            Err(why) => {
+                error!(%addr, %action, error = %why, "duravip actuator failed");
+                self.plumbing_errors.insert(addr, format!("{action} failed: {why}"));
+            }
         }
     }
 
@@ -343,8 +398,18 @@ impl Daemon {
                 Output::Event(event) => log_event(&event),
                 Output::Execute(op) => self.execute(op),
                 Output::Reply { to, result } => self.reply(to, result),
-                Output::Acquire(addr) => info!(%addr, "holding DuraVIP address"),
-                Output::Release(addr) => info!(%addr, "released DuraVIP address"),
+                Output::Acquire(addr) => {
+                    info!(%addr, "holding DuraVIP address");
+                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.acquire(addr)) {
+                        self.plumbing_errors.insert(addr, e.to_string());
+                    }
+                }
+                Output::Release(addr) => {
+                    info!(%addr, "released DuraVIP address");
+                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.release(addr)) {
+                        self.plumbing_errors.insert(addr, e.to_string());
+                    }
+                }
                 Output::Completed(id) => debug!(op = %id, "operation complete"),
             }
         }
@@ -352,7 +417,7 @@ impl Daemon {
 
     /// Renders a core's answer for the console that asked, or as an operation's answer.
     fn reply(&mut self, to: Requester, result: Result<eccluster_proto::node::Reply, eccluster_proto::node::CommandError>) {
-        let view = render::View { plumbing: &self.cfg.duravip.plumbing, now: now() };
+        let view = render::View { plumbing: &self.cfg.duravip.plumbing, errors: &self.plumbing_errors, now: now() };
         match to {
             Requester::Console(n) => {
                 let Some(pending) = self.pending.remove(&n) else { return };

@@ -5,6 +5,8 @@
 mod actuator;
 mod console;
 mod console_client;
+mod duravip;
 mod membership;
+mod netns;
 mod ops;
 mod support;

@@ -25,6 +25,8 @@ pub struct Cluster {
     pub managers: Vec<String>,
     /// Configuration file given to every member (`-c`), if any.
     pub node_config: Option<PathBuf>,
+    /// Members that run inside a network namespace: name → namespace.
+    pub netns: BTreeMap<String, String>,
 }
 
 /// A segment file with a manager `mgr` and `nodes` (subcluster, count) on 127.`net`.k.0/24.
@@ -55,7 +57,7 @@ impl Cluster {
         let names: Vec<String> = parsed.hosts.iter().map(|h| h.name.clone()).collect();
         eccluster::tls::ca_issue(&tls, &names).expect("issue");
         let managers = eccluster::local::manager_names(&parsed).into_iter().collect();
-        Cluster { dir, segments, tls, procs: BTreeMap::new(), managers, node_config: None }
+        Cluster { dir, segments, tls, procs: BTreeMap::new(), managers, node_config: None, netns: BTreeMap::new() }
     }
 
     /// Writes `text` as the members' configuration file.
@@ -83,7 +85,14 @@ impl Cluster {
     pub fn start_with_tls(&mut self, name: &str, tls: &Path) {
         let bin = if self.is_manager(name) { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") };
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log(name)).expect("log");
-        let mut cmd = Command::new(bin);
+        let mut cmd = match self.netns.get(name) {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
         if let Some(c) = &self.node_config {
             cmd.arg("-c").arg(c);
         }
