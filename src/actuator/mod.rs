@@ -46,6 +46,7 @@ mod netlink;
 mod script;
 mod worker;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
@@ -59,7 +60,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::error;
 
-use crate::config::duravip::{ActuatorKind, DuravipSettings};
+use crate::config::duravip::{ActuatorKind, Announce, DuravipSettings, Plumbing};
 
 /// Requests and reports a channel holds at least.
 const MIN_QUEUE: usize = 64;
@@ -80,6 +81,8 @@ pub enum Action {
     Renew,
     /// Announce a held address on its link.
     Announce,
+    /// Take new plumbing after a configuration reload.
+    Reconfigure,
 }
 
 impl fmt::Display for Action {
@@ -90,6 +93,7 @@ impl fmt::Display for Action {
             Action::CleanSlate => "clean slate",
             Action::Renew => "renew",
             Action::Announce => "announce",
+            Action::Reconfigure => "reconfigure",
         })
     }
 }
@@ -278,10 +282,13 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A request for the worker.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Request {
     Acquire(IpAddr),
     Release(IpAddr),
+    /// New plumbing and announcement settings (a configuration reload); requests queued
+    /// before it are done with the old plumbing.
+    Reconfigure(Box<(BTreeMap<IpAddr, Plumbing>, Announce)>),
 }
 
 /// The event loop's handle on the actuator worker. See the module documentation for the
@@ -318,6 +325,19 @@ impl Actuator {
     /// Queues the release of `addr` (with its followers). Never waits.
     pub fn release(&self, addr: IpAddr) -> Result<(), RequestError> {
         self.request(Request::Release(addr), addr, Action::Release)
+    }
+
+    /// Queues new plumbing after a configuration reload: addresses, interfaces, followers and
+    /// announcements. The kind of actuator and the lifetime need a restart: refused here.
+    pub fn reconfigure(&self, old: &DuravipSettings, new: &DuravipSettings) -> anyhow::Result<()> {
+        if old.actuator != new.actuator || old.lifetime != new.lifetime {
+            bail!("duravip_actuator, duravip_script and duravip_address_lifetime take effect only at a restart");
+        }
+        validate(new)?;
+        let request = Request::Reconfigure(Box::new((new.plumbing.clone(), new.announce)));
+        let any = IpAddr::from([0, 0, 0, 0]);
+        self.request(request, any, Action::Reconfigure)?;
+        Ok(())
     }
 
     /// How many requests the queue holds.

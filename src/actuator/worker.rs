@@ -155,6 +155,12 @@ impl Worker {
                 request = requests.recv() => match request {
                     Some(Request::Acquire(addr)) => self.acquire(addr).await,
                     Some(Request::Release(addr)) => self.release(addr).await,
+                    Some(Request::Reconfigure(new)) => {
+                        let (plumbing, announce) = *new;
+                        self.plumbing = plumbing;
+                        self.announce = announce;
+                        self.report(IpAddr::from([0, 0, 0, 0]), Action::Reconfigure, Ok(())).await;
+                    }
                     None => return,
                 },
             }

@@ -56,6 +56,8 @@ pub struct DaemonConfig {
     pub registry: Registry,
     /// DuraVIP bindings, policy and plumbing.
     pub duravip: DuravipSettings,
+    /// The configuration file, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// An external program finished.
@@ -182,11 +184,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     };
     d.node.start(now());
     d.drain();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
 
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            Some(()) = hangup.recv() => d.reload(),
             Some(expired) = d.timers.next(), if !d.timers.is_empty() => {
                 d.input(Input::Timer(expired.into_inner()));
             }
@@ -260,6 +264,57 @@ impl Daemon {
             Some(Received::Message(peer, bytes)) => self.input(Input::Message { from: &peer, payload: &bytes }),
             None => {}
         }
+    }
+
+    /// SIGHUP: re-reads the configuration file and applies its DuraVIP bindings; the node
+    /// restates its state to its peers at once. A bad file changes nothing.
+    fn reload(&mut self) {
+        let Some(path) = self.cfg.config_path.clone() else {
+            warn!("SIGHUP: no configuration file (-c) to reload");
+            return;
+        };
+        let read = crate::config::load(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|tree| super::read_duravip(&tree, &path, &self.cfg.segments, &self.cfg.name));
+        let (settings, warnings) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                error!(error = %format!("{e:#}"), "configuration reload refused; the running configuration stays");
+                return;
+            }
+        };
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let old = &self.cfg.duravip;
+        if old.actuator != settings.actuator || old.lifetime != settings.lifetime {
+            error!("configuration reload refused: duravip_actuator, duravip_script and duravip_address_lifetime take effect only at a restart");
+            return;
+        }
+        // While the core releases what is gone and may take what is new, the actuator knows both.
+        let mut both = settings.clone();
+        for (addr, p) in &old.plumbing {
+            both.plumbing.entry(*addr).or_insert_with(|| p.clone());
+        }
+        if let Some(a) = &self.actuator {
+            if let Err(e) = a.reconfigure(old, &both) {
+                error!(error = %format!("{e:#}"), "configuration reload refused");
+                return;
+            }
+        }
+        let setup = DuravipSetup { bindings: settings.bindings.clone(), config: settings.core.clone() };
+        if let Err(e) = self.node.reconfigure_duravip(now(), setup) {
+            error!(error = %e, "configuration reload refused; the running configuration stays");
+            return;
+        }
+        self.drain();
+        if let Some(a) = &self.actuator {
+            if let Err(e) = a.reconfigure(&both, &settings) {
+                error!(error = %format!("{e:#}"), "duravip actuator did not take the new plumbing");
+            }
+        }
+        info!(path = %path.display(), addresses = settings.bindings.len(), "configuration reloaded");
+        self.cfg.duravip = settings;
     }
 
     /// The actuator did (or failed to do) something to an address.

@@ -66,6 +66,34 @@ pub fn next_counter(state_dir: Option<&Path>, file: &str) -> Result<u64> {
     Ok(next)
 }
 
+/// The DuraVIP settings of member `name` in the configuration `cfg` read from `origin`, checked
+/// by the reader and by building the ownership core (which checks what the reader cannot see
+/// alone: timings against each other, preferences against candidate lists). Used at start and
+/// on a reload (SIGHUP).
+pub fn read_duravip(
+    cfg: &config::Scope,
+    origin: &Path,
+    segments: &Segments,
+    name: &str,
+) -> Result<(DuravipSettings, Vec<ConfigWarning>)> {
+    let managers = crate::local::manager_names(segments);
+    let nodes: Vec<&str> = segments.hosts.iter().map(|h| h.name.as_str()).filter(|n| !managers.contains(*n)).collect();
+    let (duravip, warnings) = config::duravip::read(cfg, &nodes)?;
+    let host = segments.host(name).with_context(|| format!("{name} is not a host of the segment file"))?;
+    let probe = eccluster_proto::MemberId {
+        name: name.to_owned(),
+        addr: host.socket_addr(),
+        role: Role::Node,
+        subcluster: host.subcluster.clone(),
+        incarnation: 1,
+    };
+    if !duravip.bindings.is_empty() {
+        eccluster_proto::duravip::DuraVip::new(probe, duravip.bindings.clone(), duravip.core.clone())
+            .with_context(|| format!("{}: DuraVIP bindings", origin.display()))?;
+    }
+    Ok((duravip, warnings))
+}
+
 /// Validates the command line and files into a daemon configuration, with the warnings the
 /// configuration gave. With `args.check_config` nothing is written (the start counters are
 /// not advanced).
@@ -105,24 +133,8 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         if role == Role::Node {
             registry = Registry::from_config(cfg)?;
         }
-        let managers = crate::local::manager_names(&segments);
-        let nodes: Vec<&str> = segments.hosts.iter().map(|h| h.name.as_str()).filter(|n| !managers.contains(*n)).collect();
-        (duravip, warnings) = config::duravip::read(cfg, &nodes)?;
-        // The ownership core checks what the reader cannot see alone (timings against each
-        // other, preferences against candidate lists): build one now so a bad file fails here.
-        let host = segments.host(&name).context("own host")?;
-        let probe = eccluster_proto::MemberId {
-            name: name.clone(),
-            addr: host.socket_addr(),
-            role: Role::Node,
-            subcluster: host.subcluster.clone(),
-            incarnation: 1,
-        };
-        if !duravip.bindings.is_empty() {
-            let config_path = args.config.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
-            eccluster_proto::duravip::DuraVip::new(probe, duravip.bindings.clone(), duravip.core.clone())
-                .with_context(|| format!("{config_path}: DuraVIP bindings"))?;
-        }
+        let origin = args.config.as_deref().unwrap_or(Path::new("-"));
+        (duravip, warnings) = read_duravip(cfg, origin, &segments, &name)?;
     }
     Ok((DaemonConfig {
         role,
@@ -137,6 +149,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         ops,
         registry,
         duravip,
+        config_path: args.config.clone(),
     }, warnings))
 }
 

@@ -167,8 +167,8 @@ async fn addresses_answer_from_their_owner_through_kill_move_and_expiry() {
     eprintln!("planned move of {vip2} from {from} to {to} in {:?}", moved.elapsed());
     assert_eq!(rig.kernel_holders(vip2, &NODES), vec![to.clone()]);
 
-    // Bad moves are refused and nothing moves.
-    let before = rig.settled(&survivors).await;
+    // Bad moves are refused before sequencing: no node applies anything, nothing moves.
+    let applied: Vec<usize> = futures_util::future::join_all(survivors.iter().map(|n| rig.c.oplog(n))).await.iter().map(Vec::len).collect();
     for (line, why) in [
         (format!("broadcast cluster duravip move 10.61.9.9 to {to}"), "10.61.9.9 is not a DuraVIP address of the cluster"),
         (format!("broadcast cluster duravip move {vip2} to {to}.example.com"), "did you mean"),
@@ -177,8 +177,9 @@ async fn addresses_answer_from_their_owner_through_kill_move_and_expiry() {
         let r = rig.c.ask("mgr", &line).await.expect("reply");
         assert!(!r.is_ok() && r.body.contains(why), "{line}: {}", r.body);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rig.settled(&survivors).await, before);
+    let after: Vec<usize> = futures_util::future::join_all(survivors.iter().map(|n| rig.c.oplog(n))).await.iter().map(Vec::len).collect();
+    assert_eq!(applied, after, "a refused move was sequenced");
+    assert_eq!(rig.settled(&survivors).await[&vip2], to);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,4 +282,62 @@ fn a_bad_duravip_configuration_is_refused_at_start_naming_file_line_and_column()
     let (code, out, _) = run(&bad.replace("east9", "east2"), true);
     assert_eq!(code, Some(0));
     assert!(out.contains("1 DuraVIP address(es)"), "{out}");
+}
+
+/// Owners each node reports, by address, if every node answers.
+async fn agreed_owners(c: &Cluster, nodes: &[&str]) -> Option<BTreeMap<String, String>> {
+    let mut agreed: Option<BTreeMap<String, String>> = None;
+    for n in nodes {
+        let reply = c.ask(n, "json cluster duravip show").await.ok()?;
+        let v: Value = serde_json::from_str(&reply.body).ok()?;
+        let owners: BTreeMap<String, String> = v["vips"]
+            .as_array()?
+            .iter()
+            .map(|row| Some((row["addr"].as_str()?.to_owned(), row["owner"].as_str()?.to_owned())))
+            .collect::<Option<_>>()?;
+        match &agreed {
+            Some(a) if *a != owners => return None,
+            _ => agreed = Some(owners),
+        }
+    }
+    agreed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_reload_on_sighup_is_applied_and_every_node_agrees_again() {
+    let mut c = Cluster::new(&crate::support::topology(66, 4803, &[("east", 3)]));
+    let conf = |count: u8| {
+        (1..=count).map(|i| format!("Binding \"v{i}\" {{ Enable_Duravip = true  Bind_Address = \"10.66.9.{i}\" }}\n")).collect::<String>()
+    };
+    c.set_node_config(&conf(2));
+    c.start_all();
+    converged(&c, 4, Duration::from_secs(30)).await;
+    let nodes = ["east1", "east2", "east3"];
+    let before = eventually("two agreed owners", Duration::from_secs(20), || async {
+        agreed_owners(&c, &nodes).await.filter(|o| o.len() == 2)
+    })
+    .await;
+    assert!(before.contains_key("10.66.9.1"));
+    // A broken file is refused and changes nothing.
+    std::fs::write(c.node_config.as_ref().expect("config"), "cluster {\n  duravip_polcy = \"x\"\n}\n").expect("write");
+    c.signal("east1", nix::sys::signal::Signal::SIGHUP);
+    eventually("the refusal logged", Duration::from_secs(5), || async {
+        c.log_text("east1").contains("configuration reload refused").then_some(())
+    })
+    .await;
+    std::fs::write(c.node_config.as_ref().expect("config"), conf(3)).expect("write");
+    for n in ["mgr", "east1", "east2", "east3"] {
+        c.signal(n, nix::sys::signal::Signal::SIGHUP);
+    }
+    let after = eventually("three agreed owners after the reload", Duration::from_secs(20), || async {
+        agreed_owners(&c, &nodes).await.filter(|o| o.len() == 3)
+    })
+    .await;
+    let target = nodes.iter().find(|n| after["10.66.9.3"] != **n).expect("another node");
+    let r = c.ask("mgr", &format!("broadcast cluster duravip move 10.66.9.3 to {target}")).await.expect("move");
+    assert!(r.is_ok(), "the manager knows the new binding: {}", r.body);
+    eventually("the move applied", Duration::from_secs(10), || async {
+        agreed_owners(&c, &nodes).await.filter(|o| o["10.66.9.3"] == *target)
+    })
+    .await;
 }

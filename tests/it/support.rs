@@ -125,6 +125,12 @@ impl Cluster {
         p.child.wait().expect("reap");
     }
 
+    /// Sends `signal` to member `name`.
+    pub fn signal(&self, name: &str, signal: Signal) {
+        let p = self.procs.get(name).expect("running member");
+        kill(Pid::from_raw(p.child.id() as i32), signal).expect("signal");
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self, name: &str) -> std::process::ExitStatus {
         let mut p = self.procs.remove(name).expect("running member");

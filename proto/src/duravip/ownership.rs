@@ -581,6 +581,46 @@ impl DuraVip {
         Ok(moved)
     }
 
+    /// A configuration reload: the bindings and tuning in force from now on. Addresses no
+    /// longer declared are released (and the candidates told), new ones start idle, kept ones
+    /// keep their holder, claims and moves; then this node restates its state to every live
+    /// peer at once — Momentum needed an operator's `announce view` after each reload for the
+    /// nodes to agree again. Refused, with nothing changed, if the new configuration is bad.
+    pub fn reconfigure(&mut self, now: Instant, bindings: Vec<Binding>, config: DuraVipConfig) -> Result<(), DuraVipError> {
+        let fresh = DuraVip::new(self.me.clone(), bindings, config)?;
+        self.touch(now);
+        let gone: Vec<IpAddr> = self.vips.keys().filter(|a| !fresh.vips.contains_key(*a)).copied().collect();
+        for addr in &gone {
+            self.give_up(*addr, None);
+        }
+        self.flush(now);
+        for addr in gone {
+            self.vips.remove(&addr);
+        }
+        for (addr, new) in fresh.vips {
+            match self.vips.get_mut(&addr) {
+                Some(vip) => {
+                    vip.name = new.name;
+                    vip.candidates = new.candidates;
+                    vip.preference = new.preference;
+                }
+                None => {
+                    self.vips.insert(addr, new);
+                }
+            }
+        }
+        self.config = fresh.config;
+        self.configured_since = Some(now);
+        info!(addresses = self.vips.len(), "DuraVIP configuration reloaded");
+        self.view_changed(now);
+        self.settle_inputs(now);
+        let peers: Vec<String> = self.view.keys().cloned().collect();
+        for peer in &peers {
+            self.send_state(peer);
+        }
+        Ok(())
+    }
+
     /// The node is leaving the cluster (a graceful stop): releases everything it holds or is
     /// acquiring and tells the candidates at once, so successors need not wait for leases to
     /// lapse.

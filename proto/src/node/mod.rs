@@ -342,6 +342,30 @@ impl Node {
         self.pump(now);
     }
 
+    /// A configuration reload of the DuraVIP bindings: see [`DuraVip::reconfigure`] (the
+    /// node restates its state to its peers at once). A node that had none starts its DuraVIP
+    /// core now. Refused, with nothing changed, if the bindings are unusable.
+    pub fn reconfigure_duravip(&mut self, now: Instant, setup: DuravipSetup) -> Result<(), DuraVipError> {
+        let nodes = self.roster.len().saturating_sub(self.managers.len());
+        let role = self.identity().role;
+        match (&mut self.duravip, role) {
+            (Some(vip), _) => vip.reconfigure(now, setup.bindings.clone(), setup.config)?,
+            (None, Role::Node) if !setup.bindings.is_empty() => {
+                let mut vip = DuraVip::new(self.identity().clone(), setup.bindings.clone(), setup.config)?
+                    .with_cluster_nodes(nodes);
+                vip.start(now);
+                for m in self.membership.members().into_iter().filter(|m| !m.local && m.state == crate::membership::MemberState::Up) {
+                    vip.handle_member_up(now, &m.id);
+                }
+                self.duravip = Some(vip);
+            }
+            _ => {}
+        }
+        self.bindings = setup.bindings.into_iter().map(|b| (b.addr, b)).collect();
+        self.pump(now);
+        Ok(())
+    }
+
     /// A console command of the cores (see [`Command::parse`]). The answer comes out as
     /// [`Output::Reply`] to `Requester::Console(request)`, at once or, for a command the
     /// manager must order (`cluster duravip move` typed at a node), when the manager answers.

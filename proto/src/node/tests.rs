@@ -4,6 +4,7 @@
 //! partitions under both policies, determinism.
 
 mod harness;
+mod reload;
 
 use std::net::IpAddr;
 
