@@ -77,6 +77,7 @@ pub enum EcclusterCommand {
         command: LocalCommand,
     },
     /// The deterministic network-partition simulator.
+    #[cfg(feature = "sim")]
     Sim {
         #[command(subcommand)]
         #[allow(missing_docs)]
@@ -85,6 +86,7 @@ pub enum EcclusterCommand {
 }
 
 /// `eccluster sim ...`
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Run a scenario file (simulations/scenarios/*.toml): prints a report, writes SVG charts.

@@ -34,7 +34,7 @@ struct Member {
 
 /// The names that run `eccmgr`: every subcluster's manager host.
 pub fn manager_names(segments: &Segments) -> BTreeSet<String> {
-    segments.subclusters.iter().filter_map(|s| s.manager.clone()).collect()
+    segments.managers()
 }
 
 fn sibling_binary(name: &str) -> Result<PathBuf> {

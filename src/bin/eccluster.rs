@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use eccluster::cli::{CaCommand, EcclusterCli, EcclusterCommand, LocalCommand, SimCommand};
+#[cfg(feature = "sim")]
+use eccluster::cli::SimCommand;
+use eccluster::cli::{CaCommand, EcclusterCli, EcclusterCommand, LocalCommand};
 
 fn main() -> ExitCode {
     let cli = EcclusterCli::parse();
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| rt.block_on(eccluster::local::up(&segments, &dir, config.as_deref())))
         }
+        #[cfg(feature = "sim")]
         EcclusterCommand::Sim { command: SimCommand::Run { scenario, seed, nodes, out } } => {
             // The simulator prints its own report; its exit code says pass (0) or fail (1).
             let args = eccluster_simulations::RunArgs { scenario, seed, nodes, out };

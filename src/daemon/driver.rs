@@ -112,7 +112,7 @@ fn node_config(cfg: &DaemonConfig, id: MemberId) -> NodeConfig {
     NodeConfig {
         id,
         roster,
-        managers: cfg.segments.subclusters.iter().filter_map(|s| s.manager.clone()).collect(),
+        managers: cfg.segments.managers(),
         membership: cfg.membership.clone(),
         ops: cfg.ops.clone(),
         epoch: cfg.epoch,

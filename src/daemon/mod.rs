@@ -76,7 +76,7 @@ pub fn read_duravip(
     segments: &Segments,
     name: &str,
 ) -> Result<(DuravipSettings, Vec<ConfigWarning>)> {
-    let managers = crate::local::manager_names(segments);
+    let managers = segments.managers();
     let nodes: Vec<&str> = segments.hosts.iter().map(|h| h.name.as_str()).filter(|n| !managers.contains(*n)).collect();
     let (duravip, warnings) = config::duravip::read(cfg, &nodes)?;
     let host = segments.host(name).with_context(|| format!("{name} is not a host of the segment file"))?;
@@ -87,10 +87,8 @@ pub fn read_duravip(
         subcluster: host.subcluster.clone(),
         incarnation: 1,
     };
-    if !duravip.bindings.is_empty() {
-        eccluster_proto::duravip::DuraVip::new(probe, duravip.bindings.clone(), duravip.core.clone())
-            .with_context(|| format!("{}: DuraVIP bindings", origin.display()))?;
-    }
+    let setup = eccluster_proto::node::DuravipSetup { bindings: duravip.bindings.clone(), config: duravip.core.clone() };
+    setup.check(&probe).with_context(|| format!("{}: DuraVIP bindings", origin.display()))?;
     Ok((duravip, warnings))
 }
 

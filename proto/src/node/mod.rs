@@ -59,6 +59,20 @@ pub struct DuravipSetup {
     pub config: DuraVipConfig,
 }
 
+impl DuravipSetup {
+    /// Checks the bindings and tuning as the ownership core of node `me` would take them
+    /// (duplicate addresses or names, a preference outside the candidates, timings that do
+    /// not fit together), without building a member.
+    pub fn check(&self, me: &MemberId) -> Result<(), DuraVipError> {
+        if self.bindings.is_empty() {
+            return Ok(());
+        }
+        let mut node = me.clone();
+        node.role = Role::Node;
+        DuraVip::new(node, self.bindings.clone(), self.config.clone()).map(|_| ())
+    }
+}
+
 /// Everything a member core needs, validated by the shell.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {

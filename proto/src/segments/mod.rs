@@ -145,6 +145,12 @@ impl Segments {
             .find(|sc| sc.name.eq_ignore_ascii_case(name))
     }
 
+    /// The hosts named as a subcluster's manager (`# Subcluster: NAME = MANAGER`): they run
+    /// `eccmgr`, every other host runs `ecnode`.
+    pub fn managers(&self) -> std::collections::BTreeSet<String> {
+        self.subclusters.iter().filter_map(|s| s.manager.clone()).collect()
+    }
+
     /// The hosts of one subcluster (name compared case-insensitively), in file order.
     pub fn hosts_in(&self, subcluster: &str) -> impl Iterator<Item = &SegmentHost> + '_ {
         let wanted = subcluster.to_ascii_lowercase();
