@@ -1,0 +1,79 @@
+//! `eccluster local up` as an operator starts it from the README: the manager and five nodes
+//! of `segments/local.conf` with the DuraVIP example `docs/examples/duravip.conf`; a move
+//! through the manager, every node's `cluster duravip show` agreeing; Ctrl-C stops it all.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::eventually;
+
+const NODES: [&str; 5] = ["east1", "east2", "east3", "west1", "west2"];
+
+async fn owners(dir: &Path, node: &str) -> Option<Vec<(String, String)>> {
+    let reply = eccluster::local::ask(&dir.join(format!("{node}.console")), "json cluster duravip show").await.ok()?;
+    let v: Value = serde_json::from_str(&reply.body).ok()?;
+    v["vips"].as_array()?.iter().map(|r| Some((r["addr"].as_str()?.to_owned(), r["owner"].as_str()?.to_owned()))).collect()
+}
+
+async fn agreed(dir: &Path) -> Option<Vec<(String, String)>> {
+    let first = owners(dir, NODES[0]).await?;
+    for n in &NODES[1..] {
+        if owners(dir, n).await? != first {
+            return None;
+        }
+    }
+    Some(first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
+        .args(["local", "up", "--segments"])
+        .arg(root.join("segments/local.conf"))
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(root.join("docs/examples/duravip.conf"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("eccluster local up");
+    let stdout = up.stdout.take().expect("stdout");
+    let first = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().next())
+        .await
+        .expect("reader")
+        .expect("a line")
+        .expect("utf-8");
+    assert_eq!(first, "ready: 6 members");
+
+    let before = eventually("every node agreeing on six owners", Duration::from_secs(20), || async {
+        agreed(dir.path()).await.filter(|o| o.len() == 6)
+    })
+    .await;
+    let (addr, owner) = before[2].clone();
+    let target = NODES.iter().find(|n| **n != owner).expect("another node");
+    let console = dir.path().join("console");
+    let r = eccluster::local::ask(&console, &format!("broadcast cluster duravip move {addr} to {target}")).await.expect("move");
+    assert!(r.is_ok(), "{}", r.body);
+    eventually("every node agreeing on the move", Duration::from_secs(10), || async {
+        agreed(dir.path()).await.filter(|o| o.iter().any(|(a, w)| *a == addr && w == target))
+    })
+    .await;
+    let r = eccluster::local::ask(&console, &format!("broadcast cluster duravip move {addr} to {target}.example.com")).await.expect("reply");
+    assert!(!r.is_ok() && r.body.contains(&format!("did you mean {target}?")), "{}", r.body);
+
+    kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("SIGINT");
+    let status = tokio::task::spawn_blocking(move || up.wait()).await.expect("waiter").expect("exit");
+    assert!(status.success(), "{status}");
+    for n in NODES {
+        assert!(!dir.path().join(format!("{n}.pid")).exists(), "{n} left behind");
+    }
+}
