@@ -1,9 +1,12 @@
-//! Node cores wired in memory (see `harness`): membership, ordered operations and DuraVIP
-//! working together as the daemons and the simulator run them — broadcasts, moves ordered by
+//! The crate's cluster tests: node cores wired in memory (see `harness`), so membership,
+//! ordered operations and DuraVIP work together as the daemons and the simulator run them.
+//! Membership and ordered operations have their own modules; here, DuraVIP — moves ordered by
 //! the manager and checked before sequencing, moves typed at a node, failover, preference,
-//! partitions under both policies, determinism.
+//! partitions under both policies — and determinism.
 
 mod harness;
+mod membership;
+mod ops;
 
 use std::net::IpAddr;
 
@@ -33,24 +36,6 @@ fn refusal(c: &Cluster, request: u64) -> String {
         Err(e) => e.to_string(),
         Ok(r) => panic!("expected a refusal, got {r:?}"),
     }
-}
-
-#[test]
-fn a_broadcast_reaches_every_live_node_and_its_answers_are_retrievable() {
-    let mut c = settled(ABC, 0, 1);
-    let r = c.console("mgr", "broadcast cluster nodename");
-    let Ok(Reply::Submitted { id, targets, .. }) = c.reply(r).clone() else { panic!("{:?}", c.reply(r)) };
-    assert_eq!(targets, ABC);
-    c.run_for(ms(100));
-    for n in ABC {
-        assert_eq!(c.members[*n].applied, vec![id], "{n}");
-    }
-    let r = c.console("mgr", "retrieve cluster nodename");
-    let Ok(Reply::Retrieved { rows, .. }) = c.reply(r) else { panic!("{:?}", c.reply(r)) };
-    assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|row| row.result.status == crate::ops::ResultStatus::Ok), "{rows:?}");
-    let r = c.console("mgr", "subcluster broadcast north version");
-    assert_eq!(refusal(&c, r), "no subcluster named north");
 }
 
 #[test]
@@ -179,7 +164,7 @@ fn the_preferred_node_gets_its_address_back_once_after_a_restart() {
 #[test]
 fn available_partition_keeps_every_address_on_both_sides_and_one_owner_after_heal() {
     let mut c = settled(&["a", "b", "c", "d"], 4, 8);
-    c.strict_holders = false;
+    c.holder_check = HolderCheck::Off;
     c.partition(&["a", "b"], &["mgr", "c", "d"]);
     c.run_for(secs(15));
     for i in 1..=4 {
@@ -206,7 +191,7 @@ fn majority_minority_releases_and_there_are_never_two_holders() {
     for i in 1..=5 {
         owner(&c, vip(i));
     }
-    c.strict_holders = false;
+    c.holder_check = HolderCheck::Off;
     c.partition(&["a", "b"], &["mgr", "c", "d", "e"]);
     for _ in 0..300 {
         c.run_for(ms(100));
