@@ -19,7 +19,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
-use crate::duravip::{Binding, DuraVipConfig};
+use crate::duravip::{Binding, DuraVip, DuraVipConfig, Policy};
 use crate::ids::{MemberId, Role};
 use crate::membership::{ClusterEvent, MemberState, MembershipConfig, Roster};
 use crate::node::{Channel, Command, CommandError, DuravipSetup, Input, Node, NodeConfig, Output, Reply, Requester, Timer};
@@ -41,8 +41,21 @@ pub(crate) fn bindings(count: u8) -> Vec<Binding> {
         .collect()
 }
 
+/// The same, with an explicit candidate list (the majority policy needs one).
+pub(crate) fn listed(count: u8, candidates: &[&str]) -> Vec<Binding> {
+    let mut b = bindings(count);
+    for binding in &mut b {
+        binding.candidates = candidates.iter().map(|n| n.to_string()).collect();
+    }
+    b
+}
+
 pub(crate) fn vip(last: u8) -> IpAddr {
     IpAddr::from([10, 1, 1, last])
+}
+
+pub(crate) fn majority() -> DuraVipConfig {
+    DuraVipConfig { policy: Policy::Majority, ..DuraVipConfig::default() }
 }
 
 /// How a member's shell answers the operations it runs (an [`Output::Execute`], or the reply
@@ -66,6 +79,8 @@ pub(crate) enum HolderCheck {
     /// No address has two holders while no link is cut, once membership has formed (the
     /// first 8 s, when views may still differ).
     WhileConnected,
+    /// No address ever has two holders, cuts or not (the majority policy's promise).
+    Always,
 }
 
 enum Event {
@@ -157,6 +172,18 @@ impl Setup {
     /// Puts `names` in subcluster `sc`.
     pub(crate) fn subcluster(mut self, sc: &str, names: &[&str]) -> Setup {
         self.subclusters.extend(names.iter().map(|n| (n.to_string(), sc.to_owned())));
+        self
+    }
+
+    /// Gives `names` this SWIM tuning instead of the LAN preset.
+    pub(crate) fn membership(mut self, names: &[&str], config: MembershipConfig) -> Setup {
+        self.membership.extend(names.iter().map(|n| (n.to_string(), config.clone())));
+        self
+    }
+
+    /// Hosts of the roster that do not start (until [`Cluster::start`]).
+    pub(crate) fn stopped(mut self, names: &[&str]) -> Setup {
+        self.stopped.extend(names.iter().map(|n| n.to_string()));
         self
     }
 
@@ -356,6 +383,11 @@ impl Cluster {
         self.members[name].core.as_ref().expect("running member")
     }
 
+    /// The DuraVIP core of node `name`.
+    pub(crate) fn vip_core(&self, name: &str) -> &DuraVip {
+        self.core(name).duravip().expect("a node with bindings")
+    }
+
     fn member_mut(&mut self, name: &str) -> &mut Member {
         self.members.get_mut(name).expect("known member")
     }
@@ -501,6 +533,7 @@ impl Cluster {
         let check = match self.holder_check {
             HolderCheck::Off => false,
             HolderCheck::WhileConnected => self.net.cut.is_empty() && self.now >= secs(8),
+            HolderCheck::Always => true,
         };
         if check {
             for b in &self.duravip.bindings {
@@ -607,6 +640,11 @@ impl Cluster {
         self.members.iter().filter(|(_, m)| m.held.contains(&addr)).map(|(k, _)| k.clone()).collect()
     }
 
+    /// When `addr` was last acquired, and by whom.
+    pub(crate) fn last_acquired(&self, addr: IpAddr) -> Option<(Duration, String)> {
+        self.changes.iter().rev().find(|c| c.2 == addr && c.3).map(|c| (c.0, c.1.clone()))
+    }
+
     /// Names of the members `observer` sees up (itself included).
     pub(crate) fn up_view(&self, observer: &str) -> BTreeSet<String> {
         self.core(observer)
@@ -632,6 +670,15 @@ impl Cluster {
         self.events_since(observer, after, |e| matches!(e, ClusterEvent::MemberDown(m) if m.name == subject))
             .map(|(at, _)| *at)
             .next()
+    }
+
+    /// When `observer` first saw `subject` up (or renewed), from `after` on.
+    pub(crate) fn saw_up(&self, observer: &str, subject: &str, after: Duration) -> Option<Duration> {
+        self.events_since(observer, after, |e| {
+            matches!(e, ClusterEvent::MemberUp(m) | ClusterEvent::MemberRenewed { to: m, .. } if m.name == subject)
+        })
+        .map(|(at, _)| *at)
+        .next()
     }
 
     /// The reply to console request `request`.
