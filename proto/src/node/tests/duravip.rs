@@ -1,6 +1,7 @@
 //! DuraVIP through node cores, with real membership: nothing held before the view settles,
 //! one agreed owner per address and an even spread, failover at once when a dead owner is
-//! declared down, a returning owner, preference, and the state table.
+//! declared down, a returning owner, preference, the state table, a graceful leave, and a
+//! holder that is stopped for a while (both policies).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -184,4 +185,93 @@ fn duravip_commands_at_a_node_without_bindings_say_so() {
         Command::parse(Role::Node, &["cluster".into(), "duravip".into(), "mvoe".into()]),
         Some(Err(CommandError::Usage("cluster duravip show [tables] | move IP to HOST | announce view | explain IP")))
     );
+}
+
+#[test]
+fn a_leaving_node_releases_at_once_and_its_addresses_are_taken_over_without_waiting() {
+    let mut c = settled(ABC, 6, 30);
+    let leaver = owner(&c, vip(1));
+    let held = c.members[&leaver].held.clone();
+    c.leave(&leaver);
+    let left = c.now;
+    assert!(c.members[&leaver].held.is_empty(), "released in the same turn");
+    c.run_for(ms(100));
+    // No lease to wait out and no failure to detect: the goodbye says it all.
+    for addr in &held {
+        let (taken, by) = c.last_acquired(*addr).expect("taken over");
+        assert!(by != leaver && taken - left <= ms(20), "{addr} taken by {by} {:?} after the leave", taken - left);
+    }
+    c.crash(&leaver);
+    c.run_for(secs(5));
+    for i in 1..=6 {
+        assert_ne!(owner(&c, vip(i)), leaver);
+    }
+}
+
+#[test]
+fn a_frozen_holder_is_replaced_and_gives_way_when_it_runs_again() {
+    let mut c = settled(ABC, 6, 32);
+    let frozen = owner(&c, vip(1));
+    let held = c.members[&frozen].held.clone();
+    // A stopped process keeps its addresses configured: while it is frozen they have two
+    // holders, which the available policy accepts.
+    c.holder_check = HolderCheck::Off;
+    c.freeze(&frozen);
+    let stopped = c.now;
+    c.run_for(secs(6));
+    for n in ABC.iter().filter(|n| **n != frozen) {
+        assert!(c.saw_down(n, &frozen, stopped).is_some(), "{n} saw {frozen} down");
+    }
+    for addr in &held {
+        let h = c.holders(*addr);
+        assert!(h.len() == 2 && h.contains(&frozen), "{addr} held by {h:?}");
+    }
+    c.thaw(&frozen);
+    let resumed = c.now;
+    c.run_for(secs(15));
+    for i in 1..=6 {
+        let o = owner(&c, vip(i));
+        for n in ABC {
+            assert_eq!(c.vip_core(n).desired_owner(vip(i)), Some(o.as_str()), "{n} on {}", vip(i));
+        }
+        let changes = c.changes.iter().filter(|ch| ch.0 >= resumed && ch.2 == vip(i)).count();
+        assert!(changes <= 2, "{} changed hands {changes} times after the thaw", vip(i));
+    }
+    c.holder_check = HolderCheck::WhileConnected;
+    let settled = c.changes.len();
+    c.run_for(secs(10));
+    assert_eq!(c.changes.len(), settled, "ownership kept changing");
+}
+
+#[test]
+fn a_frozen_majority_holder_releases_the_moment_it_runs_again() {
+    let mut c = Cluster::new(ABC, listed(6, ABC), majority(), 33);
+    c.holder_check = HolderCheck::Always;
+    c.run_for(secs(10));
+    let frozen = owner(&c, vip(1));
+    let held = c.members[&frozen].held.clone();
+    // A stopped process cannot check its lease: its addresses stay configured while the
+    // others, once its claims have been silent for claim_silence, take them over. (The lease
+    // assumes processes keep running; this is the case it cannot cover.)
+    c.holder_check = HolderCheck::Off;
+    c.freeze(&frozen);
+    let stopped = c.now;
+    c.run_for(secs(8));
+    for addr in &held {
+        let (taken, by) = c.last_acquired(*addr).expect("taken over");
+        assert!(by != frozen && taken >= stopped + majority().claim_silence, "{addr} taken by {by} at {taken:?}");
+    }
+    // Running again, it lets its lapsed leases go in the same instant, as the timers that
+    // came due while it was stopped fire: from then on, never two holders, though its view
+    // still elects it and it soon gets its addresses back.
+    c.thaw(&frozen);
+    let resumed = c.now;
+    c.run_for(Duration::ZERO);
+    let released: Vec<_> = c.changes.iter().filter(|ch| ch.0 >= resumed).collect();
+    assert!(released.len() == held.len() && released.iter().all(|ch| ch.1 == frozen && !ch.3), "{released:?}");
+    c.holder_check = HolderCheck::Always;
+    c.run_for(secs(15));
+    for i in 1..=6 {
+        owner(&c, vip(i));
+    }
 }

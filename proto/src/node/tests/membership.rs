@@ -1,6 +1,7 @@
 //! SWIM membership through node cores: convergence from the roster, crash detection within
 //! its bound, restarts, graceful leave, renewed identities told to peers that still speak to
-//! the old one, an isolated member starting afresh, a frozen member renewing.
+//! the old one, an isolated member starting afresh, a frozen member renewing, one-way cuts
+//! routed around.
 
 use std::collections::BTreeSet;
 
@@ -152,4 +153,21 @@ fn a_renewed_member_tells_every_live_member_at_once() {
         })
         .collect();
     assert_eq!(told.len(), 7, "within 20 ms of the renewal: {told:?}");
+}
+
+#[test]
+fn one_way_cuts_are_routed_around_and_nobody_is_declared_down() {
+    let mut c = Setup::new(&nodes(4), 40).start();
+    c.run_for(secs(3));
+    let cut = c.now;
+    // Probes across a one-way cut fail, but indirect probes through the others succeed.
+    c.cut_one_way(&["a"], &["b"]);
+    c.cut_one_way(&["c"], &["mgr"]);
+    c.run_for(secs(20));
+    let everyone = all(&c);
+    for n in &everyone {
+        let downs: Vec<_> = c.events_since(n, cut, |e| matches!(e, ClusterEvent::MemberDown(_))).collect();
+        assert!(downs.is_empty(), "{n}: {downs:?}");
+        assert_eq!(c.up_view(n), everyone, "view of {n}");
+    }
 }

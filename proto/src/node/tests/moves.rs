@@ -1,7 +1,8 @@
 //! `cluster duravip move` and `announce view` through node cores: moves checked and ordered by
 //! the manager, applied by the nodes at different times, typed at a node, superseded by a
 //! newer move learnt from a peer, missed by a node and taught by an announcement or by peers
-//! after a restart, dropped when their host dies.
+//! after a restart, dropped when their host dies; a move typed at a node that the manager
+//! cannot hear, or with no manager up.
 
 use super::harness::*;
 use super::{owner, refusal, settled, ABC};
@@ -214,4 +215,22 @@ fn a_move_is_dropped_when_its_host_goes_down() {
     c.run_for(secs(8));
     assert_eq!(c.holders(vip(1)), vec![old]);
     assert!(c.vip_core(host).override_of(vip(1)).is_none());
+}
+
+#[test]
+fn a_move_typed_at_a_node_the_manager_cannot_hear_times_out_and_without_a_manager_is_refused() {
+    let mut c = settled(ABC, 2, 31);
+    // Nothing a sends reaches the manager (membership routes around it); the manager reaches a.
+    c.cut_one_way(&["a"], &["mgr"]);
+    let r = c.console("a", "cluster duravip move 10.1.1.1 to b");
+    c.run_for(secs(29));
+    assert!(!c.replies.contains_key(&r), "answered early: {:?}", c.reply(r));
+    c.run_for(secs(2));
+    assert_eq!(c.reply(r), &Err(CommandError::ForwardTimeout("mgr".into())));
+    assert!(ABC.iter().all(|n| c.members[*n].applied.is_empty()), "nothing was sequenced");
+    c.heal();
+    c.crash("mgr");
+    c.run_for(secs(5));
+    let r = c.console("a", "cluster duravip move 10.1.1.1 to b");
+    assert_eq!(c.reply(r), &Err(CommandError::NoManager("cluster duravip move 10.1.1.1 to b".into())));
 }

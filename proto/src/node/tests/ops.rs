@@ -1,7 +1,8 @@
 //! Ordered operations through node cores: the manager's sequencer and the nodes' appliers
 //! over the harness's network — targets fixed when an operation is sequenced, answers kept
 //! for `retrieve`, each operation applied once and in order despite lost, duplicated and
-//! reordered messages, nodes that die or restart before answering, a manager restart.
+//! reordered messages, nodes that die or restart before answering, a manager restart, and
+//! commands that take time running one at a time.
 
 use std::collections::BTreeMap;
 
@@ -214,4 +215,31 @@ fn a_new_manager_epoch_never_applies_old_ops() {
     c.inject("mgr", "east2", Channel::Stream, wire::encode_ops(&stale).expect("encodes"));
     c.run_for(ms(100));
     assert_eq!(c.members["east2"].applied, vec![first, late, second]);
+}
+
+#[test]
+fn operations_run_one_at_a_time_in_order_while_their_commands_take_time() {
+    let mut c = three(6);
+    for n in THREE {
+        c.members.get_mut(*n).expect("a node").answering = Answering::After(ms(500));
+    }
+    let ids: Vec<OpId> = ["one", "two", "three"]
+        .iter()
+        .map(|cmd| {
+            let r = c.console("mgr", &format!("broadcast {cmd}"));
+            c.submitted(r).0
+        })
+        .collect();
+    c.run_for(ms(100));
+    for n in THREE {
+        let applier = c.core(n).applier().expect("a node");
+        assert_eq!(applier.running().map(|op| op.id), Some(ids[0]), "{n}");
+        assert_eq!(applier.waiting(), 2, "{n}");
+        assert_eq!(c.members[*n].applied, ids[..1], "{n}");
+    }
+    c.run_for(ms(500));
+    assert!(THREE.iter().all(|n| c.members[*n].applied == ids[..2]));
+    c.run_for(secs(2));
+    assert!(THREE.iter().all(|n| c.members[*n].applied == ids));
+    assert_eq!(c.members["mgr"].completed, ids);
 }
