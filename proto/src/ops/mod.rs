@@ -165,5 +165,3 @@ impl Default for OpsConfig {
     }
 }
 
-#[cfg(test)]
-mod tests;
