@@ -18,8 +18,13 @@ pub enum DecodeError {
     },
     /// The envelope carries a protocol version we do not speak. Expected during a rolling
     /// upgrade across incompatible versions.
-    #[error("unsupported protocol version {0} (this build speaks {current})", current = crate::wire::VERSION)]
-    Version(u8),
+    #[error("unsupported protocol version {found} (this build speaks {speaks})")]
+    Version {
+        /// The version the envelope carries.
+        found: u8,
+        /// The version this build speaks.
+        speaks: u8,
+    },
     /// The envelope's kind byte is unknown.
     #[error("unknown message kind {0}")]
     Kind(u8),

@@ -1,4 +1,7 @@
-//! The versioned envelope every eccluster datagram travels in: `[version, kind, body...]`.
+//! The versioned envelope every eccluster message travels in: `[version, kind, body...]`,
+//! and the size limits of datagrams and stream messages. Only the envelope: each core owns the
+//! codec of its bodies (`membership` hands foca's packets through, `ops::OpMessage` and
+//! `duravip::DuraVipMessage` encode and decode themselves) and emits encoded payloads.
 //! Decoding junk is an error, never a panic. No I/O here.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,9 +23,9 @@ pub const MAX_DATAGRAM: usize = 1100;
 pub enum Kind {
     /// A SWIM packet produced by foca (datagram).
     Swim = 1,
-    /// An ordered-operations message, [`crate::ops::OpMessage`] (stream).
+    /// An ordered-operations message (stream).
     Ops = 2,
-    /// A DuraVIP ownership message, [`crate::duravip::DuraVipMessage`] (datagram).
+    /// A DuraVIP ownership message (datagram).
     Duravip = 3,
 }
 
@@ -54,68 +57,49 @@ pub fn decode(datagram: &[u8]) -> Result<(Kind, &[u8]), DecodeError> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(DecodeError::Oversize { len: datagram.len(), limit: MAX_DATAGRAM });
     }
-    match datagram {
-        [version, kind, body @ ..] => {
-            if *version != VERSION {
-                return Err(DecodeError::Version(*version));
-            }
-            Ok((Kind::from_byte(*kind)?, body))
-        }
-        _ => Err(DecodeError::Truncated { len: datagram.len(), need: HEADER_LEN }),
-    }
+    split(datagram)
 }
 
-/// Encodes an operations message for a stream.
-pub fn encode_ops(message: &crate::ops::OpMessage) -> Result<Bytes, DecodeError> {
-    let body = postcard::to_allocvec(message).map_err(|e| DecodeError::Body(e.to_string()))?;
-    if body.len() + HEADER_LEN > MAX_MESSAGE {
-        return Err(DecodeError::Oversize { len: body.len() + HEADER_LEN, limit: MAX_MESSAGE });
-    }
-    Ok(encode(Kind::Ops, &body))
-}
-
-/// Decodes an operations message read from a stream.
-pub fn decode_ops(message: &[u8]) -> Result<crate::ops::OpMessage, DecodeError> {
+/// Splits a message read from a stream into its kind and body, checking version and size.
+pub fn decode_message(message: &[u8]) -> Result<(Kind, &[u8]), DecodeError> {
     if message.len() > MAX_MESSAGE {
         return Err(DecodeError::Oversize { len: message.len(), limit: MAX_MESSAGE });
     }
-    match message {
+    split(message)
+}
+
+fn split(bytes: &[u8]) -> Result<(Kind, &[u8]), DecodeError> {
+    match bytes {
         [version, kind, body @ ..] => {
             if *version != VERSION {
-                return Err(DecodeError::Version(*version));
+                return Err(DecodeError::Version { found: *version, speaks: VERSION });
             }
-            match Kind::from_byte(*kind)? {
-                Kind::Ops => postcard::from_bytes(body).map_err(|e| DecodeError::Body(e.to_string())),
-                other => Err(DecodeError::Kind(other as u8)),
-            }
+            Ok((Kind::from_byte(*kind)?, body))
         }
-        _ => Err(DecodeError::Truncated { len: message.len(), need: HEADER_LEN }),
+        _ => Err(DecodeError::Truncated { len: bytes.len(), need: HEADER_LEN }),
     }
 }
 
-/// Encodes a DuraVIP message as one datagram. A message whose datagram would exceed
-/// [`MAX_DATAGRAM`] is refused: the sender splits its content first.
-pub fn encode_duravip(message: &crate::duravip::DuraVipMessage) -> Result<Bytes, DecodeError> {
-    let body = postcard::to_allocvec(message).map_err(|e| DecodeError::Body(e.to_string()))?;
-    if body.len() + HEADER_LEN > MAX_DATAGRAM {
-        return Err(DecodeError::Oversize { len: body.len() + HEADER_LEN, limit: MAX_DATAGRAM });
+/// Encodes `body` with postcard in an envelope of `kind`, refused above `limit` bytes.
+pub fn encode_body<T: serde::Serialize>(kind: Kind, body: &T, limit: usize) -> Result<Bytes, DecodeError> {
+    let bytes = postcard::to_allocvec(body).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if bytes.len() + HEADER_LEN > limit {
+        return Err(DecodeError::Oversize { len: bytes.len() + HEADER_LEN, limit });
     }
-    Ok(encode(Kind::Duravip, &body))
+    Ok(encode(kind, &bytes))
 }
 
-/// Decodes a DuraVIP datagram: checks the envelope (version, size, kind), then the body, which
-/// must be exactly one message with no trailing bytes.
-pub fn decode_duravip(datagram: &[u8]) -> Result<crate::duravip::DuraVipMessage, DecodeError> {
-    match decode(datagram)? {
-        (Kind::Duravip, body) => {
-            let (message, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Body(e.to_string()))?;
-            if rest.is_empty() {
-                Ok(message)
-            } else {
-                Err(DecodeError::Body(format!("{} trailing bytes after the message", rest.len())))
-            }
-        }
-        (other, _) => Err(DecodeError::Kind(other as u8)),
+/// Decodes the postcard body of an envelope that must be of `kind`: exactly one value, no
+/// trailing bytes.
+pub fn decode_body<T: serde::de::DeserializeOwned>(kind: Kind, found: Kind, body: &[u8]) -> Result<T, DecodeError> {
+    if found != kind {
+        return Err(DecodeError::Kind(found as u8));
+    }
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::Body(format!("{} trailing bytes after the message", rest.len())))
     }
 }
 
@@ -130,32 +114,15 @@ mod tests {
     }
 
     #[test]
-    fn ops_messages_round_trip_and_junk_is_refused() {
-        use crate::ops::{Op, OpId, OpMessage};
-        let m = OpMessage::Apply {
-            incarnation: 3,
-            ops: vec![Op { id: OpId { epoch: 2, seq: 9 }, node_seq: 1, command: "version".into() }],
-        };
-        let bytes = encode_ops(&m).expect("encode");
-        assert_eq!(decode_ops(&bytes), Ok(m));
-        assert!(matches!(decode_ops(&[1, 2, 0xff, 0xff]), Err(DecodeError::Body(_))));
-        assert_eq!(decode_ops(&[1, 1, 0]), Err(DecodeError::Kind(1)));
-        // Every truncation of a valid message is an error, never a panic.
-        for n in 0..bytes.len() {
-            assert!(decode_ops(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
-        }
-    }
-
-    #[test]
     fn junk_is_an_error_not_a_panic() {
         assert_eq!(decode(&[]), Err(DecodeError::Truncated { len: 0, need: 2 }));
         assert_eq!(decode(&[1]), Err(DecodeError::Truncated { len: 1, need: 2 }));
-        assert_eq!(decode(&[9, 1]), Err(DecodeError::Version(9)));
+        assert_eq!(decode(&[9, 1]), Err(DecodeError::Version { found: 9, speaks: VERSION }));
         assert_eq!(decode(&[1, 77]), Err(DecodeError::Kind(77)));
         let big = vec![1u8; MAX_DATAGRAM + 1];
         assert_eq!(decode(&big), Err(DecodeError::Oversize { len: MAX_DATAGRAM + 1, limit: MAX_DATAGRAM }));
         assert_eq!(
-            DecodeError::Version(9).to_string(),
+            DecodeError::Version { found: 9, speaks: 1 }.to_string(),
             "unsupported protocol version 9 (this build speaks 1)"
         );
     }

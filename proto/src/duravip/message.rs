@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::Term;
-use crate::wire::{self, HEADER_LEN, MAX_DATAGRAM};
+use crate::error::DecodeError;
+use crate::wire::{self, Kind, HEADER_LEN, MAX_DATAGRAM};
 
 /// Orders what one node run says: its incarnation, then a sequence number that grows with every
 /// claim or release it sends. A record of a claim is replaced only by something newer, so a
@@ -63,6 +64,18 @@ pub enum DuraVipMessage {
 }
 
 impl DuraVipMessage {
+    /// The message as one datagram; refused when it would exceed [`MAX_DATAGRAM`] (the
+    /// sender splits its content first).
+    pub fn encode(&self) -> Result<Bytes, DecodeError> {
+        wire::encode_body(Kind::Duravip, self, MAX_DATAGRAM)
+    }
+
+    /// A DuraVIP datagram: the envelope (version, size, kind), then exactly one message.
+    pub fn decode(datagram: &[u8]) -> Result<DuraVipMessage, DecodeError> {
+        let (kind, body) = wire::decode(datagram)?;
+        wire::decode_body(Kind::Duravip, kind, body)
+    }
+
     /// The datagrams of a claim, split to fit.
     pub(super) fn claim_datagrams(stamp: Stamp, claims: Vec<(IpAddr, Term)>) -> Vec<Bytes> {
         split(claims, |claims| DuraVipMessage::Claim { stamp, claims })
@@ -158,7 +171,7 @@ fn split<T: Serialize>(items: Vec<T>, build: impl Fn(Vec<T>) -> DuraVipMessage) 
 }
 
 fn encode_or_warn(message: &DuraVipMessage) -> Option<Bytes> {
-    match wire::encode_duravip(message) {
+    match message.encode() {
         Ok(bytes) => Some(bytes),
         Err(error) => {
             // Only an entry larger than a datagram gets here (a host name of ~1 KB).
@@ -171,7 +184,6 @@ fn encode_or_warn(message: &DuraVipMessage) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::DecodeError;
 
     fn stamp() -> Stamp {
         Stamp {
@@ -204,8 +216,8 @@ mod tests {
             },
         ];
         for m in messages {
-            let bytes = wire::encode_duravip(&m).expect("encode");
-            assert_eq!(wire::decode_duravip(&bytes), Ok(m));
+            let bytes = m.encode().expect("encode");
+            assert_eq!(DuraVipMessage::decode(&bytes), Ok(m));
         }
     }
 
@@ -244,7 +256,7 @@ mod tests {
         let mut back = Vec::new();
         for d in &datagrams {
             assert!(d.len() <= MAX_DATAGRAM, "{} bytes", d.len());
-            match wire::decode_duravip(d).expect("decode") {
+            match DuraVipMessage::decode(d).expect("decode") {
                 DuraVipMessage::Claim { claims, .. } => back.extend(claims),
                 other => panic!("unexpected {other:?}"),
             }
@@ -255,7 +267,7 @@ mod tests {
         let (mut h, mut o) = (Vec::new(), Vec::new());
         for d in &datagrams {
             assert!(d.len() <= MAX_DATAGRAM, "{} bytes", d.len());
-            match wire::decode_duravip(d).expect("decode") {
+            match DuraVipMessage::decode(d).expect("decode") {
                 DuraVipMessage::State {
                     holdings, overrides, ..
                 } => {
@@ -282,7 +294,7 @@ mod tests {
         // The holding and the small override still travel; the huge override does not.
         let mut overrides = 0;
         for bytes in &d {
-            if let DuraVipMessage::State { overrides: o, .. } = wire::decode_duravip(bytes).expect("decode") {
+            if let DuraVipMessage::State { overrides: o, .. } = DuraVipMessage::decode(bytes).expect("decode") {
                 overrides += o.len();
                 assert!(o.iter().all(|(_, host, _)| host == "ok"));
             }
@@ -293,7 +305,7 @@ mod tests {
             addrs: vec![a; 400],
         };
         assert!(matches!(
-            wire::encode_duravip(&oversize),
+            oversize.encode(),
             Err(DecodeError::Oversize { .. })
         ));
     }
@@ -304,10 +316,10 @@ mod tests {
             stamp: stamp(),
             addrs: vec![],
         };
-        let mut bytes = wire::encode_duravip(&m).expect("encode").to_vec();
+        let mut bytes = m.encode().expect("encode").to_vec();
         bytes.push(0);
-        assert!(matches!(wire::decode_duravip(&bytes), Err(DecodeError::Body(_))));
+        assert!(matches!(DuraVipMessage::decode(&bytes), Err(DecodeError::Body(_))));
         let swim = wire::encode(wire::Kind::Swim, b"x");
-        assert_eq!(wire::decode_duravip(&swim), Err(DecodeError::Kind(1)));
+        assert_eq!(DuraVipMessage::decode(&swim), Err(DecodeError::Kind(1)));
     }
 }

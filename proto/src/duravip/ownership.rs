@@ -19,7 +19,6 @@ use super::report::{
 use super::{Binding, DuraVipConfig, DuraVipOutput, DuraVipTimer, NO_TERM, Policy, Term};
 use crate::error::DuraVipError;
 use crate::ids::{MemberId, Role};
-use crate::wire;
 
 mod protocol;
 
@@ -479,7 +478,7 @@ impl DuraVip {
     /// A DuraVIP datagram from the member named `from` (the authenticated peer). Junk is
     /// refused with an error and changes nothing.
     pub fn handle_datagram(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), DuraVipError> {
-        let message = wire::decode_duravip(payload)?;
+        let message = DuraVipMessage::decode(payload)?;
         self.touch(now);
         if from == self.me.name {
             debug!("ignoring a DuraVIP datagram from ourselves");

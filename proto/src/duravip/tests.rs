@@ -72,7 +72,7 @@ fn started(me: &str, peers: &[&str], bindings: Vec<Binding>, config: DuraVipConf
 }
 
 fn encode(m: DuraVipMessage) -> bytes::Bytes {
-    wire::encode_duravip(&m).expect("encode")
+    m.encode().expect("encode")
 }
 
 fn claim(incarnation: u64, seq: u64, addr: IpAddr) -> bytes::Bytes {
@@ -85,7 +85,7 @@ fn acks_to(outputs: &[DuraVipOutput], to: &str) -> usize {
         .iter()
         .filter(|o| {
             matches!(o, DuraVipOutput::Send { to: t, payload } if t == to
-                && matches!(wire::decode_duravip(payload), Ok(DuraVipMessage::ClaimAck { .. })))
+                && matches!(DuraVipMessage::decode(payload), Ok(DuraVipMessage::ClaimAck { .. })))
         })
         .count()
 }
@@ -236,7 +236,7 @@ fn claim_stamps(outputs: &[DuraVipOutput], to: &str) -> Vec<Stamp> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            DuraVipOutput::Send { to: t, payload } if t == to => match wire::decode_duravip(payload) {
+            DuraVipOutput::Send { to: t, payload } if t == to => match DuraVipMessage::decode(payload) {
                 Ok(DuraVipMessage::Claim { stamp, .. }) => Some(stamp),
                 _ => None,
             },
@@ -262,7 +262,7 @@ fn majority_acknowledgements_of_claims_made_before_giving_up_do_not_count() {
     let first = claim_stamps(&outputs(&mut core), backer);
     assert_eq!(first.len(), 1, "acquiring starts with a claim");
     // The rival's claim outranks ours: give up; its release notice lets us try again.
-    let send = |m: DuraVipMessage| wire::encode_duravip(&m).expect("encode");
+    let send = |m: DuraVipMessage| m.encode().expect("encode");
     let rival_stamp = Stamp { incarnation: 1, seq: 1 };
     let claim = send(DuraVipMessage::Claim {
         stamp: rival_stamp,

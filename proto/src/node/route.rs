@@ -28,7 +28,7 @@ impl Node {
     }
 
     pub(super) fn on_message(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
-        let message = wire::decode_ops(payload)?;
+        let message = OpMessage::decode(payload)?;
         match (&mut self.role, message) {
             (RoleCore::Node(applier), message @ OpMessage::Apply { .. }) => {
                 if !self.managers.contains(from) {
@@ -106,7 +106,7 @@ impl Node {
             warn!(member = to, "no address for an operations message");
             return;
         };
-        match wire::encode_ops(message) {
+        match message.encode() {
             Ok(payload) => {
                 self.outputs.push_back(Output::Send { to: to.to_owned(), addr, channel: Channel::Stream, payload })
             }
@@ -154,8 +154,11 @@ impl Node {
             let Some(output) = output else { return progressed };
             progressed = true;
             match output {
-                Err(SequencerOutput::Send { to, message }) | Ok(ApplierOutput::Send { to, message }) => {
-                    self.send_ops(&to, &message)
+                Err(SequencerOutput::Send { to, payload }) | Ok(ApplierOutput::Send { to, payload }) => {
+                    match self.addr_of(&to) {
+                        Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                        None => warn!(member = %to, "no address for an operations message"),
+                    }
                 }
                 Err(SequencerOutput::SetTimer { after, timer }) => {
                     self.outputs.push_back(Output::SetTimer { after, timer: Timer::Ops(timer) })

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use bytes::Bytes;
+
 use super::{Answer, AnswerStatus, Op, OpId, OpMessage, OpsConfig};
 use crate::error::OpsError;
 
@@ -13,12 +15,12 @@ use crate::error::OpsError;
 pub enum ApplierOutput {
     /// Run this command, then call `handle_executed` with its result.
     Execute(Op),
-    /// Send `message` to `to` (the manager) on a reliable stream.
+    /// Send `payload` (an encoded [`OpMessage`]) to `to` (the manager) on a reliable stream.
     Send {
         /// Manager name.
         to: String,
-        /// The message.
-        message: OpMessage,
+        /// The message, in its envelope.
+        payload: Bytes,
     },
 }
 
@@ -178,6 +180,15 @@ impl Applier {
         }
         let to = self.manager.clone()?;
         let answers = std::mem::take(&mut self.unsent);
-        Some(ApplierOutput::Send { to, message: OpMessage::Answers { incarnation: self.incarnation, answers } })
+        let message = OpMessage::Answers { incarnation: self.incarnation, answers };
+        match message.encode() {
+            Ok(payload) => Some(ApplierOutput::Send { to, payload }),
+            Err(error) => {
+                // Answers are bounded by the output limits of the commands; a batch too large
+                // for a stream is dropped, and the manager retransmits and asks again.
+                tracing::error!(manager = %to, %error, "cannot encode answers");
+                None
+            }
+        }
     }
 }

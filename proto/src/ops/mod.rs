@@ -19,7 +19,11 @@ mod sequencer;
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::error::DecodeError;
+use crate::wire::{self, Kind};
 
 pub use self::applier::{Applier, ApplierOutput};
 pub use self::results::{NodeResult, ResultStatus, Results, RetrieveRow};
@@ -128,6 +132,20 @@ pub enum OpMessage {
     },
 }
 
+impl OpMessage {
+    /// The message in its envelope, for a stream; refused above [`wire::MAX_MESSAGE`].
+    pub fn encode(&self) -> Result<Bytes, DecodeError> {
+        wire::encode_body(Kind::Ops, self, wire::MAX_MESSAGE)
+    }
+
+    /// A message read from a stream: the envelope (version, size, kind), then exactly one
+    /// message. Junk is an error, never a panic.
+    pub fn decode(message: &[u8]) -> Result<OpMessage, DecodeError> {
+        let (kind, body) = wire::decode_message(message)?;
+        wire::decode_body(Kind::Ops, kind, body)
+    }
+}
+
 /// What the manager sequenced for a forwarded command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -165,3 +183,26 @@ impl Default for OpsConfig {
     }
 }
 
+#[cfg(test)]
+mod codec_tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_junk_is_refused() {
+        let m = OpMessage::Apply {
+            incarnation: 3,
+            ops: vec![Op { id: OpId { epoch: 2, seq: 9 }, node_seq: 1, command: "version".into() }],
+        };
+        let bytes = m.encode().expect("encode");
+        assert_eq!(OpMessage::decode(&bytes), Ok(m));
+        assert!(matches!(OpMessage::decode(&[1, 2, 0xff, 0xff]), Err(DecodeError::Body(_))));
+        assert_eq!(OpMessage::decode(&[1, 1, 0]), Err(DecodeError::Kind(1)));
+        // Every truncation of a valid message is an error, never a panic.
+        for n in 0..bytes.len() {
+            assert!(OpMessage::decode(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
+        }
+        let mut trailing = bytes.to_vec();
+        trailing.push(0);
+        assert!(matches!(OpMessage::decode(&trailing), Err(DecodeError::Body(_))));
+    }
+}

@@ -8,6 +8,8 @@
 //! Operations submitted before a drain travel together in one message per node.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
 use std::time::{Duration, Instant};
 
 use super::{AnswerStatus, Op, OpId, OpMessage, OpsConfig, ResultStatus, Results, Target};
@@ -40,12 +42,12 @@ pub enum SequencerTimer {
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SequencerOutput {
-    /// Send `message` to node `to` on a reliable stream.
+    /// Send `payload` (an encoded [`OpMessage`]) to node `to` on a reliable stream.
     Send {
         /// Node name.
         to: String,
-        /// The message.
-        message: OpMessage,
+        /// The message, in its envelope.
+        payload: Bytes,
     },
     /// Fire `timer` after `after`.
     SetTimer {
@@ -281,10 +283,8 @@ impl Sequencer {
                 ch.retransmit_armed = false;
                 let ops: Vec<Op> = ch.unacked.values().filter(|(_, sent)| *sent).map(|(op, _)| op.clone()).collect();
                 for chunk in ops.chunks(max.max(1)) {
-                    self.outputs.push_back(SequencerOutput::Send {
-                        to: node.clone(),
-                        message: OpMessage::Apply { incarnation, ops: chunk.to_vec() },
-                    });
+                    let message = OpMessage::Apply { incarnation, ops: chunk.to_vec() };
+                    push_send(&mut self.outputs, &node, &message);
                 }
                 if !ch.unacked.is_empty() {
                     ch.retransmit_armed = true;
@@ -317,10 +317,8 @@ impl Sequencer {
                 batch.push(op.clone());
             }
             for chunk in batch.chunks(max) {
-                self.outputs.push_back(SequencerOutput::Send {
-                    to: name.clone(),
-                    message: OpMessage::Apply { incarnation: ch.incarnation, ops: chunk.to_vec() },
-                });
+                let message = OpMessage::Apply { incarnation: ch.incarnation, ops: chunk.to_vec() };
+                push_send(&mut self.outputs, &name, &message);
             }
             if !ch.retransmit_armed && !ch.unacked.is_empty() {
                 ch.retransmit_armed = true;
@@ -330,5 +328,15 @@ impl Sequencer {
                 });
             }
         }
+    }
+}
+
+/// Queues `message` for `to`, encoded. A message too large for a stream (a batch of huge
+/// commands) cannot be sent at all: it is dropped with an error, and its operations end as
+/// "no answer" at their timeout.
+fn push_send(outputs: &mut VecDeque<SequencerOutput>, to: &str, message: &OpMessage) {
+    match message.encode() {
+        Ok(payload) => outputs.push_back(SequencerOutput::Send { to: to.to_owned(), payload }),
+        Err(error) => tracing::error!(node = to, %error, "cannot encode operations for a node"),
     }
 }

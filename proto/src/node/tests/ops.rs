@@ -12,7 +12,6 @@ use crate::error::OpsError;
 use crate::membership::ClusterEvent;
 use crate::node::{Channel, CommandError, Reply};
 use crate::ops::{Op, OpId, OpMessage, ResultStatus, RetrieveRow};
-use crate::wire;
 
 const THREE: &[&str] = &["east1", "east2", "west1"];
 
@@ -212,7 +211,7 @@ fn a_new_manager_epoch_never_applies_old_ops() {
     }
     // Nor is a copy of one it already applied.
     let stale = OpMessage::Apply { incarnation: 1, ops: vec![Op { id: first, node_seq: 1, command: "version".into() }] };
-    c.inject("mgr", "east2", Channel::Stream, wire::encode_ops(&stale).expect("encodes"));
+    c.inject("mgr", "east2", Channel::Stream, stale.encode().expect("encodes"));
     c.run_for(ms(100));
     assert_eq!(c.members["east2"].applied, vec![first, late, second]);
 }
