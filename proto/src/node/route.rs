@@ -39,10 +39,21 @@ impl Node {
             (RoleCore::Manager(seq), message @ OpMessage::Answers { .. }) => Ok(seq.handle_message(now, from, message)?),
             (RoleCore::Manager(_), OpMessage::Submit { request, command }) => {
                 info!(node = from, %command, "command forwarded by a node");
-                let result = match self.submit(now, Target::Cluster, command) {
-                    Ok(Reply::Submitted { id, targets, .. }) => Ok(Receipt { id, targets }),
-                    Ok(_) => Err("unexpected answer".to_owned()),
-                    Err(e) => Err(e.to_string()),
+                // A node may only ask for what its own console forwards: a DuraVIP move. Anything
+                // else would let one node run commands on every other.
+                let forwardable = super::line::parse_line(&command)
+                    .ok()
+                    .and_then(|r| super::Command::parse(Role::Node, &r.words))
+                    .is_some_and(|c| matches!(c, Ok(super::Command::DuravipMove { .. })));
+                let result = if !forwardable {
+                    warn!(node = from, %command, "refused a forwarded command that is not a duravip move");
+                    Err(format!("a node may forward only 'cluster duravip move', not '{command}'"))
+                } else {
+                    match self.submit(now, Target::Cluster, command) {
+                        Ok(Reply::Submitted { id, targets, .. }) => Ok(Receipt { id, targets }),
+                        Ok(_) => Err("unexpected answer".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    }
                 };
                 self.send_ops(from, &OpMessage::Submitted { request, result });
                 Ok(())

@@ -234,3 +234,14 @@ fn a_move_typed_at_a_node_the_manager_cannot_hear_times_out_and_without_a_manage
     let r = c.console("a", "cluster duravip move 10.1.1.1 to b");
     assert_eq!(c.reply(r), &Err(CommandError::NoManager("cluster duravip move 10.1.1.1 to b".into())));
 }
+
+#[test]
+fn a_node_cannot_have_the_manager_broadcast_anything_but_a_move() {
+    let mut c = settled(ABC, 2, 31);
+    let forged = crate::ops::OpMessage::Submit { request: 7, command: "shutdown".into() };
+    c.inject("a", "mgr", crate::node::Channel::Stream, forged.encode().expect("encodes"));
+    c.run_for(ms(100));
+    assert!(ABC.iter().all(|n| c.members[*n].applied.is_empty()), "nothing was sequenced");
+    let answered = c.log.iter().any(|l| l.contains("mgr Send") && l.contains("to: \"a\""));
+    assert!(answered, "the node is told its request was refused");
+}
