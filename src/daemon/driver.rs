@@ -217,17 +217,16 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     d.drain();
     // Dropping the handle lets the actuator finish the releases queued by the leave.
     d.actuator = None;
-    let grace = actuator_stop.clone();
-    tracker.spawn(async move {
-        tokio::time::sleep(ACTUATOR_GRACE).await;
-        grace.cancel();
-    });
     // QUIC datagrams have no delivery event to await; give the leave notices a moment on the
     // wire before the endpoint closes (closing discards what is still queued).
     tokio::time::sleep(Duration::from_millis(100)).await;
     d.transport.close().await;
     tracker.close();
-    tracker.wait().await;
+    if tokio::time::timeout(ACTUATOR_GRACE, tracker.wait()).await.is_err() {
+        warn!("the DuraVIP actuator did not finish its releases in time; stopping it (the addresses expire on their own)");
+        actuator_stop.cancel();
+        tracker.wait().await;
+    }
     Ok(())
 }
 

@@ -180,6 +180,17 @@ async fn addresses_answer_from_their_owner_through_kill_move_and_expiry() {
     let after: Vec<usize> = futures_util::future::join_all(survivors.iter().map(|n| rig.c.oplog(n))).await.iter().map(Vec::len).collect();
     assert_eq!(applied, after, "a refused move was sequenced");
     assert_eq!(rig.settled(&survivors).await[&vip2], to);
+
+    // A graceful stop (SIGTERM) releases on the way out: the addresses leave the machine before
+    // the process exits, and the last node answers for them at once.
+    let stopped = Instant::now();
+    let status = rig.c.terminate(&to);
+    assert!(status.success(), "{status}");
+    let left: Vec<IpAddr> = rig.lab.addresses(&to).into_iter().filter(|a| rig.vips().contains(a)).collect();
+    assert!(left.is_empty(), "{to} still has {left:?} after a graceful stop");
+    let last = survivors.iter().find(|n| **n != to).expect("the last node").to_string();
+    eventually("the last node answering", Duration::from_secs(5), || async { (rig.answers(vip2).as_ref() == Some(&last)).then_some(()) }).await;
+    eprintln!("graceful stop of {to}: {vip2} answered by {last} after {:?}", stopped.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
