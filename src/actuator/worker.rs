@@ -31,6 +31,7 @@ enum Backend {
 }
 
 /// An address put on the machine: the DuraVIP address or one of its followers.
+#[derive(Debug, Clone)]
 struct Target {
     addr: IpAddr,
     prefix_len: u8,
@@ -66,6 +67,9 @@ fn targets(vip: IpAddr, plumbing: &Plumbing) -> Vec<Target> {
     });
     std::iter::once(own).chain(followers).collect()
 }
+
+/// How soon an address that could not be added is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Timers of an address this node holds.
 #[derive(Debug, Default)]
@@ -234,7 +238,13 @@ impl Worker {
             Backend::Netlink(netlink) => add(netlink, own).await.map_err(|error| own.describe(&error)),
         };
         if let Err(error) = own_outcome {
-            // Without the address itself its followers serve no one: they are left alone.
+            // Without the address itself its followers serve no one: they are left alone. The
+            // netlink actuator keeps trying (an interface that comes up a moment later, a
+            // transient netlink error) at every retry until the address is released.
+            if matches!(self.backend, Backend::Netlink(_)) {
+                let held = Held { renew_at: Some(now + RETRY), announce_at: None, failed: BTreeSet::from([vip]) };
+                self.held.insert(vip, held);
+            }
             return self.report(vip, Action::Acquire, Err(error)).await;
         }
         let mut failed = BTreeSet::new();
@@ -311,6 +321,8 @@ impl Worker {
             .collect();
         for vip in due {
             let (Some(plumbing), Some(held)) = (self.plumbing.get(&vip), self.held.get(&vip)) else {
+                // Its plumbing went with a reload: nothing left to renew.
+                self.held.remove(&vip);
                 continue;
             };
             let targets = targets(vip, plumbing);
@@ -341,10 +353,18 @@ impl Worker {
             }
         }
         let Some(held) = self.held.get_mut(&vip) else { return };
-        held.renew_at = Some(now + self.renew_every);
+        // Targets that failed before and are plumbed now were never announced: announce them.
+        let recovered: Vec<Target> =
+            targets.iter().filter(|t| held.failed.contains(&t.addr) && !failed.contains(&t.addr)).cloned().collect();
+        // An address that could not be added is retried soon; a plumbed one at the renewal.
+        let wait = if failed.contains(&vip) { RETRY.min(self.renew_every) } else { self.renew_every };
+        held.renew_at = Some(now + wait);
         if held.failed != failed {
             held.failed = failed;
             self.report(vip, Action::Renew, joined(errors)).await;
+        }
+        if !recovered.is_empty() {
+            self.announce_round(vip, &recovered).await;
         }
     }
 

@@ -4,7 +4,6 @@
 //! Only formatting here; the data comes from `eccluster_proto::node::Reply`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
@@ -140,10 +139,10 @@ fn submitted(id: OpId, target: &Target, targets: &[String], command: &str, forma
             match target {
                 _ if command.is_empty() => {}
                 Target::Node(node) => {
-                    let _ = writeln!(out, "Use 'retrieve_node {node} {command}' to read the answer.");
+                    out.push_str(&format!("Use 'retrieve_node {node} {command}' to read the answer.\n"));
                 }
                 _ => {
-                    let _ = writeln!(out, "Use 'retrieve {command}' to read the answers.");
+                    out.push_str(&format!("Use 'retrieve {command}' to read the answers.\n"));
                 }
             }
             out
@@ -193,7 +192,7 @@ fn retrieved(cmd: &str, rows: &[RetrieveRow], now: Instant, format: Format) -> S
             let mut out = String::new();
             for r in rows {
                 let at = wall_clock(r.result.at, now);
-                let _ = writeln!(out, "--- {} ({}, {at}, op {}) ---", r.node, r.result.status.as_str(), r.result.id);
+                out.push_str(&format!("--- {} ({}, {at}, op {}) ---\n", r.node, r.result.status.as_str(), r.result.id));
                 match r.result.status {
                     ResultStatus::Ok | ResultStatus::Error => {
                         out.push_str(&r.result.body);
@@ -207,7 +206,7 @@ fn retrieved(cmd: &str, rows: &[RetrieveRow], now: Instant, format: Format) -> S
                 }
             }
             if rows.is_empty() {
-                let _ = writeln!(out, "(no node answers for '{cmd}')");
+                out.push_str(&format!("(no node answers for '{cmd}')\n"));
             }
             out
         }
@@ -261,14 +260,14 @@ fn names(addr: IpAddr, binding: &str, view: &View<'_>) -> Vec<String> {
 fn vip_table_text(table: &VipTable, view: &View<'_>) -> String {
     let mut out = String::from("DuraVIP State:\n");
     for vip in &table.vips {
-        let _ = writeln!(out, "{}/{}: ({},{}) multivip", vip.addr, names(vip.addr, &vip.binding, view).join("/"), vip.ownership, vip.safety);
-        let _ = writeln!(out, "\t[view stable for {} seconds]", table.view_stable_secs);
-        let _ = writeln!(out, "\t[configuration stable for {} seconds]", table.config_stable_secs);
+        out.push_str(&format!("{}/{}: ({},{}) multivip\n", vip.addr, names(vip.addr, &vip.binding, view).join("/"), vip.ownership, vip.safety));
+        out.push_str(&format!("\t[view stable for {} seconds]\n", table.view_stable_secs));
+        out.push_str(&format!("\t[configuration stable for {} seconds]\n", table.config_stable_secs));
         if let Some(m) = &vip.moved {
-            let _ = writeln!(out, "\t[moved to {} by operation {}]", m.host, m.operation);
+            out.push_str(&format!("\t[moved to {} by operation {}]\n", m.host, m.operation));
         }
         if let Some(e) = view.errors.get(&vip.addr) {
-            let _ = writeln!(out, "\t[on this machine: {e}]");
+            out.push_str(&format!("\t[on this machine: {e}]\n"));
         }
         let mut listed = vip.candidates.clone();
         if let Some(owner) = vip.owner.as_ref().filter(|o| !listed.contains(o)) {
@@ -276,7 +275,7 @@ fn vip_table_text(table: &VipTable, view: &View<'_>) -> String {
         }
         for name in listed {
             let mark = if vip.owner.as_deref() == Some(name.as_str()) { " *  " } else { "    " };
-            let _ = writeln!(out, "{mark}\t{name} multivip");
+            out.push_str(&format!("{mark}\t{name} multivip\n"));
         }
     }
     out
@@ -392,39 +391,33 @@ fn explain_text(e: &VipExplanation, view: &View<'_>) -> String {
         Some(eccluster_proto::duravip::Why::Overflow) => "its candidates with room were full; least loaded",
         None => "no live candidate",
     };
-    let _ = writeln!(
-        out,
-        "{} ({}): elected {} ({why}); held by {}",
+    out.push_str(&format!("{} ({}): elected {} ({why}); held by {}\n",
         e.addr,
         names(e.addr, &e.binding, view).join("/"),
         e.elected.as_deref().unwrap_or("nobody"),
-        e.owner.as_deref().unwrap_or("nobody"),
-    );
+        e.owner.as_deref().unwrap_or("nobody"),));
     let yes = |b: bool| if b { "yes" } else { "no" };
-    let _ = writeln!(
-        out,
-        "  policy {}; view settled {}; matured {}; majority in view {}",
+    out.push_str(&format!("  policy {}; view settled {}; matured {}; majority in view {}\n",
         match e.policy {
             eccluster_proto::duravip::Policy::Available => "available",
             eccluster_proto::duravip::Policy::Majority => "majority",
         },
         yes(e.settled),
         yes(e.mature),
-        yes(e.quorum)
-    );
+        yes(e.quorum)));
     match &e.moved {
         Some(m) => {
-            let _ = writeln!(out, "  move: to {} by operation {}", m.host, m.operation);
+            out.push_str(&format!("  move: to {} by operation {}\n", m.host, m.operation));
         }
         None => out.push_str("  move: none\n"),
     }
     match &e.preference {
         Some(p) => {
-            let _ = writeln!(out, "  preference: {p} ({})", if e.preference_live { "live" } else { "not live" });
+            out.push_str(&format!("  preference: {p} ({})\n", if e.preference_live { "live" } else { "not live" }));
         }
         None => out.push_str("  preference: none\n"),
     }
-    let _ = writeln!(out, "  spread: {} address(es) per node, {} node(s) one more", e.quota, e.quota_extra);
+    out.push_str(&format!("  spread: {} address(es) per node, {} node(s) one more\n", e.quota, e.quota_extra));
     out.push_str("  candidates, highest score first:\n");
     for c in &e.candidates {
         let claim = match &c.claim {
@@ -438,9 +431,9 @@ fn explain_text(e: &VipExplanation, view: &View<'_>) -> String {
             None => "no claim heard".to_owned(),
         };
         let pref = if c.preferred { ", preferred" } else { "" };
-        let _ = writeln!(out, "    {:<16} score {}  load {}{pref}  {claim}", c.name, c.score, c.load);
+        out.push_str(&format!("    {:<16} score {}  load {}{pref}  {claim}\n", c.name, c.score, c.load));
     }
-    let _ = writeln!(out, "  this node: {}", json!(e.holding).as_str().unwrap_or("?"));
+    out.push_str(&format!("  this node: {}\n", json!(e.holding).as_str().unwrap_or("?")));
     out
 }
 

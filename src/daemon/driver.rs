@@ -160,9 +160,11 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     let node = Node::new(node_config(&cfg, id), rand::make_rng()).context("DuraVIP configuration")?;
     // The actuator outlives the loop: after the graceful leave it still releases what this
     // node held, then stops once its queue is empty (or after ACTUATOR_GRACE).
+    // Every node runs one, with bindings or not, so a reload can add the first binding.
     let actuator_stop = CancellationToken::new();
-    let (actuator, mut reports) = if cfg.role == Role::Node && !cfg.duravip.bindings.is_empty() {
-        let (a, r) = Actuator::start(&cfg.duravip, &tracker, actuator_stop.clone())?;
+    let actuator_tracker = TaskTracker::new();
+    let (actuator, mut reports) = if cfg.role == Role::Node {
+        let (a, r) = Actuator::start(&cfg.duravip, &actuator_tracker, actuator_stop.clone())?;
         (Some(a), Some(r))
     } else {
         (None, None)
@@ -221,12 +223,14 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     // wire before the endpoint closes (closing discards what is still queued).
     tokio::time::sleep(Duration::from_millis(100)).await;
     d.transport.close().await;
-    tracker.close();
-    if tokio::time::timeout(ACTUATOR_GRACE, tracker.wait()).await.is_err() {
+    actuator_tracker.close();
+    if tokio::time::timeout(ACTUATOR_GRACE, actuator_tracker.wait()).await.is_err() {
         warn!("the DuraVIP actuator did not finish its releases in time; stopping it (the addresses expire on their own)");
         actuator_stop.cancel();
-        tracker.wait().await;
+        actuator_tracker.wait().await;
     }
+    tracker.close();
+    tracker.wait().await;
     Ok(())
 }
 

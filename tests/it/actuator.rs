@@ -324,6 +324,40 @@ fn netlink_missing_interface_is_reported_by_name() {
 }
 
 #[test]
+fn netlink_keeps_trying_an_address_whose_interface_appears_later() {
+    let pair = Pair::new();
+    let a = pair.a.name.clone();
+    pair.in_a(move || async move {
+        let settings = settings(
+            ActuatorKind::Netlink,
+            Duration::from_secs(30),
+            ONE_ROUND,
+            vec![(VIP, plumbing(Some("late0"), 32, &[]))],
+        );
+        let mut run = Running::start(&settings);
+        let report = run.perform(Action::Acquire, addr(VIP)).await;
+        assert!(report.outcome.expect_err("no interface yet").contains("interface late0 not found"));
+        ip_async(&["-n", &a, "link", "add", "late0", "type", "veth", "peer", "name", "late0p"]).await;
+        ip_async(&["-n", &a, "link", "set", "late0p", "up"]).await;
+        ip_async(&["-n", &a, "link", "set", "late0", "up"]).await;
+        // The retry reports the recovery. (Its announcement may find the new link without
+        // carrier for a moment and say so: that is reported, not a failure of the retry.)
+        let recovered = loop {
+            let r = run.report().await;
+            if r.action != Action::Announce {
+                break r;
+            }
+        };
+        assert_eq!((recovered.action, recovered.outcome), (Action::Renew, Ok(())), "the retry reports the recovery");
+        assert!(addr_info(&a, VIP).await.is_some(), "the address went on once the interface existed");
+        while let Ok(r) = run.reports.try_recv() {
+            assert_eq!(r.action, Action::Announce, "{r:?}");
+        }
+        run.stop().await;
+    });
+}
+
+#[test]
 fn netlink_announcing_on_a_link_that_is_not_running_is_reported() {
     let pair = Pair::new();
     ip(&["-n", &pair.a.name, "link", "set", A_IF, "down"]);

@@ -87,7 +87,8 @@ pub struct Binding {
     /// The address (`Bind_Address`).
     pub addr: IpAddr,
     /// Names of the nodes allowed to hold it; empty means every node (role `node`). Under
-    /// [`Policy::Majority`] the list must be explicit: a majority needs a fixed count.
+    /// [`Policy::Majority`] an empty list counts every node of the cluster (their number is given
+    /// by [`DuraVip::with_cluster_nodes`]; without it the core never holds such an address).
     pub candidates: Vec<String>,
     /// `Duravip_Preference`: the node favoured whenever it is alive.
     pub preference: Option<String>,

@@ -148,7 +148,8 @@ pub struct DuraVip {
 impl DuraVip {
     /// The core of node `me` with its bindings. Refuses a bad configuration: two bindings with
     /// the same address or name, a preference outside the candidate list, a majority-policy
-    /// binding without an explicit candidate list, inconsistent timings.
+    /// inconsistent timings. (Under the majority policy a binding without a candidate list counts
+    /// every node of the cluster: give their number with [`DuraVip::with_cluster_nodes`].)
     pub fn new(me: MemberId, bindings: Vec<Binding>, config: DuraVipConfig) -> Result<DuraVip, DuraVipError> {
         config.validate()?;
         let mut vips: BTreeMap<IpAddr, Vip> = BTreeMap::new();
@@ -463,12 +464,16 @@ impl DuraVip {
                 info!(addr = %vip.addr, host = %id.name, "dropping the move override of a host that went down");
                 vip.moved = None;
             }
-            // Under the available policy the claims a member made before it was declared down
-            // no longer hold its addresses back: they are taken over at once. (A claim it
-            // sends after this, from across a healed partition, counts again.) Under the
-            // majority policy they keep counting: claim silence is what keeps leases apart.
+            // Under the available policy a member declared down that has also fallen silent
+            // (no claim for a beat and a half: a holder restates every beat) no longer holds its
+            // addresses back: they are taken over at once. One still claiming (a false down, or
+            // the far side of a cut) keeps its claim until the claim lapses. Under the majority
+            // policy claims keep counting: claim silence is what keeps leases apart.
             if available {
-                vip.claims.remove(&id.name);
+                let silent = self.config.beat.saturating_mul(3) / 2;
+                if vip.claims.get(&id.name).is_some_and(|r| now.saturating_duration_since(r.at) >= silent) {
+                    vip.claims.remove(&id.name);
+                }
             }
         }
         self.view_changed(now);
@@ -586,6 +591,11 @@ impl DuraVip {
     /// peer at once — Momentum needed an operator's `announce view` after each reload for the
     /// nodes to agree again. Refused, with nothing changed, if the new configuration is bad.
     pub fn reconfigure(&mut self, now: Instant, bindings: Vec<Binding>, config: DuraVipConfig) -> Result<(), DuraVipError> {
+        if config.policy != self.config.policy {
+            return Err(DuraVipError::Config(
+                "duravip_policy changes only at a restart (the majority policy's leases need a fresh start)".to_owned(),
+            ));
+        }
         let fresh = DuraVip::new(self.me.clone(), bindings, config)?;
         self.touch(now);
         let gone: Vec<IpAddr> = self.vips.keys().filter(|a| !fresh.vips.contains_key(*a)).copied().collect();

@@ -348,3 +348,27 @@ fn majority_backers_back_one_claimant_at_a_time() {
     core.handle_datagram(now + ms(400), rival, &claim(1, seq + 1, addr)).expect("rival's claim");
     assert_eq!(acks_to(&outputs(&mut core), rival), 1, "the rival is backed once the holder let go");
 }
+
+#[test]
+fn majority_without_a_list_or_a_cluster_size_never_holds() {
+    let t0 = epoch();
+    let mut core = started("a", &["b", "c"], open_bindings(2), majority(), t0);
+    for s in 1..=20 {
+        core.handle_timer(t0 + Duration::from_secs(s), DuraVipTimer::Beat);
+        core.handle_timer(t0 + Duration::from_secs(s), DuraVipTimer::Settle(core.generation()));
+    }
+    assert!(!changes_holdings(&outputs(&mut core)), "held without knowing how many nodes make a majority");
+    let table = core.table(t0 + Duration::from_secs(20));
+    assert!(table.vips.iter().all(|v| v.safety == "minority"), "{table:?}");
+}
+
+#[test]
+fn a_reload_may_change_bindings_but_not_the_policy() {
+    let t0 = epoch();
+    let mut core = started("a", &["b"], open_bindings(2), DuraVipConfig::default(), t0);
+    let e = core.reconfigure(t0, open_bindings(2), majority()).expect_err("policy change");
+    assert!(e.to_string().starts_with("duravip_policy changes only at a restart"), "{e}");
+    assert_eq!(core.table(t0).vips.len(), 2, "nothing changed");
+    core.reconfigure(t0, open_bindings(3), DuraVipConfig::default()).expect("more bindings");
+    assert_eq!(core.table(t0).vips.len(), 3);
+}

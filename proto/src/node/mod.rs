@@ -247,6 +247,8 @@ pub struct Node {
     forwards: BTreeMap<u64, Forward>,
     next_forward: u64,
     outputs: VecDeque<Output>,
+    /// The latest time passed in; [`Node::poll_output`] moves the cores' outputs out with it.
+    now: Option<Instant>,
 }
 
 impl Node {
@@ -277,6 +279,7 @@ impl Node {
             forwards: BTreeMap::new(),
             next_forward: 0,
             outputs: VecDeque::new(),
+            now: None,
         })
     }
 
@@ -338,6 +341,7 @@ impl Node {
     /// Starts membership (announces to the roster) and DuraVIP (which acquires nothing until
     /// its view has settled).
     pub fn start(&mut self, now: Instant) {
+        self.now = Some(now);
         self.membership.start(now);
         if let Some(vip) = &mut self.duravip {
             vip.start(now);
@@ -349,6 +353,7 @@ impl Node {
     /// candidates, membership tells peers we are going. Drain and send the outputs before
     /// closing the transport.
     pub fn leave(&mut self, now: Instant) {
+        self.now = Some(now);
         if let Some(vip) = &mut self.duravip {
             vip.leave(now);
         }
@@ -383,15 +388,20 @@ impl Node {
     /// A console command of the cores (see [`Command::parse`]). The answer comes out as
     /// [`Output::Reply`] to `Requester::Console(request)`, at once or, for a command the
     /// manager must order (`cluster duravip move` typed at a node), when the manager answers.
+    ///
+    /// Operations submitted by several commands before the next [`Node::poll_output`] travel
+    /// together (one message per node), so a shell that takes a burst of console requests in
+    /// one turn should run them all, then drain.
     pub fn command(&mut self, now: Instant, request: u64, command: Command) {
+        self.now = Some(now);
         self.run_command(now, Requester::Console(request), command);
-        self.pump(now);
     }
 
     // ---- inputs ----
 
     /// Something happened. Refused inputs change nothing and return why.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Result<(), NodeError> {
+        self.now = Some(now);
         let result = match input {
             Input::Datagram { from, payload } => self.on_datagram(now, from, payload),
             Input::Message { from, payload } => self.on_message(now, from, payload),
@@ -412,6 +422,11 @@ impl Node {
 
     /// The next thing the shell must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() {
+            if let Some(now) = self.now {
+                self.pump(now);
+            }
+        }
         self.outputs.pop_front()
     }
 }

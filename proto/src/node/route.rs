@@ -19,6 +19,9 @@ impl Node {
         let (kind, _) = wire::decode(payload)?;
         match kind {
             Kind::Swim => Ok(self.membership.handle_datagram(now, from, payload)?),
+            Kind::Duravip if self.managers.contains(from) => {
+                Err(NodeError::NotHere(format!("DuraVIP datagram from manager {from}: managers hold no addresses")))
+            }
             Kind::Duravip => match &mut self.duravip {
                 Some(vip) => Ok(vip.handle_datagram(now, from, payload)?),
                 None => Err(NodeError::NotHere(format!("DuraVIP datagram from {from}, but this member has no bindings"))),
@@ -59,6 +62,9 @@ impl Node {
                 Ok(())
             }
             (RoleCore::Node(_), OpMessage::Submitted { request, result }) => {
+                if self.forwards.get(&request).is_some_and(|f| f.manager != from) {
+                    return Err(NodeError::NotHere(format!("{from} answered a request sent to another manager")));
+                }
                 let Some(forward) = self.forwards.remove(&request) else {
                     debug!(manager = from, request, "answer to a forwarded command that timed out");
                     return Ok(());

@@ -117,7 +117,10 @@ impl DuraVip {
     pub(super) fn quorum(&self, vip: &Vip) -> bool {
         match self.config.policy {
             Policy::Available => true,
-            Policy::Majority => self.live_candidates(vip).count() * 2 > self.candidate_count(vip),
+            Policy::Majority => {
+                let all = self.candidate_count(vip);
+                all > 0 && self.live_candidates(vip).count() * 2 > all
+            }
         }
     }
 
@@ -131,12 +134,14 @@ impl DuraVip {
                     .acks
                     .values()
                     .filter(|&&at| now.saturating_duration_since(at) < self.config.lease);
-                (fresh.count() + 1) * 2 > self.candidate_count(vip)
+                let all = self.candidate_count(vip);
+                all > 0 && (fresh.count() + 1) * 2 > all
             }
         }
     }
 
-    /// How many nodes may hold `vip`: its list, or every node of the cluster.
+    /// How many nodes may hold `vip`: its list, or every node of the cluster (0 when that number
+    /// was never given: no majority can then be counted, and nothing is held).
     pub(super) fn candidate_count(&self, vip: &Vip) -> usize {
         if vip.candidates.is_empty() {
             self.cluster_nodes
