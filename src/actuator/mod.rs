@@ -289,6 +289,8 @@ enum Request {
     /// New plumbing and announcement settings (a configuration reload); requests queued
     /// before it are done with the old plumbing.
     Reconfigure(Box<(BTreeMap<IpAddr, Plumbing>, Announce)>),
+    /// Announce a held address again (another holder gave it up).
+    Announce(IpAddr),
 }
 
 /// The event loop's handle on the actuator worker. See the module documentation for the
@@ -325,6 +327,12 @@ impl Actuator {
     /// Queues the release of `addr` (with its followers). Never waits.
     pub fn release(&self, addr: IpAddr) -> Result<(), RequestError> {
         self.request(Request::Release(addr), addr, Action::Release)
+    }
+
+    /// Queues one more round of announcements for a held address (netlink; the others have
+    /// nothing to announce). Never waits.
+    pub fn announce(&self, addr: IpAddr) -> Result<(), RequestError> {
+        self.request(Request::Announce(addr), addr, Action::Announce)
     }
 
     /// Queues new plumbing after a configuration reload: addresses, interfaces, followers and

@@ -159,6 +159,12 @@ impl Worker {
                 request = requests.recv() => match request {
                     Some(Request::Acquire(addr)) => self.acquire(addr).await,
                     Some(Request::Release(addr)) => self.release(addr).await,
+                    Some(Request::Announce(addr)) => {
+                        if let (Some(plumbing), true) = (self.plumbing.get(&addr), self.held.contains_key(&addr)) {
+                            let targets = targets(addr, plumbing);
+                            self.announce_round(addr, &targets).await;
+                        }
+                    }
                     Some(Request::Reconfigure(new)) => {
                         let (plumbing, announce) = *new;
                         self.plumbing = plumbing;

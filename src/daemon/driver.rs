@@ -468,6 +468,12 @@ impl Daemon {
                         self.plumbing_errors.insert(addr, e.to_string());
                     }
                 }
+                Output::Announce(addr) => {
+                    info!(%addr, "another holder gave way: announcing DuraVIP address again");
+                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.announce(addr)) {
+                        self.plumbing_errors.insert(addr, e.to_string());
+                    }
+                }
                 Output::Completed(id) => debug!(op = %id, "operation complete"),
             }
         }

@@ -187,4 +187,7 @@ pub enum DuraVipOutput {
     Acquire(IpAddr),
     /// Remove this address from this node.
     Release(IpAddr),
+    /// This node holds the address and another holder just gave it up: announce it again
+    /// (gratuitous ARP / unsolicited neighbour advertisement) so traffic comes back here.
+    Announce(IpAddr),
 }

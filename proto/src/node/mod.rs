@@ -197,6 +197,9 @@ pub enum Output {
     Acquire(IpAddr),
     /// Remove this DuraVIP address from this machine.
     Release(IpAddr),
+    /// Announce this DuraVIP address, held here, again: another holder of it (the far side of
+    /// a healed partition) has just given way.
+    Announce(IpAddr),
     /// Manager: every target of this operation answered, left or timed out.
     Completed(OpId),
 }

@@ -200,6 +200,7 @@ impl Node {
                 }
                 DuraVipOutput::Acquire(addr) => self.outputs.push_back(Output::Acquire(addr)),
                 DuraVipOutput::Release(addr) => self.outputs.push_back(Output::Release(addr)),
+                DuraVipOutput::Announce(addr) => self.outputs.push_back(Output::Announce(addr)),
             }
         }
         progressed
@@ -208,23 +209,20 @@ impl Node {
     /// An operation's turn came: a command of the cores runs here, anything else goes to the
     /// shell.
     fn run_op(&mut self, now: Instant, op: Op) {
-        let parsed = super::line::parse_line(&op.command);
-        let command = parsed.as_ref().ok().and_then(|r| super::Command::parse(Role::Node, &r.words).map(|c| (r.format, c)));
-        match (parsed, command) {
-            (_, Some((format, Ok(command)))) => {
-                let to = Requester::Operation { id: op.id, format };
-                self.run_command(now, to, command);
-            }
-            (_, Some((format, Err(e)))) => {
-                let to = Requester::Operation { id: op.id, format };
-                self.outputs.push_back(Output::Reply { to, result: Err(e) });
-            }
-            (Err(e), None) => {
+        let request = match super::line::parse_line(&op.command) {
+            Ok(request) => request,
+            Err(e) => {
                 if let RoleCore::Node(applier) = &mut self.role {
                     applier.handle_executed(op.id, AnswerStatus::Error, format!("{e}\n"));
                 }
+                return;
             }
-            (Ok(_), None) => self.outputs.push_back(Output::Execute(op)),
+        };
+        let to = Requester::Operation { id: op.id, format: request.format };
+        match super::Command::parse(Role::Node, &request.words) {
+            Some(Ok(command)) => self.run_command(now, to, command),
+            Some(Err(e)) => self.outputs.push_back(Output::Reply { to, result: Err(e) }),
+            None => self.outputs.push_back(Output::Execute(op)),
         }
     }
 

@@ -201,6 +201,10 @@ impl Simulation {
                     self.schedule_check(next);
                     self.views_changed();
                 }
+                Output::Announce(addr) => {
+                    let line = format!("{} announces {addr} again", self.topo.name(i));
+                    self.trace.note(self.world.now(), &line);
+                }
                 Output::Completed(id) => {
                     if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
                         self.ops_log.completion.push(self.world.now().since(started));

@@ -467,6 +467,9 @@ impl DuraVip {
             if !vip.lists(from) || vip.claims.get(from).is_some_and(|r| r.stamp > stamp) {
                 continue;
             }
+            // This node holds the address and another node gives it up: that node held or
+            // claimed it too (the far side of a healed cut, or a claimant that lost).
+            let conflicted = matches!(vip.holding, Holding::Held { .. });
             vip.claims.insert(
                 from.to_owned(),
                 ClaimRecord {
@@ -476,6 +479,12 @@ impl DuraVip {
                     released: true,
                 },
             );
+            if conflicted {
+                // Its announcements may have drawn the neighbours' traffic to it: this node
+                // announces the address again.
+                info!(%addr, peer = %from, "a conflicting holder released; announcing again");
+                self.outputs.push_back(DuraVipOutput::Announce(addr));
+            }
         }
     }
 

@@ -211,6 +211,8 @@ pub(crate) struct Cluster {
     pub(crate) log: Vec<String>,
     /// Every address change: (time, member, address, acquired?).
     pub(crate) changes: Vec<(Duration, String, IpAddr, bool)>,
+    /// Every re-announcement: (time, member, address).
+    pub(crate) announced: Vec<(Duration, String, IpAddr)>,
     pub(crate) holder_check: HolderCheck,
 }
 
@@ -280,6 +282,7 @@ impl Cluster {
             next_request: 0,
             log: Vec::new(),
             changes: Vec::new(),
+            announced: Vec::new(),
             holder_check: HolderCheck::WhileConnected,
         };
         let names: Vec<String> = c.members.keys().filter(|n| !setup.stopped.contains(*n)).cloned().collect();
@@ -467,6 +470,10 @@ impl Cluster {
             Output::Release(addr) => {
                 assert!(self.member_mut(name).held.remove(&addr), "{name} released {addr} it did not hold\n{}", self.tail());
                 self.changes.push((now, name.to_owned(), addr, false));
+            }
+            Output::Announce(addr) => {
+                assert!(self.member_mut(name).held.contains(&addr), "{name} announced {addr} it does not hold\n{}", self.tail());
+                self.announced.push((now, name.to_owned(), addr));
             }
             Output::Completed(id) => self.member_mut(name).completed.push(id),
         }

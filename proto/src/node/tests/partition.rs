@@ -35,6 +35,15 @@ fn available_partition_keeps_every_address_on_both_sides_and_one_of_the_two_afte
         assert!(both.contains(&o), "{addr} went to a third node, {o}");
         let last = c.changes.iter().rev().find(|ch| ch.2 == *addr).expect("changed").0;
         assert!(last - healed <= secs(12), "{addr} settled {:?} after the heal", last - healed);
+        // The holder that stayed announced the address again when the other gave way, so the
+        // neighbours that followed the other side's announcements come back to it.
+        let kept = c.changes.iter().filter(|ch| ch.2 == *addr && ch.0 >= healed).all(|ch| ch.1 != o || ch.3);
+        if kept {
+            assert!(
+                c.announced.iter().any(|(t, n, a)| a == addr && *n == o && *t >= healed),
+                "{addr}: {o} kept it after the heal without announcing it again"
+            );
+        }
     }
     c.holder_check = HolderCheck::WhileConnected;
     let settled = c.changes.len();
