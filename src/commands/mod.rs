@@ -65,33 +65,50 @@ pub fn program(role: Role) -> &'static str {
     }
 }
 
-const MANAGER_HELP: &str = "\
-Commands:
-  help                          show this list
-  version                       show version information
-  info                          show the cluster group and this manager
-  show cluster membership       list every member, its subcluster, role and state
-  shutdown                      leave the cluster and stop eccmgr
-  debug drop connections        close every QUIC connection (peers reconnect)
-";
+/// The manager's commands: (usage, what it does).
+const MANAGER_HELP: &[(&str, &str)] = &[
+    ("help", "show this list"),
+    ("version", "show version information"),
+    ("info", "show the cluster group and this manager"),
+    ("show cluster membership", "list every member, its subcluster, role and state"),
+    ("broadcast COMMAND", "run COMMAND on every live node, in order everywhere"),
+    ("subcluster broadcast SC COMMAND", "run COMMAND on every live node of subcluster SC"),
+    ("unicast NODE COMMAND", "run COMMAND on one node"),
+    ("retrieve COMMAND", "the answers to the latest broadcast of COMMAND"),
+    ("subcluster retrieve SC COMMAND", "the same, for the nodes of subcluster SC"),
+    ("retrieve_node NODE COMMAND", "NODE's latest answer to COMMAND"),
+    ("flush control cache", "forget every stored answer"),
+    ("shutdown", "leave the cluster and stop eccmgr"),
+    ("debug drop connections", "close every QUIC connection (peers reconnect)"),
+];
 
-const NODE_HELP: &str = "\
-Commands:
-  help                          show this list
-  version                       show version information
-  cluster help                  show the cluster commands
-  cluster membership            list every member, its subcluster, role and state
-  cluster info                  show the operating status of this node
-  cluster nodename              show the name of this node
-  cluster nodeaddr              show the cluster protocol address of this node
-  cluster oplog                 list the ids of the operations this node applied, in order
-  cluster duravip show [tables] the DuraVIP addresses, who owns each, and the view
-  cluster duravip explain IP    why the view elects the owner of IP
-  cluster duravip move IP to HOST   move IP to HOST (ordered by the manager for every node)
-  cluster duravip announce view restate what this node holds to the other nodes
-  shutdown                      leave the cluster and stop ecnode
-  debug drop connections        close every QUIC connection (peers reconnect)
-";
+/// A node's built-in commands: (usage, what it does).
+const NODE_HELP: &[(&str, &str)] = &[
+    ("help", "show this list"),
+    ("version", "show version information"),
+    ("cluster help", "show the cluster commands"),
+    ("cluster membership", "list every member, its subcluster, role and state"),
+    ("cluster info", "show the operating status of this node"),
+    ("cluster nodename", "show the name of this node"),
+    ("cluster nodeaddr", "show the cluster protocol address of this node"),
+    ("cluster oplog", "list the ids of the operations this node applied, in order"),
+    ("cluster duravip show [tables]", "the DuraVIP addresses, who owns each, and the view"),
+    ("cluster duravip explain IP", "why the view elects the owner of IP"),
+    ("cluster duravip move IP to HOST", "move IP to HOST (ordered by the manager for every node)"),
+    ("cluster duravip announce view", "restate what this node holds to the other nodes"),
+    ("shutdown", "leave the cluster and stop ecnode"),
+    ("debug drop connections", "close every QUIC connection (peers reconnect)"),
+];
+
+/// `Commands:` and one line per command, the descriptions in one column.
+fn command_list(commands: &[(&str, &str)]) -> String {
+    let width = commands.iter().map(|(usage, _)| usage.len()).max().unwrap_or(0) + 2;
+    let mut out = String::from("Commands:\n");
+    for (usage, what) in commands {
+        out.push_str(&format!("  {usage:<width$}{what}\n"));
+    }
+    out
+}
 
 const FORMAT_HELP: &str = "Prefix any command with 'xml' or 'json' for structured output.\n";
 
@@ -112,9 +129,9 @@ pub fn handle(ctx: &mut CommandContext<'_>, req: &Request) -> Dispatch {
 
 fn help(ctx: &CommandContext<'_>) -> String {
     match ctx.role {
-        Role::Manager => format!("{MANAGER_HELP}{}{FORMAT_HELP}", render::MANAGER_HELP),
+        Role::Manager => format!("{}{FORMAT_HELP}", command_list(MANAGER_HELP)),
         Role::Node => {
-            let mut h = format!("{NODE_HELP}{FORMAT_HELP}");
+            let mut h = format!("{}{FORMAT_HELP}", command_list(NODE_HELP));
             let names = ctx.registry.names();
             if !names.is_empty() {
                 h.push_str("Declared commands (Control_Command):\n");
@@ -266,4 +283,24 @@ fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
         items.push(("DuraVIP Addresses", format!("{} ({} held here)", ctx.node.bindings().len(), vip.held().count())));
     }
     Reply::ok(output::fields("ClusterInfo", &items, format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lines_put_every_description_in_one_column() {
+        for list in [MANAGER_HELP, NODE_HELP] {
+            let text = command_list(list);
+            let columns: Vec<usize> = text
+                .lines()
+                .skip(1)
+                .zip(list)
+                .map(|(line, (_, what))| line.find(what).expect("the description"))
+                .collect();
+            assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
+            assert!(text.contains("  broadcast COMMAND") || list == NODE_HELP, "{text}");
+        }
+    }
 }

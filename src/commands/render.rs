@@ -16,17 +16,6 @@ use serde_json::json;
 use super::output::pretty;
 use crate::config::duravip::Plumbing;
 
-/// Help lines of the manager's operations commands.
-pub const MANAGER_HELP: &str = "\
-  broadcast COMMAND             run COMMAND on every live node, in order everywhere
-  subcluster broadcast SC COMMAND   run COMMAND on every live node of subcluster SC
-  unicast NODE COMMAND          run COMMAND on one node
-  retrieve COMMAND              the answers to the latest broadcast of COMMAND
-  subcluster retrieve SC COMMAND    the same, for the nodes of subcluster SC
-  retrieve_node NODE COMMAND    NODE's latest answer to COMMAND
-  flush control cache           forget every stored answer
-";
-
 /// What rendering may look at besides the reply.
 pub struct View<'a> {
     /// Per DuraVIP address: its names (a binding's and its listeners').
@@ -500,6 +489,18 @@ mod tests {
             }
         }
         assert_eq!(depth, 0);
+    }
+
+    #[test]
+    fn a_unicast_points_to_retrieve_node_and_a_broadcast_to_retrieve() {
+        let plumbing = BTreeMap::new();
+        let id = OpId { epoch: 7, seq: 2 };
+        let unicast = Reply::Submitted { id, target: Target::Node("east1".into()), targets: vec!["east1".into()], command: "version".into() };
+        let text = reply(&unicast, Format::Text, &view(&plumbing));
+        assert_eq!(text, "Operation 7.2 sent to 1 node (node east1): east1\nUse 'retrieve_node east1 version' to read the answer.\n");
+        let broadcast = Reply::Submitted { id, target: Target::Cluster, targets: vec!["a".into(), "b".into()], command: "version".into() };
+        let text = reply(&broadcast, Format::Text, &view(&plumbing));
+        assert!(text.ends_with("Use 'retrieve version' to read the answers.\n"), "{text}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod driver;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use eccluster_proto::membership::MembershipConfig;
@@ -126,7 +126,15 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
     let mut warnings = Vec::new();
     if let Some(cfg) = &node_config {
         if let Some(o) = cfg.option("Broadcast_Timeout") {
-            ops.answer_timeout = o.as_duration_secs()?;
+            let timeout = o.as_duration_secs()?;
+            if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(86_400) {
+                return Err(config::ConfigError::Invalid {
+                    span: o.span.clone(),
+                    message: format!("Broadcast_Timeout = {} is out of range; use 1 to 86400 seconds", o.value),
+                }
+                .into());
+            }
+            ops.answer_timeout = timeout;
         }
         if role == Role::Node {
             registry = Registry::from_config(cfg)?;

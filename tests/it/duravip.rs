@@ -293,6 +293,9 @@ fn a_bad_duravip_configuration_is_refused_at_start_naming_file_line_and_column()
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("bad.conf:2:3: warning: option 'Enable_Duravp' in Binding \"b1\" is not one eccluster reads; did you mean 'Enable_Duravip'?"), "{err}");
     assert!(out.contains("configuration ok"), "{out}");
+    let (code, _, err) = run("Broadcast_Timeout = 99999999999\n", true);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.conf:1:1: Broadcast_Timeout = 99999999999 is out of range; use 1 to 86400 seconds"), "{err}");
     let (code, out, _) = run(&bad.replace("east9", "east2"), true);
     assert_eq!(code, Some(0));
     assert!(out.contains("1 DuraVIP address(es)"), "{out}");

@@ -124,6 +124,9 @@ pub enum CommandError {
     /// No host of the segment file has this name.
     #[error("{0} is not a member of the cluster")]
     NotAHost(String),
+    /// `unicast` to a manager: operations are applied by nodes.
+    #[error("{0} is a manager; unicast runs a command on a node (the manager's own console answers it directly)")]
+    NotANode(String),
     /// No subcluster has this name.
     #[error("no subcluster named {0}")]
     NoSubcluster(String),
@@ -326,6 +329,7 @@ impl Node {
 
     pub(super) fn submit(&mut self, now: Instant, target: Target, command: String) -> Result<Reply, CommandError> {
         let target = match target {
+            Target::Node(n) if self.managers.contains(&n) => return Err(CommandError::NotANode(n)),
             Target::Node(n) if self.roster.contains(&n) => Target::Node(n),
             Target::Node(n) => return Err(CommandError::NotAHost(n)),
             Target::Subcluster(sc) => match self.roster.subcluster(&sc) {

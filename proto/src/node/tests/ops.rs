@@ -85,6 +85,8 @@ fn subcluster_broadcast_and_unicast_target_exactly_their_nodes() {
     assert_eq!(status(&rows(&c, r), "west1"), ResultStatus::Ok);
     let r = c.console("mgr", "unicast nobody x");
     assert_eq!(c.reply(r), &Err(CommandError::NotAHost("nobody".into())));
+    let r = c.console("mgr", "unicast mgr version");
+    assert_eq!(c.reply(r), &Err(CommandError::NotANode("mgr".into())), "the manager is live, but no node");
     // A host of the segment file that is down is no target either, nor a subcluster whose
     // only node is down.
     c.crash("west1");
