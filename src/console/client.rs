@@ -330,15 +330,35 @@ fn show(reply: &Reply) -> anyhow::Result<bool> {
 }
 
 /// Writes `body`, adding a final newline when it lacks one; nothing for an empty body.
+/// Control characters other than newline and tab are written escaped (`\x1b`), so what a node
+/// or a declared program printed cannot drive the operator's terminal.
 fn print_body(out: &mut dyn Write, body: &str) -> io::Result<()> {
     if body.is_empty() {
         return Ok(());
     }
-    out.write_all(body.as_bytes())?;
+    out.write_all(escape_controls(body).as_bytes())?;
     if !body.ends_with('\n') {
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+/// `text` with every control character but newline and tab as `\xNN` (C1 controls as
+/// `\u{NN}`).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The interactive shell: banner, prompt, history, completion.
@@ -565,6 +585,15 @@ mod tests {
             assert_eq!(Endpoint::parse(text).expect(text).to_string(), text);
         }
         assert_eq!(Endpoint::parse("2030").expect("number").to_string(), "/tmp/2030");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_not_sent_to_the_terminal() {
+        assert_eq!(escape_controls("plain\tline\n"), "plain\tline\n");
+        assert_eq!(escape_controls("\x1b[2Jcleared\r\u{7f}\u{9b}"), "\\x1b[2Jcleared\\x0d\\x7f\\u{9b}");
+        let mut out = Vec::new();
+        print_body(&mut out, "\x1b]0;title\x07").expect("write");
+        assert_eq!(String::from_utf8(out).expect("utf-8"), "\\x1b]0;title\\x07\n");
     }
 
     #[test]
