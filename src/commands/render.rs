@@ -422,7 +422,7 @@ fn explain_text(e: &VipExplanation, view: &View<'_>) -> String {
         let pref = if c.preferred { ", preferred" } else { "" };
         out.push_str(&format!("    {:<16} score {}  load {}{pref}  {claim}\n", c.name, c.score, c.load));
     }
-    out.push_str(&format!("  this node: {}\n", json!(e.holding).as_str().unwrap_or("?")));
+    out.push_str(&format!("  this node: {}\n", e.holding.as_str()));
     out
 }
 

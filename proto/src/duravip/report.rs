@@ -25,6 +25,17 @@ pub enum HoldingState {
     Idle,
 }
 
+impl HoldingState {
+    /// The lowercase name: `held`, `acquiring` or `idle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldingState::Held => "held",
+            HoldingState::Acquiring => "acquiring",
+            HoldingState::Idle => "idle",
+        }
+    }
+}
+
 /// A `duravip move` in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoveRecord {
