@@ -170,7 +170,16 @@ pub async fn write_request<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> io::
 /// discarded and reported as [`FrameError::TooLarge`]; a frame that is not UTF-8 as
 /// [`FrameError::InvalidUtf8`]; both leave the stream in step.
 pub async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<String>, FrameError> {
-    let Some(bytes) = read_frame(r, MAX_REQUEST).await? else {
+    read_request_within(r, MAX_REQUEST).await
+}
+
+/// Reads one request frame of at most `limit` bytes, as [`read_request`] does with
+/// [`MAX_REQUEST`] (a listener's `Max_Request_Size` chooses another limit).
+///
+/// The buffer grows only as bytes arrive and never past `limit`; an oversize frame is read
+/// through a small buffer and thrown away.
+pub async fn read_request_within<R: AsyncRead + Unpin>(r: &mut R, limit: usize) -> Result<Option<String>, FrameError> {
+    let Some(bytes) = read_frame(r, limit).await? else {
         return Ok(None);
     };
     match String::from_utf8(bytes) {
@@ -317,6 +326,18 @@ mod tests {
         assert_eq!(error.to_string(), "request of 65537 bytes exceeds the limit of 65536 bytes");
         assert_eq!(read_request(&mut b).await.expect("read").as_deref(), Some("echo after"));
         writer.await.expect("writer");
+    }
+
+    #[tokio::test]
+    async fn a_smaller_request_limit_refuses_at_its_own_bound() {
+        let (mut a, mut b) = duplex(4096);
+        write_request(&mut a, &"z".repeat(1025)).await.expect("write");
+        write_request(&mut a, &"z".repeat(1024)).await.expect("write");
+        let error = read_request_within(&mut b, 1024).await.expect_err("oversize");
+        assert_eq!(error.to_string(), "request of 1025 bytes exceeds the limit of 1024 bytes");
+        assert!(error.is_recoverable());
+        let line = read_request_within(&mut b, 1024).await.expect("read").expect("frame");
+        assert_eq!(line.len(), 1024);
     }
 
     #[tokio::test]

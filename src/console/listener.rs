@@ -7,8 +7,26 @@
 //! what a command does is the daemon's business, and a line that does not parse is answered
 //! here without reaching the daemon.
 //!
-//! Shutdown (the cancellation token): stop accepting, remove the socket file, close idle
-//! connections, let commands in flight finish and deliver their replies, then return.
+//! # Bounds
+//! Nothing a console user does grows without limit (the values are in [`ListenerConfig`], set
+//! from `Control_Listener` options, see `limits.rs`):
+//! - connections: at most `max_connections` are served; one more gets a "console busy" answer
+//!   to its first request and is closed (and at most [`MAX_REFUSING`] are being told so at once);
+//! - requests in flight: one per connection. The next request is read only once the reply to
+//!   the last one is written, so a client that sends many without reading is held back by its
+//!   own socket, not by memory here; and the job channel to the daemon is bounded;
+//! - request size: `max_request` bytes (an oversize line is read through a small buffer,
+//!   thrown away and answered as a bad request);
+//! - output: one reply per connection, at most `max_reply` bytes, which the client must take
+//!   within `write_timeout` or be disconnected;
+//! - time: a connection that sends nothing for `idle_timeout` is closed.
+//!
+//! # Shutdown (the cancellation token)
+//! Stop accepting, remove the socket file, close idle connections, and give commands in flight
+//! [`ListenerConfig::close_grace`] to be answered and written. A command the daemon abandons
+//! (its reply channel dropped) is answered [`SHUTTING_DOWN`]. When the grace is over, a
+//! connection still waiting for its reply gets [`SHUTTING_DOWN`] if the client takes it at once,
+//! and every connection is closed: [`Listener::run`] returns within the grace and a moment.
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -16,15 +34,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
-use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use anyhow::{anyhow, bail, Context as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, debug_span, info, trace, warn, Instrument as _};
 
-use super::frame::{read_request, write_reply, FrameError, Reply, MAX_REPLY};
+use super::frame::{read_request_within, write_reply, FrameError, Reply, MAX_REPLY, MAX_REQUEST};
 use super::request::{parse_line, Request};
 
 /// The console socket Momentum operators expect.
@@ -33,11 +51,14 @@ pub const DEFAULT_PATH: &str = "/tmp/2025";
 /// One console command for the daemon: the parsed request and where to send its reply.
 ///
 /// Dropping the sender without replying makes the listener answer
-/// `internal error: command dropped`.
+/// `internal error: command dropped`, or [`SHUTTING_DOWN`] once shutdown has begun.
 pub type Job = (Request, oneshot::Sender<Reply>);
 
 /// Reply sent when the daemon drops a job without answering it.
 const DROPPED: &str = "internal error: command dropped";
+
+/// The answer to a command that will not finish because the daemon is stopping.
+pub const SHUTTING_DOWN: &str = "shutting down: the daemon is stopping and did not finish this command";
 
 /// How long the stale-socket probe waits for a connection before assuming a live server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,7 +66,18 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Where and how the console listens.
+/// At most this many connections over the limit are being told "console busy" at once; more
+/// are closed without a word.
+pub const MAX_REFUSING: usize = 16;
+
+/// How long a connection over the limit has to send its request (so that it reads the refusal
+/// instead of a broken pipe) and to take the answer.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+
+/// After the shutdown grace, how long a client has to take a last [`SHUTTING_DOWN`] answer.
+const LAST_WRITE: Duration = Duration::from_millis(250);
+
+/// Where and how the console listens, and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// Path of the unix socket.
@@ -53,14 +85,37 @@ pub struct ListenerConfig {
     /// Permission bits of the socket file; connecting needs write permission. Owner-only by
     /// default, since the console can shut the daemon down and change its configuration.
     pub file_mode: u32,
-    /// A connection that sends no complete request for this long is closed.
+    /// A connection that sends no complete request for this long is closed (`Timeout`).
     pub idle_timeout: Duration,
+    /// Connections served at once (`Concurrency`).
+    pub max_connections: usize,
+    /// Largest request line in bytes (`Max_Request_Size`).
+    pub max_request: usize,
+    /// Largest reply body in bytes held for one client (`Max_Reply_Size`); a larger answer is
+    /// replaced by an error saying so. At most [`MAX_REPLY`] - 1, what a client accepts.
+    pub max_reply: usize,
+    /// A client that does not take a whole reply within this time is disconnected
+    /// (`Write_Timeout`).
+    pub write_timeout: Duration,
+    /// After shutdown, how long commands in flight have to be answered and written before every
+    /// connection is closed. Part of the daemon's stop budget, not an operator's option.
+    pub close_grace: Duration,
 }
 
 impl ListenerConfig {
-    /// The defaults (mode 0600, one hour idle timeout) at `path`.
+    /// The defaults at `path`: mode 0600, one hour idle timeout, 64 connections, requests of
+    /// 64 KiB, replies of 64 MiB taken within 30 s, 5 s to finish at shutdown.
     pub fn new(path: impl Into<PathBuf>) -> ListenerConfig {
-        ListenerConfig { path: path.into(), file_mode: 0o600, idle_timeout: Duration::from_secs(3600) }
+        ListenerConfig {
+            path: path.into(),
+            file_mode: 0o600,
+            idle_timeout: Duration::from_secs(3600),
+            max_connections: 64,
+            max_request: MAX_REQUEST,
+            max_reply: 64 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
+            close_grace: Duration::from_secs(5),
+        }
     }
 }
 
@@ -69,6 +124,41 @@ impl Default for ListenerConfig {
     fn default() -> ListenerConfig {
         ListenerConfig::new(DEFAULT_PATH)
     }
+}
+
+/// The bounds one connection is served with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// See [`ListenerConfig::idle_timeout`].
+    pub idle_timeout: Duration,
+    /// See [`ListenerConfig::max_request`].
+    pub max_request: usize,
+    /// See [`ListenerConfig::max_reply`].
+    pub max_reply: usize,
+    /// See [`ListenerConfig::write_timeout`].
+    pub write_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// The per-connection part of `cfg`.
+    pub fn of(cfg: &ListenerConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            idle_timeout: cfg.idle_timeout,
+            max_request: cfg.max_request,
+            max_reply: cfg.max_reply.min(MAX_REPLY - 1),
+            write_timeout: cfg.write_timeout,
+        }
+    }
+}
+
+/// How a connection learns that the daemon stops: `shutdown` first (finish what is in flight,
+/// take nothing new), then `abort` when the grace is over (close now).
+#[derive(Debug, Clone, Copy)]
+pub struct Stop<'a> {
+    /// Cancelled when the daemon begins to stop.
+    pub shutdown: &'a CancellationToken,
+    /// Cancelled when the shutdown grace is over.
+    pub abort: &'a CancellationToken,
 }
 
 /// Binds the socket and serves it until `shutdown` is cancelled; see [`Listener`].
@@ -84,7 +174,9 @@ pub async fn serve(cfg: ListenerConfig, jobs: mpsc::Sender<Job>, shutdown: Cance
 pub struct Listener {
     listener: UnixListener,
     socket: SocketFile,
-    idle_timeout: Duration,
+    limits: ConnectionLimits,
+    max_connections: usize,
+    close_grace: Duration,
 }
 
 impl Listener {
@@ -99,7 +191,13 @@ impl Listener {
         let meta = std::fs::symlink_metadata(path)
             .with_context(|| format!("reading the console socket {} after binding it", path.display()))?;
         let socket = SocketFile { path: path.clone(), dev: meta.dev(), ino: meta.ino() };
-        Ok(Listener { listener, socket, idle_timeout: cfg.idle_timeout })
+        Ok(Listener {
+            listener,
+            socket,
+            limits: ConnectionLimits::of(cfg),
+            max_connections: cfg.max_connections.max(1),
+            close_grace: cfg.close_grace,
+        })
     }
 
     /// Path of the socket file.
@@ -107,12 +205,14 @@ impl Listener {
         &self.socket.path
     }
 
-    /// Accepts connections until `shutdown` is cancelled, then removes the socket file and
-    /// waits for the commands in flight to be answered.
+    /// Accepts connections until `shutdown` is cancelled, then removes the socket file, gives
+    /// the commands in flight the close grace to be answered, and closes what is left.
     pub async fn run(self, jobs: mpsc::Sender<Job>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Listener { listener, socket, idle_timeout } = self;
-        info!(path = %socket.path.display(), "console listening");
-        let tracker = TaskTracker::new();
+        let Listener { listener, socket, limits, max_connections, close_grace } = self;
+        info!(path = %socket.path.display(), max_connections, "console listening");
+        let connections = TaskTracker::new();
+        let refusals = TaskTracker::new();
+        let abort = CancellationToken::new();
         let mut next_id: u64 = 0;
         loop {
             let accepted = tokio::select! {
@@ -134,11 +234,21 @@ impl Listener {
             // Unix-socket peers are identified by their uid, as Momentum's console does.
             let uid = stream.peer_cred().ok().map(|cred| cred.uid());
             let span = debug_span!("conn", id = next_id, uid);
-            let (jobs, shutdown) = (jobs.clone(), shutdown.clone());
-            tracker.spawn(
+            if connections.len() >= max_connections {
+                if refusals.len() >= MAX_REFUSING {
+                    debug!(parent: &span, "console connection over the limit closed at once");
+                    continue;
+                }
+                warn!(parent: &span, open = connections.len(), max_connections, "console busy: connection refused");
+                refusals.spawn(refuse(stream, max_connections, shutdown.clone()).instrument(span));
+                continue;
+            }
+            let (jobs, shutdown, abort) = (jobs.clone(), shutdown.clone(), abort.clone());
+            connections.spawn(
                 async move {
                     debug!("console connection accepted");
-                    match serve_connection(stream, &jobs, &shutdown, idle_timeout).await {
+                    let stop = Stop { shutdown: &shutdown, abort: &abort };
+                    match serve_connection(stream, &jobs, stop, &limits).await {
                         Ok(()) => debug!("console connection closed"),
                         Err(error) => debug!(error = format!("{error:#}"), "console connection ended"),
                     }
@@ -149,27 +259,63 @@ impl Listener {
         drop(listener);
         // Remove the file first, so a new daemon can bind while this one drains.
         drop(socket);
-        tracker.close();
-        if !tracker.is_empty() {
-            info!(connections = tracker.len(), "console closed; waiting for commands in flight");
+        drop(jobs);
+        connections.close();
+        refusals.close();
+        if !connections.is_empty() {
+            info!(connections = connections.len(), "console closed; waiting for commands in flight");
         }
-        tracker.wait().await;
+        if tokio::time::timeout(close_grace, connections.wait()).await.is_err() {
+            warn!(
+                connections = connections.len(),
+                grace_ms = close_grace.as_millis() as u64,
+                "console connections still busy after the shutdown grace; closing them"
+            );
+            abort.cancel();
+            connections.wait().await;
+        }
+        refusals.wait().await;
         info!("console stopped");
         Ok(())
     }
 }
 
+/// Tells a connection over the limit why it is not served: the answer goes out at once, then
+/// the connection stays open until the client has sent its request (or [`REFUSAL_TIME`]), so
+/// that a client which writes before it reads sees the answer rather than a broken pipe.
+async fn refuse(stream: UnixStream, limit: usize, shutdown: CancellationToken) {
+    let reply = Reply::failed(format!(
+        "console busy: it serves {limit} connections at once (Control_Listener Concurrency = {limit}) \
+         and all are in use; try again later"
+    ));
+    let mut io = BufReader::new(stream);
+    let work = async {
+        write_reply(&mut io, &reply).await?;
+        let mut scratch = [0u8; 512];
+        io.read(&mut scratch).await.map(drop)
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        done = tokio::time::timeout(REFUSAL_TIME, work) => match done {
+            Ok(Ok(())) => debug!("refused console connection told and closed"),
+            Ok(Err(error)) => debug!(%error, "refused console connection ended"),
+            Err(_) => debug!("refused console connection sent nothing; closed"),
+        },
+    }
+}
+
 /// Serves one console connection (unix socket or anything else framed the same way) until
-/// the peer leaves, the connection idles for `idle_timeout`, or `shutdown` is cancelled
-/// between commands. A command already sent to the daemon is always answered.
+/// the peer leaves, the connection idles for `limits.idle_timeout`, or `stop.shutdown` is
+/// cancelled between commands. A command already sent to the daemon is answered, with
+/// [`SHUTTING_DOWN`] if the daemon abandons it, until `stop.abort`.
 ///
 /// Errors are the ends of the session that are the peer's fault or the network's (a frame
-/// cut short, a failed write); bad requests are answered and the session goes on.
+/// cut short, a failed or timed-out write); bad requests are answered and the session goes on.
 pub async fn serve_connection<S>(
     stream: S,
     jobs: &mpsc::Sender<Job>,
-    shutdown: &CancellationToken,
-    idle_timeout: Duration,
+    stop: Stop<'_>,
+    limits: &ConnectionLimits,
 ) -> anyhow::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -178,16 +324,23 @@ where
     loop {
         let next = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return Ok(()),
-            next = tokio::time::timeout(idle_timeout, read_request(&mut io)) => next,
+            _ = stop.shutdown.cancelled() => return Ok(()),
+            next = tokio::time::timeout(limits.idle_timeout, read_request_within(&mut io, limits.max_request)) => next,
         };
         let reply = match next {
             Err(_elapsed) => {
-                debug!(timeout_secs = idle_timeout.as_secs(), "closing idle console connection");
+                debug!(timeout_secs = limits.idle_timeout.as_secs(), "closing idle console connection");
                 return Ok(());
             }
             Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(line))) => answer(&line, jobs).await,
+            Ok(Ok(Some(line))) => tokio::select! {
+                biased;
+                _ = stop.abort.cancelled() => {
+                    debug!("shutdown grace over with the command still running");
+                    Reply::failed(SHUTTING_DOWN)
+                }
+                reply = answer(&line, jobs, stop.shutdown, limits.max_reply) => reply,
+            },
             Ok(Err(error)) if error.is_recoverable() => {
                 debug!(%error, "bad console request");
                 Reply::bad_request(error.to_string())
@@ -195,12 +348,33 @@ where
             Ok(Err(FrameError::Io(error))) => return Err(error).context("reading a request"),
             Ok(Err(error)) => return Err(error.into()),
         };
-        write_reply(&mut io, &reply).await.context("writing a reply")?;
+        // A reply the client does not take in time ends the session: a frame half written
+        // cannot be taken back, and the daemon holds nothing more for a client that stalls.
+        if stop.abort.is_cancelled() {
+            let written = tokio::time::timeout(LAST_WRITE.min(limits.write_timeout), write_reply(&mut io, &reply)).await;
+            return match written {
+                Ok(result) => result.context("writing the last reply"),
+                Err(_) => Err(anyhow!("the client did not take the last reply; closing")),
+            };
+        }
+        let written = tokio::select! {
+            biased;
+            _ = stop.abort.cancelled() => return Err(anyhow!("shutdown grace over while a reply was being written; closing")),
+            written = tokio::time::timeout(limits.write_timeout, write_reply(&mut io, &reply)) => written,
+        };
+        match written {
+            Ok(result) => result.context("writing a reply")?,
+            Err(_) => bail!(
+                "the client took no {}-byte reply within {} ms (Write_Timeout); closing",
+                reply.body.len(),
+                limits.write_timeout.as_millis()
+            ),
+        }
     }
 }
 
 /// Parses `line`, runs it through the daemon and returns the reply to send.
-async fn answer(line: &str, jobs: &mpsc::Sender<Job>) -> Reply {
+async fn answer(line: &str, jobs: &mpsc::Sender<Job>, shutdown: &CancellationToken, max_reply: usize) -> Reply {
     let request = match parse_line(line) {
         Ok(request) => request,
         Err(error) => {
@@ -215,13 +389,17 @@ async fn answer(line: &str, jobs: &mpsc::Sender<Job>) -> Reply {
         let started = Instant::now();
         let (reply_tx, reply_rx) = oneshot::channel();
         // If the daemon is gone the job, oneshot included, is dropped: same answer as a drop.
+        let abandoned = || Reply::failed(if shutdown.is_cancelled() { SHUTTING_DOWN } else { DROPPED });
         let reply = match jobs.send((request, reply_tx)).await {
-            Ok(()) => reply_rx.await.unwrap_or_else(|_| Reply::failed(DROPPED)),
-            Err(_) => Reply::failed(DROPPED),
+            Ok(()) => reply_rx.await.unwrap_or_else(|_| abandoned()),
+            Err(_) => abandoned(),
         };
-        let reply = if reply.body.len() >= MAX_REPLY {
-            warn!(len = reply.body.len(), "console reply too large for the protocol");
-            Reply::failed(format!("reply of {} bytes exceeds the limit of {MAX_REPLY} bytes", reply.body.len()))
+        let reply = if reply.body.len() > max_reply {
+            warn!(len = reply.body.len(), max_reply, "console reply over the limit");
+            Reply::failed(format!(
+                "reply of {} bytes exceeds the console's limit of {max_reply} bytes (Control_Listener Max_Reply_Size)",
+                reply.body.len()
+            ))
         } else {
             reply
         };
@@ -360,287 +538,4 @@ fn bind_with_mode(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::console::frame::{read_reply, write_request, Status};
-    use crate::console::request::{join_words, Format};
-    use tokio::io::AsyncWriteExt;
-    use tokio::task::JoinHandle;
-
-    /// A listener on a socket in a fresh temporary directory.
-    struct Harness {
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-        shutdown: CancellationToken,
-        server: JoinHandle<anyhow::Result<()>>,
-    }
-
-    impl Harness {
-        /// Starts a listener whose jobs go to `rx`'s receiver, returned for the test to drive.
-        async fn with_jobs(tweak: impl FnOnce(&mut ListenerConfig)) -> (Harness, mpsc::Receiver<Job>) {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let mut cfg = ListenerConfig::new(dir.path().join("console"));
-            tweak(&mut cfg);
-            let (tx, rx) = mpsc::channel(16);
-            let listener = Listener::bind(&cfg).await.expect("bind");
-            let shutdown = CancellationToken::new();
-            let server = tokio::spawn(listener.run(tx, shutdown.clone()));
-            (Harness { _dir: dir, path: cfg.path, shutdown, server }, rx)
-        }
-
-        /// Starts a listener served by [`fake_daemon`].
-        async fn start() -> Harness {
-            let (harness, rx) = Harness::with_jobs(|_| {}).await;
-            tokio::spawn(fake_daemon(rx));
-            harness
-        }
-
-        async fn connect(&self) -> UnixStream {
-            UnixStream::connect(&self.path).await.expect("connect")
-        }
-
-        /// Cancels the listener and waits for it to return.
-        async fn stop(self) {
-            self.shutdown.cancel();
-            self.server.await.expect("join").expect("serve");
-        }
-    }
-
-    /// Answers `echo WORDS` with the words (prefixed by the format), `drop` by dropping the
-    /// job, anything else with a failure.
-    async fn fake_daemon(mut rx: mpsc::Receiver<Job>) {
-        while let Some((request, reply)) = rx.recv().await {
-            let answer = if request.matches(&["echo"]) {
-                let text = join_words(request.args(1));
-                match request.format {
-                    Format::Text => Reply::ok(text),
-                    Format::Xml => Reply::ok(format!("<echo>{text}</echo>")),
-                    Format::Json => Reply::ok(format!("{{\"echo\":\"{text}\"}}")),
-                }
-            } else if request.matches(&["drop"]) {
-                continue;
-            } else {
-                Reply::failed(format!("unknown command: {}", request.line))
-            };
-            // The client may have gone; nothing to do about it here.
-            reply.send(answer).ok();
-        }
-    }
-
-    async fn call(stream: &mut UnixStream, line: &str) -> Reply {
-        write_request(stream, line).await.expect("write request");
-        read_reply(stream).await.expect("read reply").expect("a reply, not EOF")
-    }
-
-    #[tokio::test]
-    async fn normal_command_round_trips() {
-        let harness = Harness::start().await;
-        let mut stream = harness.connect().await;
-        assert_eq!(call(&mut stream, "echo hi").await, Reply::ok("hi"));
-        assert_eq!(call(&mut stream, r#"ECHO  "a b"   c"#).await, Reply::ok(r#""a b" c"#));
-        assert_eq!(call(&mut stream, "json echo hi").await, Reply::ok(r#"{"echo":"hi"}"#));
-        assert_eq!(call(&mut stream, "xml echo hi").await, Reply::ok("<echo>hi</echo>"));
-        assert_eq!(call(&mut stream, "frobnicate now").await, Reply::failed("unknown command: frobnicate now"));
-        drop(stream);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn bad_lines_get_bad_request_without_reaching_the_daemon() {
-        let (harness, mut rx) = Harness::with_jobs(|_| {}).await;
-        let mut stream = harness.connect().await;
-        let cases = [
-            ("xml", "xml: a command must follow, e.g. 'xml show cluster membership'"),
-            ("   ", "empty command line"),
-            (r#"config set Foo "a b"#, "unterminated quote: the '\"' at column 16 is never closed"),
-        ];
-        for (line, message) in cases {
-            assert_eq!(call(&mut stream, line).await, Reply::bad_request(message), "{line:?}");
-        }
-        write_request(&mut stream, "echo first").await.expect("write");
-        let (request, reply) = rx.recv().await.expect("a job");
-        assert_eq!(request.words, ["echo", "first"], "the daemon saw no bad line before this one");
-        reply.send(Reply::ok("first")).expect("send reply");
-        assert_eq!(read_reply(&mut stream).await.expect("read"), Some(Reply::ok("first")));
-        drop(stream);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn oversize_request_is_refused_and_the_same_connection_goes_on() {
-        let harness = Harness::start().await;
-        let mut stream = harness.connect().await;
-        let big = format!("echo {}", "x".repeat(100 * 1024 - 5));
-        let reply = call(&mut stream, &big).await;
-        assert_eq!(reply, Reply::bad_request("request of 102400 bytes exceeds the limit of 65536 bytes"));
-        assert_eq!(call(&mut stream, "echo after").await, Reply::ok("after"));
-        drop(stream);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn invalid_utf8_request_gets_bad_request_and_the_connection_goes_on() {
-        let harness = Harness::start().await;
-        let mut stream = harness.connect().await;
-        stream.write_all(&[0, 0, 0, 6, b'e', b'c', b'h', b'o', b' ', 0xff]).await.expect("write");
-        let reply = read_reply(&mut stream).await.expect("read").expect("reply");
-        assert_eq!(reply, Reply::bad_request("request is not valid UTF-8 (invalid byte at offset 5)"));
-        assert_eq!(call(&mut stream, "echo fine").await, Reply::ok("fine"));
-        drop(stream);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn truncated_frame_closes_only_that_connection() {
-        let harness = Harness::start().await;
-        let mut stream = harness.connect().await;
-        stream.write_all(&[0, 0, 0, 20, b'e', b'c']).await.expect("write");
-        stream.shutdown().await.expect("shutdown write half");
-        assert_eq!(read_reply(&mut stream).await.expect("clean close"), None);
-        let mut other = harness.connect().await;
-        assert_eq!(call(&mut other, "echo still here").await, Reply::ok("still here"));
-        drop(other);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn dropped_job_is_answered_as_an_internal_error() {
-        let harness = Harness::start().await;
-        let mut stream = harness.connect().await;
-        assert_eq!(call(&mut stream, "drop this").await, Reply::failed("internal error: command dropped"));
-        assert_eq!(call(&mut stream, "echo next").await, Reply::ok("next"));
-        drop(stream);
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn bind_errors_name_the_socket_path() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("missing").join("console");
-        let error = Listener::bind(&ListenerConfig::new(&path)).await.expect_err("no parent directory");
-        assert!(format!("{error:#}").contains(&*path.to_string_lossy()), "{error:#}");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn fifty_concurrent_clients_each_get_their_own_answers() {
-        let harness = Harness::start().await;
-        let mut clients = Vec::new();
-        for client in 0..50 {
-            let path = harness.path.clone();
-            clients.push(tokio::spawn(async move {
-                let mut stream = UnixStream::connect(&path).await.expect("connect");
-                for n in 0..20 {
-                    let reply = call(&mut stream, &format!("echo client-{client} message-{n}")).await;
-                    assert_eq!(reply, Reply::ok(format!("client-{client} message-{n}")));
-                }
-            }));
-        }
-        for client in clients {
-            client.await.expect("client task");
-        }
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn socket_file_is_owner_only_by_default_and_mode_is_configurable() {
-        let harness = Harness::start().await;
-        let mode = std::fs::metadata(&harness.path).expect("stat").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        harness.stop().await;
-
-        let (harness, _rx) = Harness::with_jobs(|cfg| cfg.file_mode = 0o660).await;
-        let mode = std::fs::metadata(&harness.path).expect("stat").permissions().mode();
-        assert_eq!(mode & 0o777, 0o660);
-        let leftovers: Vec<_> = std::fs::read_dir(harness.path.parent().expect("parent"))
-            .expect("read dir")
-            .map(|entry| entry.expect("entry").file_name())
-            .collect();
-        assert_eq!(leftovers, ["console"], "no staging directory is left behind");
-        harness.stop().await;
-    }
-
-    #[tokio::test]
-    async fn shutdown_removes_the_socket_and_answers_commands_in_flight() {
-        let (harness, mut rx) = Harness::with_jobs(|_| {}).await;
-        let mut busy = harness.connect().await;
-        let mut idle = harness.connect().await;
-        // A bad line is answered by the listener itself: proof the connection was accepted.
-        assert_eq!(call(&mut idle, "xml").await.status, Status::BadRequest);
-        write_request(&mut busy, "echo slow").await.expect("write");
-        let (request, reply) = rx.recv().await.expect("the job is in flight");
-        assert_eq!(request.line, "echo slow");
-
-        harness.shutdown.cancel();
-        // The idle connection is closed; the listener waits for the busy one.
-        assert_eq!(read_reply(&mut idle).await.expect("clean close"), None);
-        reply.send(Reply::ok("slow")).expect("send");
-        assert_eq!(read_reply(&mut busy).await.expect("read"), Some(Reply::ok("slow")));
-        assert_eq!(read_reply(&mut busy).await.expect("clean close"), None);
-
-        let path = harness.path.clone();
-        harness.server.await.expect("join").expect("serve");
-        assert!(!path.exists(), "socket file removed");
-        assert!(UnixStream::connect(&path).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn stale_socket_file_is_replaced() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("console");
-        // A socket file nobody listens on, as a crashed daemon leaves behind.
-        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind stale"));
-        assert!(path.exists());
-        let listener = Listener::bind(&ListenerConfig::new(&path)).await.expect("stale socket replaced");
-        let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(fake_daemon(rx));
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(listener.run(tx, shutdown.clone()));
-        let mut stream = UnixStream::connect(&path).await.expect("connect");
-        assert_eq!(call(&mut stream, "echo fresh").await, Reply::ok("fresh"));
-        shutdown.cancel();
-        server.await.expect("join").expect("serve");
-        assert!(!path.exists());
-    }
-
-    #[tokio::test]
-    async fn live_socket_or_non_socket_path_is_refused_by_name() {
-        let harness = Harness::start().await;
-        let error = Listener::bind(&ListenerConfig::new(&harness.path)).await.expect_err("live server");
-        let expected = format!("another console server is already listening on {}", harness.path.display());
-        assert_eq!(format!("{error:#}"), expected);
-        let mut stream = harness.connect().await;
-        assert_eq!(call(&mut stream, "echo unharmed").await, Reply::ok("unharmed"));
-        drop(stream);
-        harness.stop().await;
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("notes.txt");
-        std::fs::write(&path, "keep me").expect("write");
-        let error = Listener::bind(&ListenerConfig::new(&path)).await.expect_err("regular file");
-        assert!(format!("{error:#}").contains("exists and is not a socket"), "{error:#}");
-        assert!(format!("{error:#}").contains(&*path.to_string_lossy()), "{error:#}");
-        assert_eq!(std::fs::read_to_string(&path).expect("untouched"), "keep me");
-    }
-
-    // tokio's paused clock needs the `test-util` feature, which the crate does not enable, so
-    // this one test waits for a short real timeout.
-    #[tokio::test]
-    async fn idle_connection_is_closed_after_the_timeout() {
-        let timeout = Duration::from_millis(200);
-        let (harness, _rx) = Harness::with_jobs(|cfg| cfg.idle_timeout = timeout).await;
-        let mut stream = harness.connect().await;
-        let started = Instant::now();
-        assert_eq!(read_reply(&mut stream).await.expect("clean close"), None);
-        assert!(started.elapsed() >= timeout);
-        harness.stop().await;
-    }
-
-    #[test]
-    fn default_config_is_owner_only_at_tmp_2025() {
-        let cfg = ListenerConfig::default();
-        assert_eq!(cfg.path, Path::new("/tmp/2025"));
-        assert_eq!(cfg.file_mode, 0o600);
-        assert_eq!(cfg.idle_timeout, Duration::from_secs(3600));
-        assert_eq!(Status::Ok, Reply::ok("").status);
-    }
-}
+mod tests;

@@ -23,8 +23,9 @@ use tracing::{debug, error, info, warn};
 use crate::actuator::{Action, Actuator, ActuatorReport};
 use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
+use super::stop::StopProgress;
 use crate::console::frame::{Reply, Status};
-use crate::console::listener::{Job, Listener, ListenerConfig};
+use crate::console::listener::{Job, Listener, ListenerConfig, SHUTTING_DOWN};
 use crate::console::request::{parse_line, Request};
 use crate::registry::{self, ExternalCommand, Registry};
 use crate::tls::TlsIdentity;
@@ -42,8 +43,8 @@ pub struct DaemonConfig {
     pub segments_path: PathBuf,
     /// Our certificate, key and the cluster CA.
     pub tls: TlsIdentity,
-    /// The Control_Listener socket path.
-    pub console: PathBuf,
+    /// The Control_Listener: socket path and bounds.
+    pub console: ListenerConfig,
     /// Our incarnation for this run.
     pub incarnation: u64,
     /// The manager epoch of this run (managers only).
@@ -121,8 +122,10 @@ fn node_config(cfg: &DaemonConfig, id: MemberId) -> NodeConfig {
 }
 
 /// Runs a member until `shutdown` is cancelled (or a console `shutdown`), then leaves the
-/// cluster gracefully.
-pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
+/// cluster gracefully, recording in `progress` what the stop is doing. The stop takes at most
+/// `STOP_BUDGET`: console requests still waiting are answered at once, programs still running
+/// are killed, and nothing is awaited without a bound.
+pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopProgress) -> Result<()> {
     let host = cfg
         .segments
         .host(&cfg.name)
@@ -133,8 +136,10 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     let (transport, mut net_rx) = Transport::bind(host.socket_addr(), &cfg.tls, addrs, tracker.clone(), shutdown.clone())?;
 
     // Bind the console before joining: a daemon whose console cannot listen fails at start.
-    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(1024);
-    let console = Listener::bind(&ListenerConfig::new(cfg.console.clone())).await?;
+    // Each connection has at most one request in flight, so the channel never needs more room
+    // than the console has connections; when it is full a connection waits (back-pressure).
+    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(cfg.console.max_connections.max(1));
+    let console = Listener::bind(&cfg.console).await?;
     let listener_shutdown = shutdown.clone();
     tracker.spawn(async move {
         if let Err(e) = console.run(jobs_tx, listener_shutdown.clone()).await {
@@ -214,7 +219,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
         d.drain();
     }
 
+    // The stop. Each step is bounded, and the whole within STOP_BUDGET: the process's hard
+    // deadline (daemon::stop) must never be what ends a stop.
+    let stopping = Instant::now();
+    progress.set("answering the console requests in flight");
+    d.abandon_console(&mut jobs_rx);
     info!("leaving the cluster");
+    progress.set("leaving the cluster");
     d.node.leave(now());
     d.drain();
     // Dropping the handle lets the actuator finish the releases queued by the leave.
@@ -222,20 +233,33 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken) -> Result<()> {
     // QUIC datagrams have no delivery event to await; give the leave notices a moment on the
     // wire before the endpoint closes (closing discards what is still queued).
     tokio::time::sleep(Duration::from_millis(100)).await;
+    progress.set("closing the QUIC endpoint");
     d.transport.close().await;
+    progress.set("waiting for the DuraVIP actuator's releases");
     actuator_tracker.close();
     if tokio::time::timeout(ACTUATOR_GRACE, actuator_tracker.wait()).await.is_err() {
         warn!("the DuraVIP actuator did not finish its releases in time; stopping it (the addresses expire on their own)");
         actuator_stop.cancel();
-        actuator_tracker.wait().await;
+        let left = STOP_BUDGET.saturating_sub(stopping.elapsed());
+        if tokio::time::timeout(left, actuator_tracker.wait()).await.is_err() {
+            warn!("the DuraVIP actuator did not stop; leaving it");
+        }
     }
     tracker.close();
-    tracker.wait().await;
+    progress.set(format!("waiting for {} tasks (console connections, peer connections, commands)", tracker.len()));
+    let left = STOP_BUDGET.saturating_sub(stopping.elapsed());
+    if tokio::time::timeout(left, tracker.wait()).await.is_err() {
+        warn!(tasks = tracker.len(), "tasks still running at the end of the stop budget; exiting without them");
+    }
     Ok(())
 }
 
 /// How long a stopping daemon waits for the actuator to release its addresses.
 const ACTUATOR_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest the stop of the loop may take; below `stop::HARD_DEADLINE`, so that the
+/// deadline only ever ends a stop that is stuck where nothing can time it out.
+const STOP_BUDGET: Duration = Duration::from_secs(9);
 
 /// The next actuator report, or never when there is no actuator.
 async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Option<ActuatorReport> {
@@ -390,7 +414,7 @@ impl Daemon {
             registry: &self.cfg.registry,
             segments: &self.cfg.segments,
             segments_path: &self.cfg.segments_path,
-            console: &self.cfg.console,
+            console: &self.cfg.console.path,
             started: self.started,
             transport: &mut self.transport,
             shutdown: &self.shutdown,
@@ -412,12 +436,40 @@ impl Daemon {
             ("EC_NODE_NAME", id.name.clone()),
             ("EC_SUB_CLUSTER", id.subcluster.clone()),
         ];
+        let shutdown = self.shutdown.clone();
         self.tracker.spawn(async move {
-            let outcome = registry::run(&cmd, &rest, &env).await;
+            // A stopping daemon does not wait for programs: dropping the run kills the program,
+            // and dropping `done` with it lets the console answer that the daemon is stopping.
+            let outcome = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    debug!(program = %cmd.program.display(), "stopping: killing a running program");
+                    return;
+                }
+                outcome = registry::run(&cmd, &rest, &env) => outcome,
+            };
             if tx.send(done(outcome)).await.is_err() {
                 debug!("daemon loop gone; dropping a command result");
             }
         });
+    }
+
+    /// At the stop: answers every console request the loop holds or has not taken yet with
+    /// `SHUTTING_DOWN`, and takes no more.
+    fn abandon_console(&mut self, jobs: &mut mpsc::Receiver<Job>) {
+        jobs.close();
+        let mut replies: Vec<oneshot::Sender<Reply>> = std::mem::take(&mut self.pending).into_values().map(|p| p.reply).collect();
+        while let Ok((_, reply)) = jobs.try_recv() {
+            replies.push(reply);
+        }
+        if !replies.is_empty() {
+            info!(requests = replies.len(), "stopping: answering console requests in flight");
+        }
+        for reply in replies {
+            if reply.send(Reply::failed(SHUTTING_DOWN)).is_err() {
+                debug!("console client went away before its answer");
+            }
+        }
     }
 
     /// Runs an operation's command that is the shell's: built-in commands at once, declared

@@ -3,6 +3,7 @@
 //! signal.
 
 pub mod driver;
+pub mod stop;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::DaemonArgs;
 use crate::config;
 use crate::config::duravip::{ConfigWarning, DuravipSettings};
+use crate::console::listener::ListenerConfig;
 use self::driver::DaemonConfig;
 use crate::registry::Registry;
 use crate::tls::TlsIdentity;
@@ -106,11 +108,15 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         Some(path) => Some(config::load(path)?),
         None => None,
     };
-    let console = args
-        .console
-        .clone()
-        .or_else(|| node_config.as_ref().and_then(console_from_config))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE));
+    let mut console = ListenerConfig::new(
+        args.console
+            .clone()
+            .or_else(|| node_config.as_ref().and_then(console_from_config))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE)),
+    );
+    if let Some(cfg) = &node_config {
+        crate::console::limits::apply(cfg, &mut console)?;
+    }
     let tls = TlsIdentity::load(&args.tls_dir, &name)?;
     let (incarnation, epoch) = match (args.check_config, role) {
         (true, _) => (1, 1),
@@ -167,7 +173,8 @@ pub fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
-/// A token cancelled on SIGTERM or SIGINT.
+/// A token cancelled on SIGTERM or SIGINT, for tools that run on a runtime of their own
+/// (`eccluster local up`); the daemons use [`stop::Stop`].
 pub fn shutdown_on_signals() -> Result<CancellationToken> {
     use tokio::signal::unix::{signal, SignalKind};
     let token = CancellationToken::new();
@@ -210,6 +217,14 @@ pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
         println!("{program}: configuration ok ({what}; {} DuraVIP address(es))", cfg.duravip.bindings.len());
         return std::process::ExitCode::SUCCESS;
     }
+    // Before any other thread starts: the signal thread must be the only one taking signals.
+    let stop = match stop::Stop::install() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // One thread: the daemon is one loop plus I/O tasks, and a single-threaded runtime has no
     // cross-thread wake-ups (idle CPU) and fewer thread stacks and allocator arenas (memory).
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -219,10 +234,12 @@ pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        let shutdown = shutdown_on_signals()?;
-        driver::run(cfg, shutdown).await
+    let result = runtime.block_on(async {
+        stop.arm_deadline();
+        driver::run(cfg, stop.token(), stop.progress()).await
     });
+    // Blocking work still running (a slow file system call) does not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
