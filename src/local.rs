@@ -1,14 +1,17 @@
 //! `eccluster local up`: a whole cluster as separate local processes on 127.0.0.0/8 — the
 //! manager and one `ecnode` per host of the segment file — for demos, tests and benchmarks.
 //!
-//! Files in DIR: `tls/` (CA and certificates, created when absent), `<name>.pid`,
-//! `<name>.log`, the manager console `console`, each node's console `<name>.console`, and
-//! `state/<name>/` (incarnation counters).
+//! Files in DIR: `tls/` (CA and certificates, created when absent), `<name>.pid` (while the
+//! member runs), `<name>.log`, the manager console `console`, each node's console
+//! `<name>.console`, and `state/<name>/` (incarnation counters).
+//!
+//! A member that exits is reported at once on stdout (which, how, its log) and stays down;
+//! see [`up`].
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -16,7 +19,9 @@ use eccluster_proto::segments::Segments;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::net::UnixStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::console::frame;
 use crate::daemon::load_segments;
@@ -29,8 +34,14 @@ struct Member {
     console: PathBuf,
     log: PathBuf,
     pid_file: PathBuf,
-    child: Child,
+    /// Process id while it runs.
+    pid: Option<u32>,
+    /// How it ended, once it has.
+    exit: Option<ExitStatus>,
 }
+
+/// A member process ended: its index in the member list and how.
+type Exited = (usize, std::io::Result<ExitStatus>);
 
 /// The names that run `eccmgr`: every subcluster's manager host.
 pub fn manager_names(segments: &Segments) -> BTreeSet<String> {
@@ -67,8 +78,9 @@ pub async fn members_up(socket: &Path, manager: bool) -> Option<usize> {
     Some(rows.as_array()?.iter().filter(|r| r["state"] == "up").count())
 }
 
-/// Starts the cluster, prints `ready: N members` once every member sees all N, and stops
-/// everything on SIGINT/SIGTERM.
+/// Starts the cluster, prints `ready: N members` once every member sees all N, reports each
+/// member that exits (one line: `NAME exited (HOW); log: PATH; ...`), and stops everything on
+/// SIGINT/SIGTERM. Fails if every member has exited.
 pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Result<()> {
     let segments = load_segments(segments_path)?;
     for h in &segments.hosts {
@@ -100,6 +112,8 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     };
 
     let mut members = Vec::new();
+    // Every member has a task that owns its process and reports its end here, once.
+    let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len().max(1));
     for h in &segments.hosts {
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
@@ -119,41 +133,76 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         if let Some(c) = &config_abs {
             cmd.arg("-c").arg(c);
         }
-        let child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
         let pid_file = dir.join(format!("{}.pid", h.name));
-        if let Some(pid) = child.id() {
+        let pid = child.id();
+        if let Some(pid) = pid {
             fs::write(&pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", pid_file.display()))?;
         }
-        members.push(Member { name: h.name.clone(), manager, console, log, pid_file, child });
+        let (index, tx) = (members.len(), exits_tx.clone());
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            if tx.send((index, status)).await.is_err() {
+                tracing::debug!("local up is gone; a member's exit goes unreported");
+            }
+        });
+        members.push(Member { name: h.name.clone(), manager, console, log, pid_file, pid, exit: None });
     }
+    drop(exits_tx);
 
     let shutdown = crate::daemon::shutdown_on_signals()?;
     let n = members.len();
     let ready = tokio::select! {
-        r = wait_ready(&mut members, n) => r,
+        r = wait_ready(&mut members, &mut exits, n) => r,
         _ = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted before the cluster was ready")),
     };
     if let Err(e) = ready {
-        stop(&mut members).await;
+        stop(&mut members, &mut exits).await;
         return Err(e);
     }
     println!("ready: {n} members");
     println!("manager console: ec_console {}", dir.join("console").display());
-    shutdown.cancelled().await;
-    stop(&mut members).await;
-    Ok(())
+    let watched = watch(&mut members, &mut exits, &shutdown).await;
+    stop(&mut members, &mut exits).await;
+    watched
 }
 
-async fn wait_ready(members: &mut [Member], n: usize) -> Result<()> {
+/// Records that member `index` ended with `status`, removes its pid file (the pid no longer
+/// names it) and returns the member.
+fn ended(members: &mut [Member], index: usize, status: std::io::Result<ExitStatus>) -> Option<&Member> {
+    let m = members.get_mut(index)?;
+    m.pid = None;
+    match status {
+        Ok(status) => m.exit = Some(status),
+        Err(error) => tracing::warn!(member = %m.name, %error, "waiting for the member's exit"),
+    }
+    if let Err(error) = fs::remove_file(&m.pid_file) {
+        tracing::debug!(member = %m.name, %error, "removing pid file");
+    }
+    Some(m)
+}
+
+/// How a member ended, for the operator: `exit status: 1`, `signal: 9 (SIGKILL)`.
+fn how(m: &Member) -> String {
+    m.exit.map_or_else(|| "status unknown".to_owned(), |status| status.to_string())
+}
+
+async fn wait_ready(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>, n: usize) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut interval = tokio::time::interval(Duration::from_millis(100));
     loop {
-        interval.tick().await;
-        let mut all = true;
-        for m in members.iter_mut() {
-            if let Ok(Some(status)) = m.child.try_wait() {
-                bail!("{} exited ({status}) before the cluster was ready; see {}", m.name, m.log.display());
+        tokio::select! {
+            biased;
+            Some((index, status)) = exits.recv() => {
+                if let Some(m) = ended(members, index, status) {
+                    bail!("{} exited ({}) before the cluster was ready; see {}", m.name, how(m), m.log.display());
+                }
+                continue;
             }
+            _ = interval.tick() => {}
+        }
+        let mut all = true;
+        for m in members.iter() {
             if members_up(&m.console, m.manager).await != Some(n) {
                 all = false;
             }
@@ -167,27 +216,75 @@ async fn wait_ready(members: &mut [Member], n: usize) -> Result<()> {
     }
 }
 
-async fn stop(members: &mut [Member]) {
+/// Runs until `shutdown`, reporting on stdout, as it happens, each member that exits: which
+/// one, how, and where its log is. The others keep running and the member stays down (a local
+/// cluster is where failures are rehearsed: a node killed on purpose is not brought back behind
+/// the operator's back). Without the manager the nodes keep their membership and DuraVIP
+/// addresses, but console operations have no sequencer; that is said once, plainly. When every
+/// member has exited there is nothing left to run: an error.
+async fn watch(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>, shutdown: &CancellationToken) -> Result<()> {
+    loop {
+        let (index, status) = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(()),
+            exited = exits.recv() => match exited {
+                Some(exited) => exited,
+                None => bail!("every member has exited; see the logs in the working directory"),
+            },
+        };
+        let Some(m) = ended(members, index, status) else { continue };
+        let consequence = if m.manager {
+            "it was the manager: broadcast, unicast and retrieve are unavailable; the nodes keep their membership \
+             and DuraVIP addresses"
+        } else {
+            "the cluster goes on without it"
+        };
+        println!("{} exited ({}); log: {}; {consequence}", m.name, how(m), m.log.display());
+        tracing::warn!(member = %m.name, how = %how(m), log = %m.log.display(), "member exited");
+    }
+}
+
+/// Stops every member still running: SIGTERM, then SIGKILL for one that has not exited 10 s
+/// later (a daemon's own stop takes at most 10 s).
+async fn stop(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>) {
     for m in members.iter() {
-        if let Some(pid) = m.child.id() {
+        if let Some(pid) = m.pid {
             if let Err(error) = kill(Pid::from_raw(pid as i32), Signal::SIGTERM) {
                 tracing::warn!(member = %m.name, %error, "cannot signal");
             }
         }
     }
-    for m in members.iter_mut() {
-        match tokio::time::timeout(Duration::from_secs(10), m.child.wait()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(member = %m.name, %error, "waiting for exit"),
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(11);
+    while members.iter().any(|m| m.pid.is_some()) {
+        match tokio::time::timeout_at(deadline, exits.recv()).await {
+            Ok(Some((index, status))) => {
+                ended(members, index, status);
+            }
+            Ok(None) => break,
             Err(_) => {
-                tracing::warn!(member = %m.name, "did not stop within 10 s; killing");
-                if let Err(error) = m.child.kill().await {
-                    tracing::warn!(member = %m.name, %error, "kill");
+                for m in members.iter().filter(|m| m.pid.is_some()) {
+                    tracing::warn!(member = %m.name, "did not stop within 11 s; killing");
+                    if let Some(pid) = m.pid {
+                        if let Err(error) = kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
+                            tracing::warn!(member = %m.name, %error, "kill");
+                        }
+                    }
                 }
+                deadline_passed(members, exits).await;
+                break;
             }
         }
-        if let Err(error) = fs::remove_file(&m.pid_file) {
-            tracing::debug!(member = %m.name, %error, "removing pid file");
+    }
+}
+
+/// After SIGKILL: collects the exits (they come at once) so the pid files go.
+async fn deadline_passed(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>) {
+    while members.iter().any(|m| m.pid.is_some()) {
+        match tokio::time::timeout(Duration::from_secs(2), exits.recv()).await {
+            Ok(Some((index, status))) => {
+                ended(members, index, status);
+            }
+            Ok(None) | Err(_) => break,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `eccluster local up` as an operator starts it from the README: the manager and five nodes
 //! of `segments/local.conf` with the DuraVIP example `docs/examples/duravip.conf`; a move
-//! through the manager, every node's `cluster duravip show` agreeing; Ctrl-C stops it all.
+//! through the manager, every node's `cluster duravip show` agreeing; a node and then the
+//! manager killed with kill -9, each reported at once; Ctrl-C stops the rest.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -31,6 +32,29 @@ async fn agreed(dir: &Path) -> Option<Vec<(String, String)>> {
     Some(first)
 }
 
+/// The lines `local up` prints, as they come.
+fn lines_of(stdout: std::process::ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line, failing (not hanging) the test after `limit`.
+async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, limit: Duration) -> String {
+    match tokio::time::timeout(limit, lines.recv()).await {
+        Ok(Some(line)) => line,
+        Ok(None) => panic!("local up closed its output"),
+        Err(_) => panic!("no line from local up within {limit:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -46,13 +70,9 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
         .stderr(Stdio::null())
         .spawn()
         .expect("eccluster local up");
-    let stdout = up.stdout.take().expect("stdout");
-    let first = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().next())
-        .await
-        .expect("reader")
-        .expect("a line")
-        .expect("utf-8");
-    assert_eq!(first, "ready: 6 members");
+    let mut lines = lines_of(up.stdout.take().expect("stdout"));
+    assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
+    assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
 
     let before = eventually("every node agreeing on six owners", Duration::from_secs(20), || async {
         agreed(dir.path()).await.filter(|o| o.len() == 6)
@@ -69,6 +89,23 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     .await;
     let r = eccluster::local::ask(&console, &format!("broadcast cluster duravip move {addr} to {target}.example.com")).await.expect("reply");
     assert!(!r.is_ok() && r.body.contains(&format!("did you mean {target}?")), "{}", r.body);
+
+    // A member killed with kill -9 is reported at once: which, how, where its log is.
+    for (name, consequence) in [
+        ("west2", "the cluster goes on without it"),
+        ("mgr", "it was the manager: broadcast, unicast and retrieve are unavailable"),
+    ] {
+        let pid_file = dir.path().join(format!("{name}.pid"));
+        let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
+        kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
+        let line = next_line(&mut lines, Duration::from_secs(10)).await;
+        let log = dir.path().join(format!("{name}.log"));
+        let expected = format!("{name} exited (signal: 9 (SIGKILL)); log: {}; {consequence}", log.display());
+        assert!(line.starts_with(&expected), "{line}");
+        assert!(!pid_file.exists(), "the pid file of a member that is gone is removed");
+    }
+    // The others keep running and answering.
+    assert!(eccluster::local::ask(&dir.path().join("east1.console"), "cluster nodename").await.expect("east1").is_ok());
 
     kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("SIGINT");
     let status = tokio::task::spawn_blocking(move || up.wait()).await.expect("waiter").expect("exit");
