@@ -222,10 +222,10 @@ async fn a_second_sigterm_exits_at_once() {
     stream.read_exact(&mut header).await.expect("reply header");
 
     c.signal("east1", Signal::SIGTERM);
-    eventually("the first SIGTERM to be taken", Duration::from_secs(5), || async {
-        c.log_text("east1").contains("a second SIGTERM or SIGINT exits at once").then_some(())
-    })
-    .await;
+    // The stop has begun once the console socket file is gone (the first thing it removes).
+    let socket = c.console("east1");
+    eventually("the first SIGTERM to be taken", Duration::from_secs(5), || async { (!socket.exists()).then_some(()) })
+        .await;
     let p = c.procs.get_mut("east1").expect("east1");
     assert!(p.child.try_wait().expect("try_wait").is_none(), "still stopping gracefully");
     c.signal("east1", Signal::SIGTERM);

@@ -32,6 +32,19 @@ async fn agreed(dir: &Path) -> Option<Vec<(String, String)>> {
     Some(first)
 }
 
+/// `local up`, stopped with SIGINT (which stops its members) if the test ends early.
+struct StopOnDrop(Option<std::process::Child>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut up) = self.0.take() {
+            if kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).is_ok() {
+                up.wait().ok();
+            }
+        }
+    }
+}
+
 /// The lines `local up` prints, as they come.
 fn lines_of(stdout: std::process::ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<String> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -71,6 +84,7 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
         .spawn()
         .expect("eccluster local up");
     let mut lines = lines_of(up.stdout.take().expect("stdout"));
+    let mut up = StopOnDrop(Some(up));
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
     assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
 
@@ -107,6 +121,7 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     // The others keep running and answering.
     assert!(eccluster::local::ask(&dir.path().join("east1.console"), "cluster nodename").await.expect("east1").is_ok());
 
+    let mut up = up.0.take().expect("local up");
     kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("SIGINT");
     let status = tokio::task::spawn_blocking(move || up.wait()).await.expect("waiter").expect("exit");
     assert!(status.success(), "{status}");
