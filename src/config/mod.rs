@@ -14,6 +14,7 @@
 //! - `parser.rs` — tokens to options and scopes (no I/O; includes are delegated).
 //! - `include.rs` — the only file I/O: reading files, resolving includes, cycles, read-only marks.
 //! - `render.rs` — a tree back to configuration text.
+//! - `duravip/`, `listener.rs` — typed readers of the scopes eccluster owns.
 //!
 //! # Syntax
 //!
@@ -30,6 +31,7 @@
 
 pub mod duravip;
 mod error;
+pub mod listener;
 mod include;
 mod lexer;
 mod parser;

@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub duravip: DuravipSettings,
     /// The configuration file, re-read on SIGHUP.
     pub config_path: Option<PathBuf>,
+    /// Limits on incoming QUIC connections (`ECCluster_Listener { }`).
+    pub listener: crate::transport::Limits,
 }
 
 /// An external program finished.
@@ -133,7 +135,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         .clone();
     let addrs = cfg.segments.hosts.iter().map(|h| (h.name.clone(), h.socket_addr())).collect();
     let tracker = TaskTracker::new();
-    let (transport, mut net_rx) = Transport::bind(host.socket_addr(), &cfg.tls, addrs, tracker.clone(), shutdown.clone())?;
+    let (transport, mut net_rx) = Transport::bind(host.socket_addr(), &cfg.tls, addrs, cfg.listener, tracker.clone(), shutdown.clone())?;
 
     // Bind the console before joining: a daemon whose console cannot listen fails at start.
     // Each connection has at most one request in flight, so the channel never needs more room

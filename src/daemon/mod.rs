@@ -129,6 +129,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
     let mut ops = OpsConfig::default();
     let mut registry = Registry::default();
     let mut duravip = DuravipSettings::default();
+    let mut listener = crate::transport::Limits::default();
     let mut warnings = Vec::new();
     if let Some(cfg) = &node_config {
         if let Some(o) = cfg.option("Broadcast_Timeout") {
@@ -147,6 +148,9 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         }
         let origin = args.config.as_deref().unwrap_or(Path::new("-"));
         (duravip, warnings) = read_duravip(cfg, origin, &segments, &name)?;
+        let listener_warnings;
+        (listener, listener_warnings) = config::listener::read(cfg)?;
+        warnings.extend(listener_warnings);
     }
     Ok((DaemonConfig {
         role,
@@ -162,13 +166,34 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         registry,
         duravip,
         config_path: args.config.clone(),
+        listener,
     }, warnings))
 }
 
-/// Installs the tracing subscriber of a daemon: stderr, `RUST_LOG`, default `info`.
+/// The log filter of a daemon: `spec` (`RUST_LOG`), default `info`. quinn and rustls log a
+/// warning per bad packet or TLS record, which anyone who can send UDP to the port can turn
+/// into a flood of lines naming no one; the transport accounts for those packets itself, one
+/// line per source and interval (`transport::admission`). So their warnings are off unless
+/// `spec` names them (`RUST_LOG=info,quinn_proto=debug`).
+pub fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let spec = spec.filter(|s| !s.trim().is_empty()).unwrap_or("info");
+    let mut directives = vec![spec.to_owned()];
+    for library in QUIET_LIBRARIES {
+        if !spec.contains(library) {
+            directives.push(format!("{library}=error"));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(directives.join(","))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(QUIET_LIBRARIES.map(|l| format!("{l}=error")).join(",") + ",info"))
+}
+
+/// Libraries whose per-packet warnings [`log_filter`] turns off.
+const QUIET_LIBRARIES: [&str; 3] = ["quinn_proto", "quinn", "rustls"];
+
+/// Installs the tracing subscriber of a daemon: stderr, [`log_filter`] of `RUST_LOG`.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let spec = std::env::var("RUST_LOG").ok();
+    let filter = log_filter(spec.as_deref());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }

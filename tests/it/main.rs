@@ -6,6 +6,9 @@ mod actuator;
 mod console;
 mod console_client;
 mod duravip;
+mod flood;
+#[path = "../../benches/support/initials.rs"]
+mod initials;
 mod local;
 mod membership;
 mod netns;

@@ -6,6 +6,20 @@
 //! reading run in tracked tasks that report back as [`TransportEvent`]s over a bounded channel.
 //! One connection per pair of members is kept; when both sides dial at once, the connection
 //! dialled by the member with the smaller name wins on both sides.
+//!
+//! Incoming connections pass [`admission`] first (member addresses only, a rate per source,
+//! QUIC Retry for address validation, a bound on handshakes in progress, a handshake timeout),
+//! so that Initials from anyone who can send UDP to the port cost a bounded amount of memory
+//! and a bounded number of log lines.
+//!
+//! # Layout
+//!
+//! - this file — the endpoint, dialling, connections per peer, reading and writing.
+//! - `accept.rs` — the accept loop: admission, handshakes, the aggregated log.
+//! - `admission.rs` — the decisions and the per-source table (no I/O).
+
+mod accept;
+pub mod admission;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -19,10 +33,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use self::accept::AcceptLoop;
+pub use self::admission::Limits;
 use crate::tls::{self, TlsIdentity};
 
 /// Datagrams kept for a peer while its connection is being set up.
 const PENDING_LIMIT: usize = 64;
+
+/// Bytes quinn buffers for one Initial waiting for the accept loop's decision (the datagrams
+/// that follow it in the same flight).
+const INCOMING_BUFFER: u64 = 16 * 1024;
 
 /// What the transport's tasks report to the driver.
 #[derive(Debug)]
@@ -122,11 +142,13 @@ fn transport_config() -> quinn::TransportConfig {
 
 impl Transport {
     /// Binds the endpoint at `addr` and starts accepting connections from members of
-    /// `roster` (name → address) that present a certificate from the cluster CA.
+    /// `roster` (name → address) that present a certificate from the cluster CA, within
+    /// `limits`.
     pub fn bind(
         addr: SocketAddr,
         identity: &TlsIdentity,
         roster: BTreeMap<String, SocketAddr>,
+        limits: Limits,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<(Transport, mpsc::Receiver<TransportEvent>)> {
@@ -135,6 +157,13 @@ impl Transport {
             .context("QUIC server crypto")?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(transport.clone());
+        // Initials wait in quinn's queue only until the accept loop decides (at once), so the
+        // queue and the datagrams buffered per waiting Initial can be small.
+        server
+            .max_incoming(limits.backlog)
+            .incoming_buffer_size(INCOMING_BUFFER)
+            .incoming_buffer_size_total(INCOMING_BUFFER * limits.backlog as u64)
+            .retry_token_lifetime(limits.retry_token_lifetime);
         let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(identity.client_config()?)
             .context("QUIC client crypto")?;
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
@@ -156,7 +185,7 @@ impl Transport {
             tracker,
             shutdown,
         };
-        t.spawn_accept_loop();
+        t.spawn_accept_loop(limits);
         Ok((t, rx))
     }
 
@@ -165,61 +194,17 @@ impl Transport {
         Ok(self.endpoint.local_addr()?)
     }
 
-    fn spawn_accept_loop(&self) {
-        let endpoint = self.endpoint.clone();
-        let roster = self.roster.clone();
-        let events = self.events.clone();
-        let tracker = self.tracker.clone();
-        let shutdown = self.shutdown.clone();
-        self.tracker.spawn(async move {
-            loop {
-                let incoming = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    i = endpoint.accept() => match i { Some(i) => i, None => break },
-                };
-                let remote = incoming.remote_address();
-                let roster = roster.clone();
-                let events = events.clone();
-                tracker.spawn(
-                    async move {
-                        let conn = match incoming.await {
-                            Ok(conn) => conn,
-                            Err(error) => {
-                                warn!(%error, "refused connection: handshake failed");
-                                return;
-                            }
-                        };
-                        let peer = match tls::peer_name(&conn) {
-                            Ok(p) => p,
-                            Err(error) => {
-                                warn!(%error, "refused connection: no usable certificate");
-                                conn.close(1u32.into(), b"no usable certificate");
-                                return;
-                            }
-                        };
-                        match roster.get(&peer) {
-                            Some(addr) if *addr == remote => {}
-                            Some(addr) => {
-                                warn!(%peer, expected = %addr, "refused connection: certificate name does not match the sender's address");
-                                conn.close(1u32.into(), b"address does not match certificate");
-                                return;
-                            }
-                            None => {
-                                warn!(%peer, "refused connection: not a host of the segment file");
-                                conn.close(1u32.into(), b"not a member");
-                                return;
-                            }
-                        }
-                        debug!(%peer, "accepted connection");
-                        // The driver may be gone during shutdown; then the connection is moot.
-                        if events.send(TransportEvent::Connected { peer, conn, inbound: true }).await.is_err() {
-                            debug!("driver gone; dropping accepted connection");
-                        }
-                    }
-                    .instrument(tracing::debug_span!("peer", addr = %remote)),
-                );
-            }
-        });
+    fn spawn_accept_loop(&self, limits: Limits) {
+        let accept = AcceptLoop {
+            endpoint: self.endpoint.clone(),
+            roster: self.roster.clone(),
+            members: self.roster.values().copied().collect(),
+            events: self.events.clone(),
+            tracker: self.tracker.clone(),
+            shutdown: self.shutdown.clone(),
+            limits,
+        };
+        self.tracker.spawn(accept.run());
     }
 
     /// Sends one datagram to the member `to` at `addr`, dialling it first if needed.
