@@ -25,9 +25,14 @@ use crate::tls::TlsIdentity;
 /// Default Control_Listener socket, as Momentum's.
 pub const DEFAULT_CONSOLE: &str = "/tmp/2025";
 
-/// Reads and validates a segment file.
+/// Reads and validates a segment file: a regular file of at most [`config::MAX_FILE_BYTES`]
+/// (a FIFO or a device is refused, never waited on), UTF-8 text.
 pub fn load_segments(path: &Path) -> Result<Segments> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = config::read_regular_file(path, config::MAX_FILE_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        anyhow::anyhow!("{}: not UTF-8 text (invalid byte at offset {})", path.display(), error.utf8_error().valid_up_to())
+    })?;
     Ok(Segments::parse(&path.display().to_string(), &text)?)
 }
 
