@@ -107,6 +107,15 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         bail!("{}: no host named {:?} (hosts: {})", args.segments.display(), args.name,
             segments.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "));
     }
+    let manager_host = segments.managers().contains(&name);
+    if manager_host != (role == Role::Manager) {
+        let (program, wanted) = if manager_host { ("ecnode", "eccmgr") } else { ("eccmgr", "ecnode") };
+        bail!(
+            "{}: {name} is {} host, so it runs {wanted}, not {program} (members check each other's role against the file)",
+            args.segments.display(),
+            if manager_host { "a manager" } else { "a node" }
+        );
+    }
     let node_config = match &args.config {
         Some(path) => Some(config::load(path)?),
         None => None,

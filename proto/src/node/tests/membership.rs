@@ -299,7 +299,7 @@ fn a_probe_request_naming_a_stranger_is_refused_whole() {
     for target in [stranger, moved] {
         let packet = forged(&c, "a", "mgr", foca::Message::PingReq { target: target.clone(), probe_number: 1 }, &[]);
         let core = c.members.get_mut("mgr").and_then(|m| m.core.as_mut()).expect("mgr runs");
-        let error = core.handle(now, Input::Datagram { from: "a".into(), payload: &packet }).expect_err("refused");
+        let error = core.handle(now, Input::Datagram { from: "a", payload: &packet }).expect_err("refused");
         assert!(error.to_string().contains(&target.name), "{error}");
         while let Some(output) = core.poll_output() {
             assert!(!matches!(output, Output::Send { ref addr, .. } if addr.ip().to_string().starts_with("127.0.9.")), "{output:?}");
