@@ -6,8 +6,8 @@
 //! Control_Command "mailq" {
 //!   Program = "/usr/sbin/mailq"        # run directly, no shell
 //!   Args = ( "-n" )                    # fixed arguments; words typed after the name follow
-//!   Timeout = 10                       # seconds (default 10)
-//!   Max_Output = 65536                 # bytes kept of stdout + stderr (default 64 KiB)
+//!   Timeout = 10                       # seconds, 0.1 to 3600 (default 10)
+//!   Max_Output = 65536                 # bytes kept of stdout + stderr, 1 to 16 MiB (default 64 KiB)
 //! }
 //! ```
 //!
@@ -47,6 +47,10 @@ pub struct Registry {
     commands: Vec<ExternalCommand>,
 }
 
+/// Most output a declared command may keep (`Max_Output`): answers travel to the manager and
+/// sit in its results buffer, so more than this is a mistake.
+const MAX_OUTPUT_LIMIT: u64 = 16 << 20;
+
 fn invalid(span: &Span, message: String) -> ConfigError {
     ConfigError::Syntax { span: span.clone(), message }
 }
@@ -82,11 +86,11 @@ impl Registry {
                 None => Vec::new(),
             };
             let timeout = match scope.option("Timeout") {
-                Some(o) => o.as_duration_secs()?,
+                Some(o) => o.as_secs_in(Duration::from_millis(100), Duration::from_secs(3600))?,
                 None => Duration::from_secs(10),
             };
             let max_output = match scope.option("Max_Output") {
-                Some(o) => usize::try_from(o.as_u64()?).unwrap_or(usize::MAX),
+                Some(o) => usize::try_from(o.as_u64_in(1..=MAX_OUTPUT_LIMIT, " bytes")?).unwrap_or(usize::MAX),
                 None => 64 * 1024,
             };
             commands.push(ExternalCommand { name: words, program, args, timeout, max_output, span: scope.span.clone() });
@@ -221,6 +225,28 @@ mod tests {
         let e = registry("Control_Command \"x\" { Program = /bin/true }\nControl_Command \"X\" { Program = /bin/true }")
             .expect_err("duplicate");
         assert!(e.to_string().starts_with("node.conf:2:1: Control_Command \"X\" is already declared at node.conf:1:1"), "{e}");
+    }
+
+    #[test]
+    fn timeout_and_output_limit_are_checked_against_their_ranges() {
+        let error = |text: &str| registry(text).expect_err("out of range").to_string();
+        assert_eq!(
+            error("Control_Command \"x\" {\n  Program = /bin/true\n  Timeout = 0.01\n}"),
+            "node.conf:3:3: Timeout = 0.01 is out of range; use 0.1 to 3600 seconds"
+        );
+        assert_eq!(
+            error("Control_Command \"x\" { Program = /bin/true Timeout = 18446744073709551615 }"),
+            "node.conf:1:43: Timeout = 18446744073709551615 is out of range; use 0.1 to 3600 seconds"
+        );
+        assert_eq!(
+            error("Control_Command \"x\" { Program = /bin/true Max_Output = 0 }"),
+            "node.conf:1:43: Max_Output = 0 is out of range; use 1 to 16777216 bytes"
+        );
+        assert_eq!(
+            error("Control_Command \"x\" { Program = /bin/true Max_Output = 16777217 }"),
+            "node.conf:1:43: Max_Output = 16777217 is out of range; use 1 to 16777216 bytes"
+        );
+        registry("Control_Command \"x\" { Program = /bin/true Timeout = 3600 Max_Output = 16777216 }").expect("the ends");
     }
 
     #[tokio::test]

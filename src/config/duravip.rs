@@ -306,6 +306,31 @@ fn listen_address(name: &str) -> ListenAddress {
     }
 }
 
+/// A `Listen "HOST:PORT"` whose port is a number must name a port from 1 to 65535. A name
+/// without a port (a path, a bare address) or with a service name is left to the listener.
+fn check_listen_port(listen: &Scope, label: &str) -> Result<(), ConfigError> {
+    if label.is_empty() || label.starts_with('/') {
+        return Ok(());
+    }
+    let port = if let Some(rest) = label.strip_prefix('[') {
+        rest.split_once("]:").map(|(_, port)| port)
+    } else if label.parse::<IpAddr>().is_ok() {
+        None
+    } else {
+        label.rsplit_once(':').map(|(_, port)| port)
+    };
+    let Some(port) = port.filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())) else {
+        return Ok(());
+    };
+    match port.parse::<u16>() {
+        Ok(number) if number != 0 => Ok(()),
+        _ => Err(invalid(
+            &listen.span,
+            format!("Listen \"{label}\" has port {port}, which is out of range; use a port from 1 to 65535"),
+        )),
+    }
+}
+
 /// A DuraVIP address being assembled.
 struct Vip {
     /// (index of the top-level scope, index of the `Listen` in it): declaration order.
@@ -486,6 +511,7 @@ impl Reader<'_> {
     ) -> Result<Option<PendingFollower<'s>>, ConfigError> {
         warn_near_misses(listen, LISTEN_OPTIONS, &mut self.warnings);
         let label = listen.name.as_deref().unwrap_or_default();
+        check_listen_port(listen, label)?;
         let name = format!("{} {label}", listener.kind);
         let enabled = enabled(listen)?;
         let follow = listen.option("Duravip_Follow");

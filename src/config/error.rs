@@ -76,6 +76,23 @@ pub enum ConfigError {
         error: io::Error,
     },
 
+    /// The `include` at `span` was refused before or while reading `path` because it would
+    /// pass a limit that keeps a start-up bounded: too many nested includes, too many files or
+    /// bytes read in all (an include fan-out), or a single file too large; `chain` lists the
+    /// files being read, outermost first, joined by ` -> `. Parsing stops; nothing is returned.
+    /// Not expected in normal operation (a runaway include tree).
+    #[error("{span}: cannot include '{}': {reason} (include chain: {chain})", path.display())]
+    IncludeLimit {
+        /// Where the `include` keyword is.
+        span: Span,
+        /// The resolved path that was refused.
+        path: PathBuf,
+        /// Which limit, and its value.
+        reason: String,
+        /// The files being read when the limit was reached, joined by ` -> `.
+        chain: String,
+    },
+
     /// The top-level file `path` given to `load` could not be read; the OS error is printed after
     /// the path. Nothing is returned. Expected when the path is wrong or permissions are missing.
     #[error("{}: {error}", path.display())]
@@ -141,6 +158,7 @@ impl ConfigError {
             | ConfigError::InvalidUtf8 { span }
             | ConfigError::IncludeCycle { span, .. }
             | ConfigError::Include { span, .. }
+            | ConfigError::IncludeLimit { span, .. }
             | ConfigError::WrongType { span, .. }
             | ConfigError::Invalid { span, .. } => Some(span),
             ConfigError::Io { .. } => None,

@@ -7,10 +7,18 @@
 //! that start with `.`, without recursing; `file://` paths are accepted, other URI schemes are
 //! refused; items read via `readonly_include` (or nested inside one), or from a file included
 //! more than once, are read-only. No grammar here (that is `parser.rs`).
+//!
+//! Owns the limits that keep reading a configuration bounded, whatever the files say: only
+//! regular files are read (a FIFO, a device or a socket is refused from its metadata, and
+//! files are opened non-blocking, so nothing can stall start-up), each file is read up to
+//! [`MAX_FILE_BYTES`], all files together up to [`MAX_TOTAL_BYTES`] and [`MAX_FILES_READ`]
+//! reads (a file included ten times from ten files included ten times is a fan-out, not a
+//! configuration), and includes nest at most [`MAX_INCLUDE_DEPTH`] deep.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::io;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,8 +26,90 @@ use super::error::ConfigError;
 use super::parser::{self, IncludeDirective, IncludeHandler, Source};
 use super::tree::{Scope, Span};
 
-/// Deepest chain of files including each other that is accepted.
-pub(crate) const MAX_INCLUDE_DEPTH: usize = 64;
+/// Deepest chain of files including each other that is accepted (the top-level file is not
+/// counted). Real trees are two or three deep (`ecelerity.conf` → `conf.d/` → a snippet).
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Largest single file read, top-level or included. A large `ecelerity.conf` with every
+/// listener and binding spelled out is well under 1 MiB.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Most bytes read for one configuration, every file and every repeated include counted.
+pub(crate) const MAX_TOTAL_BYTES: u64 = 16 << 20;
+
+/// Most file reads for one configuration, the top-level file and every repeated include
+/// counted: room for a `conf.d/` of hundreds of snippets, while a fan-out of includes stops
+/// after a few milliseconds.
+pub(crate) const MAX_FILES_READ: usize = 1024;
+
+/// What a path is when it is not a regular file, for error messages.
+fn kind_of(file_type: fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+fn not_regular(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what}, not a regular file"))
+}
+
+fn too_big(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("larger than {} (the most one configuration file may hold)", show_bytes(limit)),
+    )
+}
+
+/// `4 MiB`, `512 KiB` or `100 bytes`.
+fn show_bytes(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads the regular file at `path`, at most `limit` bytes, without ever blocking on what the
+/// path turns out to be: its metadata is checked first (a FIFO, a device, a socket or a
+/// directory is refused unopened), it is opened with `O_NONBLOCK` (so a FIFO swapped in after
+/// the check opens at once) and checked again through the open handle. The error says which
+/// rule was broken (`a FIFO, not a regular file`, `larger than 4 MiB ...`).
+pub fn read_regular_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let metadata = fs::metadata(path)?;
+    if let Some(what) = kind_of(metadata.file_type()) {
+        return Err(not_regular(what));
+    }
+    if metadata.len() > limit {
+        return Err(too_big(limit));
+    }
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    if let Some(what) = kind_of(file.metadata()?.file_type()) {
+        return Err(not_regular(what));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(limit));
+    }
+    Ok(bytes)
+}
 
 /// Parses `text` as if read from `origin`; includes resolve against `origin`'s directory.
 pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError> {
@@ -32,6 +122,8 @@ pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError
         identities: HashMap::from([(origin.to_path_buf(), identity.clone())]),
         seen: HashSet::from([identity]),
         repeated: HashSet::new(),
+        files_read: 1,
+        bytes_read: text.len() as u64,
     };
     let file = Arc::new(origin.to_path_buf());
     let mut root = Scope::new("", None, Span::new(Arc::clone(&file), 1, 1));
@@ -53,7 +145,7 @@ pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError
 
 /// Reads and parses the file at `path`.
 pub(crate) fn load_root(path: &Path) -> Result<Scope, ConfigError> {
-    let bytes = fs::read(path).map_err(|error| ConfigError::Io {
+    let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|error| ConfigError::Io {
         path: path.to_path_buf(),
         error,
     })?;
@@ -105,6 +197,10 @@ struct Loader {
     seen: HashSet<PathBuf>,
     /// Identities of files read more than once.
     repeated: HashSet<PathBuf>,
+    /// Files read so far, repeats counted (at most [`MAX_FILES_READ`]).
+    files_read: usize,
+    /// Bytes read so far, repeats counted (at most [`MAX_TOTAL_BYTES`]).
+    bytes_read: u64,
 }
 
 impl Loader {
@@ -144,7 +240,10 @@ impl Loader {
     }
 
     /// Regular files of directory `dir`, not starting with `.`, in lexical order of file name.
-    fn list_directory(dir: &Path, span: &Span) -> Result<Vec<PathBuf>, ConfigError> {
+    /// Subdirectories are skipped (includes do not recurse); a FIFO, device or socket is
+    /// refused, as it would be if included by name; a directory holding more entries than a
+    /// whole configuration may read is refused without listing it all.
+    fn list_directory(&self, dir: &Path, span: &Span) -> Result<Vec<PathBuf>, ConfigError> {
         let failed = |path: &Path, error: io::Error| ConfigError::Include {
             span: span.clone(),
             path: path.to_path_buf(),
@@ -160,13 +259,44 @@ impl Loader {
             let path = entry.path();
             match fs::metadata(&path) {
                 Ok(metadata) if metadata.is_file() => files.push((name, path)),
-                Ok(_) => {}
+                Ok(metadata) if metadata.is_dir() => {}
+                Ok(metadata) => {
+                    let what = kind_of(metadata.file_type()).unwrap_or("not a regular file");
+                    return Err(failed(&path, not_regular(what)));
+                }
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(failed(&path, error)),
+            }
+            if self.files_read.saturating_add(files.len()) > MAX_FILES_READ {
+                return Err(self.limit(
+                    span,
+                    dir,
+                    format!("the directory holds more files than the {MAX_FILES_READ} a whole configuration may read"),
+                ));
             }
         }
         files.sort();
         Ok(files.into_iter().map(|(_, path)| path).collect())
+    }
+
+    /// The files being read, outermost first, then `next`, joined by ` -> `.
+    fn chain_to(&self, next: &Path) -> String {
+        self.chain
+            .iter()
+            .map(|entry| entry.shown.display().to_string())
+            .chain(std::iter::once(next.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    }
+
+    /// A [`ConfigError::IncludeLimit`] for the include at `span` of `path`.
+    fn limit(&self, span: &Span, path: &Path, reason: String) -> ConfigError {
+        ConfigError::IncludeLimit {
+            span: span.clone(),
+            path: path.to_path_buf(),
+            reason,
+            chain: self.chain_to(path),
+        }
     }
 
     /// Reads the file at `path` and splices it into `into`.
@@ -201,13 +331,32 @@ impl Loader {
             });
         }
         if self.chain.len() > MAX_INCLUDE_DEPTH {
-            return Err(ConfigError::unexpected(
-                directive.span.clone(),
-                format!("at most {MAX_INCLUDE_DEPTH} nested includes"),
-                "more",
+            return Err(self.limit(
+                &directive.span,
+                path,
+                format!("includes nest more than {MAX_INCLUDE_DEPTH} deep"),
             ));
         }
-        let bytes = fs::read(path).map_err(failed)?;
+        if self.files_read >= MAX_FILES_READ {
+            return Err(self.limit(
+                &directive.span,
+                path,
+                format!("the configuration would read more than {MAX_FILES_READ} files in all (an include fan-out?)"),
+            ));
+        }
+        let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(failed)?;
+        self.files_read += 1;
+        self.bytes_read = self.bytes_read.saturating_add(bytes.len() as u64);
+        if self.bytes_read > MAX_TOTAL_BYTES {
+            return Err(self.limit(
+                &directive.span,
+                path,
+                format!(
+                    "the configuration would read more than {} in all (an include fan-out?)",
+                    show_bytes(MAX_TOTAL_BYTES)
+                ),
+            ));
+        }
         let file = Arc::new(path.to_path_buf());
         let text = decode(&bytes, &file)?;
         if !self.seen.insert(identity.clone()) {
@@ -270,7 +419,7 @@ impl IncludeHandler for Loader {
             error,
         })?;
         if metadata.is_dir() {
-            for file in Self::list_directory(&target, &directive.span)? {
+            for file in self.list_directory(&target, &directive.span)? {
                 self.include_file(&file, directive, into, depth)?;
             }
             Ok(())
@@ -531,8 +680,25 @@ mod tests {
         assert_eq!((option.name.as_str(), option.span.column), ("a", 1));
     }
 
+    /// Runs `load` on another thread and fails the test, instead of hanging it, if the load
+    /// does not return within a generous bound (a FIFO used to block the open forever).
+    fn load_or_hang(path: &Path) -> Result<Scope, crate::config::ConfigError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&path));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("loading the configuration hung")
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(status.success(), "mkfifo {}", path.display());
+    }
+
     #[test]
-    fn overly_deep_include_chains_are_refused() {
+    fn overly_deep_include_chains_are_refused_with_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         for index in 0..80 {
             write(
@@ -543,8 +709,139 @@ mod tests {
         }
         write(dir.path(), "f80.conf", "end = 1\n");
         let error = load(&dir.path().join("f0.conf")).unwrap_err().to_string();
+        let shown = |index: usize| dir.path().join(format!("f{index}.conf")).display().to_string();
         assert!(
-            error.ends_with("expected at most 64 nested includes but found more"),
+            error.starts_with(&format!(
+                "{}:1:1: cannot include '{}': includes nest more than 16 deep (include chain: {} -> {} -> ",
+                shown(16),
+                shown(17),
+                shown(0),
+                shown(1)
+            )),
+            "{error}"
+        );
+        assert!(error.ends_with(&format!("{} -> {})", shown(16), shown(17))), "{error}");
+        // Sixteen levels are fine.
+        write(dir.path(), "f16.conf", "end = 1\n");
+        assert_eq!(names(&load(&dir.path().join("f0.conf")).unwrap()), ["end"]);
+    }
+
+    #[test]
+    fn include_of_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        mkfifo(&dir.path().join("pipe.conf"));
+        let main = write(dir.path(), "main.conf", "a = 1\ninclude pipe.conf\n");
+        let error = load_or_hang(&main).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:2:1: cannot include '{}': a FIFO, not a regular file",
+                main.display(),
+                dir.path().join("pipe.conf").display()
+            )
+        );
+        // A FIFO given as the configuration itself is refused the same way.
+        let error = load_or_hang(&dir.path().join("pipe.conf")).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!("{}: a FIFO, not a regular file", dir.path().join("pipe.conf").display())
+        );
+    }
+
+    #[test]
+    fn include_of_a_device_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(dir.path(), "main.conf", "include /dev/zero\n");
+        let error = load_or_hang(&main).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:1:1: cannot include '/dev/zero': a character device, not a regular file",
+                main.display()
+            )
+        );
+        let error = load_or_hang(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(error, "/dev/zero: a character device, not a regular file");
+    }
+
+    #[test]
+    fn a_directory_is_no_configuration_file_and_its_fifos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load_or_hang(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!("{}: a directory, not a regular file", dir.path().display())
+        );
+        write(dir.path(), "conf.d/10-a.conf", "a = 1\n");
+        mkfifo(&dir.path().join("conf.d/20-pipe.conf"));
+        let main = write(dir.path(), "main.conf", "include conf.d\n");
+        let error = load_or_hang(&main).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:1:1: cannot include '{}': a FIFO, not a regular file",
+                main.display(),
+                dir.path().join("conf.d/20-pipe.conf").display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_include_fan_out_is_refused_with_the_chain() {
+        // Each level includes the next ten times: 10^6 reads if nothing stops it.
+        let dir = tempfile::tempdir().unwrap();
+        for level in 0..6 {
+            write(
+                dir.path(),
+                &format!("l{level}.conf"),
+                &format!("include l{}.conf\n", level + 1).repeat(10),
+            );
+        }
+        write(dir.path(), "l6.conf", "leaf = 1\n");
+        let error = load_or_hang(&dir.path().join("l0.conf")).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "the configuration would read more than 1024 files in all (an include fan-out?) \
+                 (include chain: "
+            ),
+            "{error}"
+        );
+        let chain = error.split("(include chain: ").nth(1).unwrap();
+        assert!(
+            chain.starts_with(&format!("{} -> {} -> ", dir.path().join("l0.conf").display(), dir.path().join("l1.conf").display())),
+            "{error}"
+        );
+        // The same tree two levels deep (111 reads) is accepted.
+        write(dir.path(), "l2.conf", "leaf = 1\n");
+        assert_eq!(load(&dir.path().join("l0.conf")).unwrap().options.len(), 100);
+    }
+
+    #[test]
+    fn oversized_files_and_oversized_totals_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = format!("x = \"{}\"\n", "y".repeat(1000));
+        let big = line.repeat(4200);
+        write(dir.path(), "big.conf", &big);
+        let main = write(dir.path(), "main.conf", "include big.conf\n");
+        let error = load(&main).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:1:1: cannot include '{}': larger than 4 MiB (the most one configuration file may hold)",
+                main.display(),
+                dir.path().join("big.conf").display()
+            )
+        );
+        // Five files of 3.6 MiB each pass one by one but not together.
+        write(dir.path(), "big.conf", &line.repeat(3600));
+        let main = write(dir.path(), "main.conf", &"include big.conf\n".repeat(5));
+        let error = load(&main).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:5:1: cannot include '{}': the configuration would read more than 16 MiB in all",
+                main.display(),
+                dir.path().join("big.conf").display()
+            )),
             "{error}"
         );
     }

@@ -41,6 +41,7 @@ mod tree;
 use std::path::Path;
 
 pub use error::ConfigError;
+pub use include::{read_regular_file, MAX_FILE_BYTES};
 pub use render::render;
 pub use tree::{ConfigOption, Scope, Span, Value};
 

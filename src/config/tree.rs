@@ -5,6 +5,7 @@
 //! values happens elsewhere and uses the accessors below so every error names file, line and column.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,6 +219,34 @@ impl ConfigOption {
         parse_seconds(text).ok_or_else(|| self.wrong_type(EXPECTED))
     }
 
+    /// The value as a number of seconds within `min..=max`; outside it an
+    /// [`ConfigError::Invalid`] naming the option, the value and the range
+    /// (`Broadcast_Timeout = 0 is out of range; use 1 to 86400 seconds`).
+    pub fn as_secs_in(&self, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+        let secs = self.as_duration_secs()?;
+        if secs < min || secs > max {
+            return Err(self.out_of_range(&show_secs(min), &show_secs(max), " seconds"));
+        }
+        Ok(secs)
+    }
+
+    /// The value as a whole number within `range`; outside it an [`ConfigError::Invalid`] naming
+    /// the option, the value and the range, with `unit` after the range (`" bytes"`, or `""`).
+    pub fn as_u64_in(&self, range: RangeInclusive<u64>, unit: &str) -> Result<u64, ConfigError> {
+        let number = self.as_u64()?;
+        if !range.contains(&number) {
+            return Err(self.out_of_range(&range.start().to_string(), &range.end().to_string(), unit));
+        }
+        Ok(number)
+    }
+
+    fn out_of_range(&self, min: &str, max: &str, unit: &str) -> ConfigError {
+        ConfigError::Invalid {
+            span: self.span.clone(),
+            message: format!("{} = {} is out of range; use {min} to {max}{unit}", self.name, self.value),
+        }
+    }
+
     /// The value as a list; a single value counts as a one-item list. An error for a dictionary.
     pub fn as_list(&self) -> Result<&[String], ConfigError> {
         match &self.value {
@@ -234,6 +263,17 @@ impl ConfigOption {
             Value::Scalar(_) | Value::List(_) => Err(self.wrong_type("a dictionary")),
         }
     }
+}
+
+/// Seconds as an operator writes them: `86400`, `0.1`, `2.5`.
+fn show_secs(duration: Duration) -> String {
+    let whole = duration.as_secs();
+    let nanos = duration.subsec_nanos();
+    if nanos == 0 {
+        return whole.to_string();
+    }
+    let fraction = format!("{nanos:09}");
+    format!("{whole}.{}", fraction.trim_end_matches('0'))
 }
 
 /// Parses a non-empty run of ASCII digits in `radix`; `None` on anything else or overflow.

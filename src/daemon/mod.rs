@@ -27,9 +27,14 @@ use crate::tls::TlsIdentity;
 /// Default Control_Listener socket, as Momentum's.
 pub const DEFAULT_CONSOLE: &str = "/tmp/2025";
 
-/// Reads and validates a segment file.
+/// Reads and validates a segment file: a regular file of at most [`config::MAX_FILE_BYTES`]
+/// (a FIFO or a device is refused, never waited on), UTF-8 text.
 pub fn load_segments(path: &Path) -> Result<Segments> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = config::read_regular_file(path, config::MAX_FILE_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        anyhow::anyhow!("{}: not UTF-8 text (invalid byte at offset {})", path.display(), error.utf8_error().valid_up_to())
+    })?;
     Ok(Segments::parse(&path.display().to_string(), &text)?)
 }
 
@@ -104,6 +109,15 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         bail!("{}: no host named {:?} (hosts: {})", args.segments.display(), args.name,
             segments.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "));
     }
+    let manager_host = segments.managers().contains(&name);
+    if manager_host != (role == Role::Manager) {
+        let (program, wanted) = if manager_host { ("ecnode", "eccmgr") } else { ("eccmgr", "ecnode") };
+        bail!(
+            "{}: {name} is {} host, so it runs {wanted}, not {program} (members check each other's role against the file)",
+            args.segments.display(),
+            if manager_host { "a manager" } else { "a node" }
+        );
+    }
     let node_config = match &args.config {
         Some(path) => Some(config::load(path)?),
         None => None,
@@ -133,14 +147,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
     let mut warnings = Vec::new();
     if let Some(cfg) = &node_config {
         if let Some(o) = cfg.option("Broadcast_Timeout") {
-            let timeout = o.as_duration_secs()?;
-            if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(86_400) {
-                return Err(config::ConfigError::Invalid {
-                    span: o.span.clone(),
-                    message: format!("Broadcast_Timeout = {} is out of range; use 1 to 86400 seconds", o.value),
-                }
-                .into());
-            }
+            let timeout = o.as_secs_in(Duration::from_secs(1), Duration::from_secs(86_400))?;
             ops.answer_timeout = timeout;
         }
         if role == Role::Node {

@@ -108,3 +108,32 @@ async fn member_with_certificate_from_another_ca_is_refused_and_logged() {
     let rogue_view = c.membership("east2").await.expect("rogue console answers");
     assert_eq!(rogue_view.len(), 1, "the rogue sees only itself: {rogue_view:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_two_member_cluster_the_node_lists_the_manager_down_after_its_graceful_shutdown() {
+    let mut c = Cluster::new(&topology(47, 4803, &[("east", 1)]));
+    c.start_all();
+    converged(&c, 2, Duration::from_secs(30)).await;
+    let (_, first_run) = c.state_of("east1", "mgr").await.expect("mgr known");
+
+    let status = c.terminate("mgr");
+    assert!(status.success(), "eccmgr exit status {status}");
+    // Its only peer gone, east1 is alone and starts its SWIM state afresh; that used to make
+    // it forget the manager altogether.
+    eventually("east1 to find itself alone", Duration::from_secs(15), || async {
+        c.log_text("east1").contains("no live peers: isolated").then_some(())
+    })
+    .await;
+    let (state, incarnation) = c.state_of("east1", "mgr").await.expect("east1 still lists mgr");
+    assert_eq!((state.as_str(), incarnation), ("down", first_run));
+    let text = c.ask("east1", "cluster membership").await.expect("east1 answers");
+    assert!(text.body.contains("Node Name: mgr\n"), "{}", text.body);
+
+    // The manager's next run is up again in east1's view.
+    c.start("mgr");
+    eventually("east1 to see the manager back", Duration::from_secs(30), || async {
+        let (state, incarnation) = c.state_of("east1", "mgr").await?;
+        (state == "up" && incarnation > first_run).then_some(())
+    })
+    .await;
+}

@@ -14,9 +14,10 @@
 //! - `now` never goes backwards between calls.
 
 mod config;
+mod screen;
 mod view;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +28,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use self::config::MembershipConfig;
+pub use self::screen::Refusal;
 pub use self::view::{MemberState, MemberView};
 use crate::error::MembershipError;
-use crate::ids::MemberId;
+use crate::ids::{MemberId, Role};
 use crate::wire::{self, Kind};
 
 /// A timer the driver must fire back into [`Membership::handle_timer`] after its delay.
@@ -89,12 +91,14 @@ pub enum Output {
     Event(ClusterEvent),
 }
 
-/// The members a cluster may contain, from the segment file: name → (address, subcluster).
-/// A packet from anyone else, or from a known name at another address, is refused. Clones
+/// The members a cluster may contain, from the segment file: name → (address, subcluster),
+/// and which of them are managers (every other host is a node). A packet from anyone else, or
+/// naming a known host at another address, in another subcluster or role, is refused. Clones
 /// share one table (a simulator runs thousands of members with the same roster).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     hosts: Arc<BTreeMap<String, (SocketAddr, String)>>,
+    managers: Arc<BTreeSet<String>>,
 }
 
 impl Roster {
@@ -108,8 +112,38 @@ impl Roster {
         Arc::make_mut(&mut self.hosts).insert(name.to_owned(), (addr, subcluster.to_owned()));
     }
 
-    /// Checks a claimed identity against the roster.
+    /// The same roster with the hosts `managers` in the manager role.
+    pub fn with_managers(mut self, managers: &BTreeSet<String>) -> Self {
+        self.managers = Arc::new(managers.clone());
+        self
+    }
+
+    /// The role host `name` has in the segment file.
+    pub fn role_of(&self, name: &str) -> Role {
+        if self.managers.contains(name) {
+            Role::Manager
+        } else {
+            Role::Node
+        }
+    }
+
+    /// Checks a claimed identity against the roster: a host, at its address, in its
+    /// subcluster, in its role.
     pub fn check(&self, id: &MemberId) -> Result<(), MembershipError> {
+        self.check_address(id)?;
+        let role = self.role_of(&id.name);
+        if id.role != role {
+            return Err(MembershipError::NotInRoster(format!(
+                "{} claims the role {} but the segment file makes it a {}",
+                id.name, id.role, role
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the name, address and subcluster of an identity (the identities we announce to
+    /// before we have heard from a host carry no role).
+    pub fn check_address(&self, id: &MemberId) -> Result<(), MembershipError> {
         match self.hosts.get(&id.name) {
             None => Err(MembershipError::NotInRoster(format!(
                 "{} is not a host of the segment file",
@@ -189,6 +223,17 @@ pub struct Membership {
     rng: StdRng,
     /// Counts fresh SWIM states; timers of earlier ones are ignored.
     generation: u32,
+    /// The latest identities cut out of received packets (see [`Membership::refusals`]).
+    refusals: VecDeque<Refusal>,
+    /// Identities cut out of received packets since start.
+    refused_total: u64,
+    /// Members declared down (crashed, cut off or left), by name, until they come back. foca
+    /// holds the same knowledge, but a fresh SWIM state after an isolation holds none — and
+    /// when the only peer of a two-member cluster leaves, that is exactly what follows — so
+    /// the member table reads the down members from here too.
+    departed: BTreeMap<String, MemberId>,
+    /// Per relay: when a refusal was last logged, and how many were not logged since.
+    refusal_log: BTreeMap<String, (Instant, u64)>,
 }
 
 /// Hosts announced to at start: the next ones after us in the roster's name order (a ring,
@@ -203,11 +248,18 @@ const RENEWAL_ANNOUNCES: usize = 32;
 const GAP_FILL_ANNOUNCES: usize = 4;
 /// Hosts a member with no live peer at all announces to per rejoin round.
 const ALONE_ANNOUNCES: usize = 16;
+/// Refusals of forged gossip kept for [`Membership::refusals`].
+const REFUSALS_KEPT: usize = 32;
+/// A relay of forged gossip is logged at most once per this period (with a count of the
+/// refusals not logged since), so a hostile peer cannot flood the log.
+const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 
 /// foca's runtime: buffers everything foca asks for.
 struct Sink<'a> {
     outputs: &'a mut VecDeque<Output>,
     notes: &'a mut Vec<OwnedNotification<MemberId>>,
+    /// Sends go only to roster hosts at their roster address.
+    roster: &'a Roster,
     generation: u32,
 }
 
@@ -217,6 +269,13 @@ impl foca::Runtime<MemberId> for Sink<'_> {
     }
 
     fn send_to(&mut self, to: MemberId, data: &[u8]) {
+        // Every identity foca holds was screened on the way in, so this refuses nothing unless
+        // that screening has a hole; it is what keeps the shell from ever dialling an address
+        // the segment file does not list.
+        if let Err(error) = self.roster.check_address(&to) {
+            tracing::warn!(member = %to, %error, "not sending to a member the segment file does not list");
+            return;
+        }
         self.outputs.push_back(Output::Send { to, payload: wire::encode(Kind::Swim, data) });
     }
 
@@ -241,6 +300,10 @@ impl Membership {
             gap_fill: None,
             rng,
             generation: 0,
+            refusals: VecDeque::new(),
+            refused_total: 0,
+            refusal_log: BTreeMap::new(),
+            departed: BTreeMap::new(),
         }
     }
 
@@ -254,12 +317,20 @@ impl Membership {
         &self.config
     }
 
+    /// The latest member identities cut out of received packets because the segment file does
+    /// not list them as given (up to 32, oldest first), and how many were cut out since start.
+    pub fn refusals(&self) -> (impl Iterator<Item = &Refusal>, u64) {
+        (self.refusals.iter(), self.refused_total)
+    }
+
     /// Number of live peers (not counting ourselves).
     pub fn live_count(&self) -> usize {
         self.foca.num_members()
     }
 
-    /// Every member we know of, ourselves included, ordered by name.
+    /// Every member we know of, ourselves included, ordered by name. A member declared down
+    /// stays listed as down until it comes back, even after an isolation starts our SWIM state
+    /// afresh (see [`Membership::leave`]).
     pub fn members(&self) -> Vec<MemberView> {
         let mut rows: Vec<MemberView> = self
             .foca
@@ -277,6 +348,16 @@ impl Membership {
             .collect();
         let me = self.identity().clone();
         rows.retain(|r| r.id.name != me.name);
+        for (name, id) in &self.departed {
+            if *name != me.name && !rows.iter().any(|r| r.id.name == *name) {
+                rows.push(MemberView {
+                    id: id.clone(),
+                    state: MemberState::Down,
+                    since: self.since.get(name).copied(),
+                    local: false,
+                });
+            }
+        }
         rows.push(MemberView {
             since: self.since.get(&me.name).copied(),
             id: me,
@@ -303,9 +384,11 @@ impl Membership {
     }
 
     /// Leaves the cluster gracefully: tells peers we are going. Drain the outputs and send
-    /// them before closing the transport.
+    /// them before closing the transport. The peers declare us down at once and list us as
+    /// down from then on; the last peer of a two-member cluster too, although it is then alone
+    /// and starts its SWIM state afresh.
     pub fn leave(&mut self, now: Instant) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
         if let Err(error) = self.foca.leave_cluster(&mut sink) {
             tracing::warn!(%error, "leaving the cluster");
         }
@@ -315,7 +398,9 @@ impl Membership {
     /// A datagram arrived from the peer authenticated (by its certificate) as `peer`.
     ///
     /// Refused, with state unchanged, when the envelope is bad, when the packet claims to
-    /// come from someone else, or when the sender is not in the roster.
+    /// come from someone else, when the sender is not in the roster, or when its message names
+    /// a member that is not. Membership updates it carries about members the roster does not
+    /// list as given are cut out (and logged, naming `peer`); the others are applied.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -335,8 +420,11 @@ impl Membership {
                     });
                 }
                 self.roster.check(&header.src)?;
-                self.reintroduce(now, &header);
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
+                let screened = screen::screen(&self.roster, body)?;
+                self.note_refusals(now, peer, screened.refused);
+                let body = screened.rewritten.as_deref().unwrap_or(body);
+                self.reintroduce(now, &screened.header);
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
                 let result = self.foca.handle_data(body, &mut sink);
                 self.absorb_notes(now);
                 result.map_err(|e| MembershipError::Swim(e.to_string()))
@@ -344,6 +432,34 @@ impl Membership {
             // Operations travel on streams, never as datagrams; DuraVIP datagrams belong to the
             // DuraVIP core, not to membership.
             Kind::Ops | Kind::Duravip => Err(MembershipError::Decode(crate::error::DecodeError::Kind(kind as u8))),
+        }
+    }
+
+    /// Keeps and logs (rate-limited per relay) the identities cut out of `relay`'s packet.
+    fn note_refusals(&mut self, now: Instant, relay: &str, refused: Vec<(MemberId, String)>) {
+        for (member, reason) in refused {
+            self.refused_total += 1;
+            let due = self
+                .refusal_log
+                .get(relay)
+                .is_none_or(|(at, _)| now.saturating_duration_since(*at) >= REFUSAL_LOG_PERIOD);
+            if due {
+                let unlogged = self.refusal_log.get(relay).map_or(0, |(_, count)| *count);
+                tracing::warn!(
+                    relay,
+                    %member,
+                    reason = %reason,
+                    unlogged,
+                    "dropped gossip about a member the segment file does not list as given"
+                );
+                self.refusal_log.insert(relay.to_owned(), (now, 0));
+            } else if let Some((_, count)) = self.refusal_log.get_mut(relay) {
+                *count += 1;
+            }
+            if self.refusals.len() == REFUSALS_KEPT {
+                self.refusals.pop_front();
+            }
+            self.refusals.push_back(Refusal { relay: relay.to_owned(), member, reason });
         }
     }
 
@@ -355,7 +471,7 @@ impl Membership {
                     self.absorb_notes(now);
                     return;
                 }
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
                 if let Err(error) = self.foca.handle_timer(t, &mut sink) {
                     tracing::warn!(%error, "swim timer");
                 }
@@ -432,7 +548,7 @@ impl Membership {
     }
 
     fn announce(&mut self, seed: MemberId) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, generation: self.generation };
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
         if let Err(error) = self.foca.announce(seed, &mut sink) {
             tracing::warn!(%error, "announce");
         }
@@ -445,14 +561,17 @@ impl Membership {
             let event = match note {
                 OwnedNotification::MemberUp(id) => {
                     self.since.insert(id.name.clone(), now);
+                    self.departed.remove(&id.name);
                     ClusterEvent::MemberUp(id)
                 }
                 OwnedNotification::MemberDown(id) => {
                     self.since.insert(id.name.clone(), now);
+                    self.departed.insert(id.name.clone(), id.clone());
                     ClusterEvent::MemberDown(id)
                 }
                 OwnedNotification::Rename(from, to) => {
                     self.since.insert(to.name.clone(), now);
+                    self.departed.remove(&to.name);
                     ClusterEvent::MemberRenewed { from, to }
                 }
                 OwnedNotification::Active => ClusterEvent::Joined,

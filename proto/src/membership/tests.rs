@@ -12,7 +12,7 @@ fn roster(n: usize) -> Roster {
         let sc = if i % 2 == 0 { "east" } else { "west" };
         r.insert(&format!("n{i}"), SocketAddr::from(([127, 0, 1, i as u8 + 1], 4803)), sc);
     }
-    r
+    r.with_managers(&BTreeSet::from(["n0".to_owned()]))
 }
 
 fn id(i: usize, incarnation: u64) -> MemberId {

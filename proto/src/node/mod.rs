@@ -259,6 +259,7 @@ impl Node {
     /// [`DuraVip::new`]); nothing is built then.
     pub fn new(config: NodeConfig, rng: StdRng) -> Result<Node, DuraVipError> {
         let NodeConfig { id, roster, managers, membership, ops, epoch, duravip } = config;
+        let roster = roster.with_managers(&managers);
         let nodes = roster.len().saturating_sub(managers.len());
         let core = match (id.role, duravip.bindings.is_empty()) {
             (Role::Node, false) => Some(
@@ -296,6 +297,12 @@ impl Node {
     /// Every member we know of, ourselves included, ordered by name.
     pub fn members(&self) -> Vec<MemberView> {
         self.membership.members()
+    }
+
+    /// Member identities cut out of received gossip because the segment file does not list
+    /// them as given: the latest few, and the count since start.
+    pub fn gossip_refusals(&self) -> (impl Iterator<Item = &membership::Refusal>, u64) {
+        self.membership.refusals()
     }
 
     /// Number of live peers (not counting ourselves).

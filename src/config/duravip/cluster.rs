@@ -58,7 +58,15 @@ const DEFAULT_LIFETIME: u64 = 6;
 const MIN_LIFETIME: u64 = 3;
 const MAX_LIFETIME: u64 = 86_400;
 const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The script must finish in this range: a tenth of a second is as quick as a fork-and-exec
+/// of a shell script can be counted on; an hour is far past any address change.
+const SCRIPT_TIMEOUT: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 const MAX_ANNOUNCE_REPEAT: u64 = 100;
+/// `view_mature_time`: 0 (move at once) to an hour (addresses would stay on a dead node longer
+/// than any operator waits).
+const SETTLE: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
+/// `duravip_announce_delay`: 0 (the second round at once) to an hour.
+const ANNOUNCE_DELAY: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
 /// Linux `IFNAMSIZ` less the terminating NUL.
 const MAX_INTERFACE_LEN: usize = 15;
 
@@ -111,7 +119,7 @@ pub(super) fn read(cluster: Option<&Scope>, warnings: &mut Vec<ConfigWarning>) -
         };
     }
     if let Some(option) = cluster.option("view_mature_time") {
-        settings.core.settle = option.as_duration_secs()?;
+        settings.core.settle = option.as_secs_in(SETTLE.0, SETTLE.1)?;
     }
     if let Err(error) = settings.core.validate() {
         return Err(invalid(&cluster.span, format!("{error}; check view_mature_time")));
@@ -142,7 +150,7 @@ pub(super) fn read(cluster: Option<&Scope>, warnings: &mut Vec<ConfigWarning>) -
             })?;
     }
     if let Some(option) = cluster.option("duravip_announce_delay") {
-        settings.announce.delay = option.as_duration_secs()?;
+        settings.announce.delay = option.as_secs_in(ANNOUNCE_DELAY.0, ANNOUNCE_DELAY.1)?;
     }
 
     for scope in cluster.scopes("Topology") {
@@ -233,13 +241,7 @@ fn actuator(cluster: &Scope) -> Result<ActuatorKind, ConfigError> {
                 ));
             }
             let timeout = match timeout {
-                Some(option) => {
-                    let secs = option.as_duration_secs()?;
-                    if secs.is_zero() {
-                        return Err(invalid(&option.span, "duravip_script_timeout must be more than 0 seconds"));
-                    }
-                    secs
-                }
+                Some(option) => option.as_secs_in(SCRIPT_TIMEOUT.0, SCRIPT_TIMEOUT.1)?,
                 None => DEFAULT_SCRIPT_TIMEOUT,
             };
             return Ok(ActuatorKind::Script { program, timeout });

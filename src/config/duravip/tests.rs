@@ -287,7 +287,7 @@ fn the_script_options_are_required_with_the_script_actuator_and_refused_without(
     );
     assert_eq!(
         error("cluster { duravip_actuator = script duravip_script = \"/bin/vip\" duravip_script_timeout = 0 }"),
-        "ecelerity.conf:1:65: duravip_script_timeout must be more than 0 seconds"
+        "ecelerity.conf:1:65: duravip_script_timeout = 0 is out of range; use 0.1 to 3600 seconds"
     );
     assert_eq!(
         error("cluster { duravip_script = \"/bin/vip\" }"),
@@ -318,8 +318,47 @@ fn lifetime_announcements_and_mature_time_are_checked() {
     );
     assert_eq!(
         error("cluster {\n  view_mature_time = 90000\n}"),
-        "ecelerity.conf:1:1: duravip timings must be under a day; check view_mature_time"
+        "ecelerity.conf:2:3: view_mature_time = 90000 is out of range; use 0 to 3600 seconds"
     );
+}
+
+#[test]
+fn every_number_of_the_cluster_scope_and_listeners_is_checked_against_its_range() {
+    let refused = [
+        ("cluster {\n  view_mature_time = 3600.5\n}", "ecelerity.conf:2:3: view_mature_time = 3600.5 is out of range; use 0 to 3600 seconds"),
+        ("cluster {\n\n  duravip_announce_delay = 99999999999\n}", "ecelerity.conf:3:3: duravip_announce_delay = 99999999999 is out of range; use 0 to 3600 seconds"),
+        (
+            "cluster { duravip_actuator = script duravip_script = \"/bin/vip\"\n duravip_script_timeout = 0.05 }",
+            "ecelerity.conf:2:2: duravip_script_timeout = 0.05 is out of range; use 0.1 to 3600 seconds",
+        ),
+        (
+            "cluster { duravip_actuator = script duravip_script = \"/bin/vip\" duravip_script_timeout = 3601 }",
+            "ecelerity.conf:1:65: duravip_script_timeout = 3601 is out of range; use 0.1 to 3600 seconds",
+        ),
+        ("cluster { duravip_address_lifetime = 86401 }", "ecelerity.conf:1:11: duravip_address_lifetime = 86401 is out of range; use 3 to 86400 seconds (the holder renews the address well before it runs out)"),
+        ("cluster { duravip_announce_repeat = 18446744073709551615 }", "ecelerity.conf:1:11: duravip_announce_repeat = 18446744073709551615 is too many; use 0 to 100"),
+        (
+            "ESMTP_Listener {\n  Listen \"10.1.1.1:65536\" { Enable_Duravip = true }\n}",
+            "ecelerity.conf:2:3: Listen \"10.1.1.1:65536\" has port 65536, which is out of range; use a port from 1 to 65535",
+        ),
+        (
+            "Control_Listener { Listen \"[::1]:0\" { } }",
+            "ecelerity.conf:1:20: Listen \"[::1]:0\" has port 0, which is out of range; use a port from 1 to 65535",
+        ),
+    ];
+    for (text, expected) in refused {
+        assert_eq!(error(text), expected, "{text}");
+    }
+    // The ends of every range are accepted.
+    let (settings, _) = accepted(
+        "cluster { view_mature_time = 0 duravip_announce_delay = 3600 duravip_address_lifetime = 86400 \
+         duravip_announce_repeat = 0 }\nESMTP_Listener { Listen \"10.1.1.1:65535\" { } Listen \":1\" { } }",
+    );
+    assert_eq!(settings.core.settle, Duration::ZERO);
+    assert_eq!(settings.announce.delay, Duration::from_secs(3600));
+    assert_eq!(settings.lifetime, Duration::from_secs(86_400));
+    accepted("cluster { duravip_actuator = script duravip_script = \"/bin/vip\" duravip_script_timeout = 0.1 }");
+    accepted("cluster { duravip_actuator = script duravip_script = \"/bin/vip\" duravip_script_timeout = 3600 }");
 }
 
 // ---- Topology ----

@@ -5,8 +5,13 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
+
 use super::harness::*;
+use crate::ids::{MemberId, Role};
 use crate::membership::{ClusterEvent, MemberState};
+use crate::node::{Channel, Input, Output};
+use crate::wire::{self, Kind};
 
 fn all(c: &Cluster) -> BTreeSet<String> {
     c.members.keys().cloned().collect()
@@ -169,5 +174,160 @@ fn one_way_cuts_are_routed_around_and_nobody_is_declared_down() {
         let downs: Vec<_> = c.events_since(n, cut, |e| matches!(e, ClusterEvent::MemberDown(_))).collect();
         assert!(downs.is_empty(), "{n}: {downs:?}");
         assert_eq!(c.up_view(n), everyone, "view of {n}");
+    }
+}
+
+/// A SWIM packet from `from` to `to` (their current identities) carrying `message` and the
+/// membership `updates`, in its envelope, as a member with a valid certificate could forge it.
+fn forged(c: &Cluster, from: &str, to: &str, message: foca::Message<MemberId>, updates: &[MemberId]) -> Bytes {
+    use foca::{Codec, Header, Member, PostcardCodec, State};
+    let header = Header {
+        src: c.core(from).identity().clone(),
+        src_incarnation: 0,
+        dst: c.core(to).identity().clone(),
+        message,
+    };
+    let mut body = Vec::new();
+    PostcardCodec.encode_header(&header, &mut body).expect("header fits");
+    body.extend_from_slice(&u16::try_from(updates.len()).expect("few").to_be_bytes());
+    for id in updates {
+        PostcardCodec.encode_member(&Member::new(id.clone(), 0, State::Alive), &mut body).expect("member fits");
+    }
+    wire::encode(Kind::Swim, &body)
+}
+
+/// The identity host `name` of the test cluster has (or would have) in its first run.
+fn identity_of(c: &Cluster, name: &str) -> MemberId {
+    let m = &c.members[name];
+    MemberId { name: name.to_owned(), addr: m.addr, role: m.role, subcluster: m.subcluster.clone(), incarnation: 1 }
+}
+
+/// Runs `body` with the warnings logged on this thread captured, and returns them.
+fn logged(body: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, body);
+    let bytes = buffer.0.lock().expect("log buffer").clone();
+    String::from_utf8(bytes).expect("utf-8 log")
+}
+
+#[test]
+fn forged_gossip_is_cut_out_and_the_honest_updates_of_the_same_packet_are_applied() {
+    // mgr, a, b, c on 127.0.1.1-4 (east, west, east, west); c is a host that never started.
+    let mut c = Setup::new(&nodes(3), 41).stopped(&["c"]).start();
+    c.run_for(secs(2));
+    assert!(c.core("mgr").members().iter().all(|m| m.id.name != "c"), "nobody has heard of c yet");
+    let stranger = MemberId {
+        name: "evil".into(),
+        addr: "127.0.9.9:4803".parse().expect("addr"),
+        role: Role::Node,
+        subcluster: "east".into(),
+        incarnation: 1,
+    };
+    let moved = MemberId { addr: "127.0.9.10:4803".parse().expect("addr"), ..identity_of(&c, "b") };
+    let promoted = MemberId { role: Role::Manager, ..identity_of(&c, "b") };
+    let elsewhere = MemberId { subcluster: "east".into(), ..identity_of(&c, "a") };
+    let honest = identity_of(&c, "c");
+    let packet = forged(&c, "a", "mgr", foca::Message::Gossip, &[stranger.clone(), honest, moved, promoted, elsewhere]);
+    let sent_at = c.log.len();
+    let log = logged(|| {
+        c.inject("a", "mgr", Channel::Datagram, packet);
+        c.run_for(secs(5));
+    });
+
+    // The honest update in the same packet was applied: mgr learned of c (and, as c never
+    // answers, now suspects it or holds it down).
+    let row = c.core("mgr").members().into_iter().find(|m| m.id.name == "c").expect("mgr learned of c");
+    assert_eq!(row.id.addr, c.members["c"].addr);
+    // The forged ones were not: nobody lists the stranger, b and a keep their true identity.
+    for n in ["mgr", "a", "b"] {
+        for row in c.core(n).members() {
+            assert_ne!(row.id.name, "evil", "{n} adopted the stranger");
+            let m = &c.members[&row.id.name];
+            assert_eq!((row.id.addr, row.id.role, &row.id.subcluster), (m.addr, m.role, &m.subcluster), "{n}'s row of {}", row.id.name);
+        }
+    }
+    // Nobody sent anything to the forged addresses.
+    for line in &c.log[sent_at..] {
+        assert!(!line.contains("127.0.9."), "a member dialled a forged address: {line}");
+    }
+    // mgr kept the four refusals, each naming the relay, and logged the first one.
+    let (refusals, total) = c.core("mgr").gossip_refusals();
+    let refusals: Vec<_> = refusals.collect();
+    assert_eq!(total, 4);
+    assert!(refusals.iter().all(|r| r.relay == "a"), "{refusals:?}");
+    assert_eq!(refusals[0].member, stranger);
+    assert_eq!(refusals[0].reason, "evil is not a host of the segment file");
+    assert_eq!(refusals[1].reason, "b claims address 127.0.9.10:4803 but the segment file says 127.0.1.3:4803");
+    assert_eq!(refusals[2].reason, "b claims the role manager but the segment file makes it a node");
+    assert_eq!(refusals[3].reason, "a claims subcluster east but the segment file says west");
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("dropped gossip")).collect();
+    assert_eq!(warnings.len(), 1, "one warning per relay per period:\n{log}");
+    assert!(warnings[0].contains("relay=\"a\"") && warnings[0].contains("evil@127.0.9.9:4803"), "{log}");
+}
+
+#[test]
+fn a_probe_request_naming_a_stranger_is_refused_whole() {
+    let mut c = Setup::new(&nodes(2), 42).start();
+    c.run_for(secs(2));
+    let stranger = MemberId {
+        name: "evil".into(),
+        addr: "127.0.9.9:4803".parse().expect("addr"),
+        role: Role::Node,
+        subcluster: "east".into(),
+        incarnation: 1,
+    };
+    let moved = MemberId { addr: "127.0.9.10:4803".parse().expect("addr"), ..identity_of(&c, "b") };
+    let now = c.at();
+    for target in [stranger, moved] {
+        let packet = forged(&c, "a", "mgr", foca::Message::PingReq { target: target.clone(), probe_number: 1 }, &[]);
+        let core = c.members.get_mut("mgr").and_then(|m| m.core.as_mut()).expect("mgr runs");
+        let error = core.handle(now, Input::Datagram { from: "a", payload: &packet }).expect_err("refused");
+        assert!(error.to_string().contains(&target.name), "{error}");
+        while let Some(output) = core.poll_output() {
+            assert!(!matches!(output, Output::Send { ref addr, .. } if addr.ip().to_string().starts_with("127.0.9.")), "{output:?}");
+        }
+    }
+}
+
+#[test]
+fn in_a_two_member_cluster_the_one_that_stays_lists_the_one_that_left_as_down() {
+    for leaving in ["mgr", "a"] {
+        let mut c = Setup::new(&["a"], 43).start();
+        c.run_for(secs(2));
+        let staying = if leaving == "mgr" { "a" } else { "mgr" };
+        assert_eq!(c.up_view(staying).len(), 2);
+        c.leave(leaving);
+        c.run_for(ms(300));
+        c.crash(leaving);
+        // Alone now, the staying member starts its SWIM state afresh; the table must not
+        // forget the member that left.
+        c.run_for(secs(10));
+        assert!(c.events_since(staying, ms(0), |e| matches!(e, ClusterEvent::Isolated)).count() > 0);
+        let row = c.core(staying).members().into_iter().find(|m| m.id.name == leaving);
+        let row = row.unwrap_or_else(|| panic!("{staying} forgot {leaving}"));
+        assert_eq!(row.state, MemberState::Down, "{leaving} in the view of {staying}");
+        // And when it comes back, it is up again.
+        c.start(leaving);
+        c.run_for(secs(4));
+        let row = c.core(staying).members().into_iter().find(|m| m.id.name == leaving).expect("known");
+        assert_eq!((row.state, row.id.incarnation), (MemberState::Up, 2), "{leaving} back in the view of {staying}");
     }
 }
