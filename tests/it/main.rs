@@ -6,6 +6,7 @@ mod actuator;
 mod console;
 mod console_client;
 mod duravip;
+mod fuzz_corpus;
 mod local;
 mod membership;
 mod netns;
