@@ -79,7 +79,7 @@ fn member(i: u8) -> MemberId {
         name: format!("n{i}"),
         addr: SocketAddr::from(([127, 0, 1, i + 1], 4803)),
         role: if i == 0 { Role::Manager } else { Role::Node },
-        subcluster: if i % 2 == 0 { "east".into() } else { "west".into() },
+        subcluster: if i.is_multiple_of(2) { "east".into() } else { "west".into() },
         incarnation: 1,
     }
 }

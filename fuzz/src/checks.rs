@@ -48,7 +48,7 @@ pub fn wire(data: &[u8]) {
 fn roster() -> Roster {
     let mut roster = Roster::new();
     for i in 0..4u8 {
-        let subcluster = if i % 2 == 0 { "east" } else { "west" };
+        let subcluster = if i.is_multiple_of(2) { "east" } else { "west" };
         roster.insert(&format!("n{i}"), SocketAddr::from(([127, 0, 1, i + 1], 4803)), subcluster);
     }
     roster
