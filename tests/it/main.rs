@@ -9,6 +9,7 @@ mod duravip;
 mod flood;
 #[path = "../../benches/support/initials.rs"]
 mod initials;
+mod fuzz_corpus;
 mod local;
 mod membership;
 mod netns;

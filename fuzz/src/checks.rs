@@ -1,0 +1,355 @@
+//! What every fuzz target checks, one function per decoder or parser. Each takes raw bytes,
+//! feeds them to the code under test and panics only when a property is broken: a decoder
+//! panicked, a decoded value does not survive encoding again, an error names no position or
+//! the wrong one, a reader lost step with its stream.
+//!
+//! The fuzz targets (`fuzz/fuzz_targets/`) call these functions; the test suite
+//! (`tests/it/fuzz_corpus.rs`) includes this file too and replays every committed corpus file
+//! through them, so the corpus keeps running without the fuzzing toolchain.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use eccluster::config::{self, ConfigError, Scope};
+use eccluster::console::frame::{self, FrameError, Reply};
+use eccluster::registry::Registry;
+use eccluster_proto::duravip::DuraVipMessage;
+use eccluster_proto::membership::{Membership, MembershipConfig, Output, Roster};
+use eccluster_proto::node::line::{self, RequestError};
+use eccluster_proto::node::Command;
+use eccluster_proto::ops::OpMessage;
+use eccluster_proto::segments::Segments;
+use eccluster_proto::wire::{self, Kind};
+use eccluster_proto::{MemberId, Role};
+use eccluster_simulations::scenario::{Scenario, TopologySource};
+use eccluster_simulations::topology::Topology;
+use foca::{Codec, Header, PostcardCodec};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// The envelope: datagrams and stream messages split into kind and body, and a valid envelope
+/// is exactly `encode(kind, body)`.
+pub fn wire(data: &[u8]) {
+    let datagram = wire::decode(data);
+    let message = wire::decode_message(data);
+    if data.len() <= wire::MAX_DATAGRAM {
+        assert_eq!(datagram, message, "a datagram and a stream message of the same bytes decode differently");
+    } else {
+        assert!(datagram.is_err(), "a datagram of {} bytes was accepted", data.len());
+    }
+    if let Ok((kind, body)) = message {
+        assert_eq!(&wire::encode(kind, body)[..], data, "the envelope does not re-encode to its bytes");
+    }
+}
+
+/// The hosts a membership core under test may hear from.
+fn roster() -> Roster {
+    let mut roster = Roster::new();
+    for i in 0..4u8 {
+        let subcluster = if i.is_multiple_of(2) { "east" } else { "west" };
+        roster.insert(&format!("n{i}"), SocketAddr::from(([127, 0, 1, i + 1], 4803)), subcluster);
+    }
+    roster
+}
+
+/// SWIM datagrams (foca's packets behind our envelope and roster checks) at a started member:
+/// the header round-trips through foca's codec, the core never panics, and whatever it sends
+/// in reply is a well-formed datagram within the size limit.
+pub fn membership(data: &[u8]) {
+    // The sender the transport authenticated: the one the packet claims, so that packets get
+    // past the impostor check and into foca (a mismatch is refused, and tested elsewhere).
+    let header: Option<Header<MemberId>> = wire::decode(data)
+        .ok()
+        .filter(|(kind, _)| *kind == Kind::Swim)
+        .and_then(|(_, body)| PostcardCodec.decode_header(body).ok());
+    if let Some(header) = &header {
+        let mut bytes = Vec::new();
+        PostcardCodec.encode_header(header, &mut bytes).expect("a decoded header encodes");
+        let again: Header<MemberId> = PostcardCodec.decode_header(&bytes[..]).expect("a re-encoded header decodes");
+        assert_eq!(&again, header, "a header does not survive encoding");
+    }
+    let peer = header.as_ref().map_or("n1", |h| h.src.name.as_str());
+    let me = MemberId {
+        name: "n0".into(),
+        addr: SocketAddr::from(([127, 0, 1, 1], 4803)),
+        role: Role::Manager,
+        subcluster: "east".into(),
+        incarnation: 1,
+    };
+    let mut core = Membership::new(me, roster(), MembershipConfig::lan(4), StdRng::seed_from_u64(7));
+    // The one clock read: the core only ever sees this value.
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    core.start(now);
+    while core.poll_output().is_some() {}
+    let _ = core.handle_datagram(now, peer, data);
+    while let Some(output) = core.poll_output() {
+        if let Output::Send { payload, .. } = output {
+            let (kind, body) = wire::decode(&payload).expect("a datagram the core sends decodes");
+            assert_eq!(kind, Kind::Swim);
+            let _: Header<MemberId> = PostcardCodec.decode_header(body).expect("a datagram the core sends has a header");
+        }
+    }
+}
+
+/// Operations messages read from a stream: decoding never panics and a decoded message
+/// survives encoding.
+pub fn ops(data: &[u8]) {
+    if let Ok(message) = OpMessage::decode(data) {
+        let bytes = message.encode().expect("a decoded operations message encodes");
+        assert_eq!(OpMessage::decode(&bytes).as_ref(), Ok(&message), "an operations message does not survive encoding");
+    }
+}
+
+/// DuraVIP datagrams: decoding never panics and a decoded message encodes again, within the
+/// datagram limit, to the same message.
+pub fn duravip(data: &[u8]) {
+    if let Ok(message) = DuraVipMessage::decode(data) {
+        let bytes = message.encode().expect("a decoded DuraVIP message encodes within a datagram");
+        assert_eq!(DuraVipMessage::decode(&bytes).as_ref(), Ok(&message), "a DuraVIP message does not survive encoding");
+    }
+}
+
+/// A runtime for the console's async readers; one per thread, built once.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime =
+            tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
+    }
+    RUNTIME.with(|rt| rt.block_on(future))
+}
+
+/// The length a frame at the start of `bytes` announces, if its header is complete.
+fn announced(bytes: &[u8]) -> Option<u64> {
+    let header: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    Some(u64::from(u32::from_be_bytes(header)))
+}
+
+/// The console socket's byte stream, read as requests (by a server) and as replies (by a
+/// client): no panic; a frame that was read, or refused recoverably, consumed exactly its
+/// header and announced length (the stream stays in step); requests and replies that were
+/// read survive writing and reading again.
+pub fn console_frame(data: &[u8]) {
+    block_on(async {
+        let mut rest = data;
+        loop {
+            let before = rest;
+            let result = frame::read_request(&mut rest).await;
+            let consumed = (before.len() - rest.len()) as u64;
+            match result {
+                Ok(None) => {
+                    assert!(before.is_empty(), "a clean end reported with {} bytes left", before.len());
+                    break;
+                }
+                Ok(Some(request)) => {
+                    assert!(request.len() <= frame::MAX_REQUEST);
+                    assert_eq!(Some(consumed - 4), announced(before), "a request frame was not consumed exactly");
+                    let mut written = Vec::new();
+                    frame::write_request(&mut written, &request).await.expect("writing to memory");
+                    let back = frame::read_request(&mut &written[..]).await.expect("a written request reads");
+                    assert_eq!(back.as_deref(), Some(request.as_str()));
+                }
+                Err(error) if error.is_recoverable() => {
+                    assert_eq!(Some(consumed - 4), announced(before), "{error}: the stream lost step");
+                    if let FrameError::TooLarge { len, limit } = error {
+                        assert!(len > limit as u64);
+                    }
+                }
+                Err(FrameError::Truncated { got, expected }) => {
+                    assert!(got < expected && got == consumed, "{got} of {expected} after {consumed} bytes");
+                    break;
+                }
+                Err(error) => panic!("reading from memory failed: {error}"),
+            }
+        }
+        let mut rest = data;
+        loop {
+            let before = rest;
+            let result = frame::read_reply(&mut rest).await;
+            let consumed = (before.len() - rest.len()) as u64;
+            match result {
+                Ok(None) => break,
+                Ok(Some(reply)) => {
+                    assert_eq!(Some(consumed - 4), announced(before), "a reply frame was not consumed exactly");
+                    let mut written = Vec::new();
+                    frame::write_reply(&mut written, &reply).await.expect("writing to memory");
+                    let back: Option<Reply> = frame::read_reply(&mut &written[..]).await.expect("a written reply reads");
+                    assert_eq!(back.as_ref(), Some(&reply));
+                }
+                Err(error) if error.is_recoverable() => {
+                    assert_eq!(Some(consumed - 4), announced(before), "{error}: the stream lost step");
+                }
+                Err(FrameError::Truncated { .. }) => break,
+                Err(error) => panic!("reading from memory failed: {error}"),
+            }
+        }
+    });
+}
+
+/// Console command lines: splitting never panics; the normalised line splits back into the
+/// same words; an unterminated quote is reported at the column of a quote; the cores' command
+/// parser takes whatever words come out, for both roles.
+pub fn console_line(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match line::parse_line(text) {
+        Ok(request) => {
+            assert!(!request.words.is_empty());
+            // A command whose own first word is a format word (`json xml show`) reads back
+            // as a format prefix: that is what nodes see when it is forwarded, by design.
+            let prefixed = ["xml", "json"].iter().any(|p| request.words[0].eq_ignore_ascii_case(p));
+            if !prefixed {
+                let again = line::parse_line(&request.line).expect("a normalised line parses");
+                assert_eq!(again.words, request.words, "the normalised line {:?} splits differently", request.line);
+                assert_eq!(again.format, line::Format::Text);
+            }
+            assert_eq!(line::join_words(&request.words), request.line);
+            for role in [Role::Manager, Role::Node] {
+                let _ = Command::parse(role, &request.words);
+            }
+        }
+        Err(RequestError::UnterminatedQuote { column }) => {
+            let at = column.checked_sub(1).and_then(|i| text.chars().nth(i));
+            assert_eq!(at, Some('"'), "unterminated quote reported at column {column}");
+        }
+        Err(RequestError::Empty) => assert!(text.trim().is_empty() || text.chars().all(char::is_whitespace)),
+        Err(RequestError::MissingCommand { .. }) => {}
+    }
+}
+
+/// A directory of files for fuzzed `include`s and scenario `segments` to find: the example
+/// DuraVIP configuration, a directory of two files, a file that includes itself, one with a
+/// syntax error, one that is not UTF-8, and the two-data-centre segment file. Built once per
+/// process.
+fn config_fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("eccluster-fuzz-config-{}", std::process::id()));
+        let files: [(&str, &[u8]); 7] = [
+            ("a.conf", include_bytes!("../../docs/examples/duravip.conf")),
+            ("d/1.conf", b"Control_Listener {\n  Listen \"/tmp/2025\" { }\n}\n"),
+            ("d/2.conf", b"command \"uptime\" { program = \"/usr/bin/uptime\" }\n"),
+            ("cycle.conf", b"include \"cycle.conf\"\n"),
+            ("bad.conf", b"cluster {\n  x = ( a b\n"),
+            ("latin1.conf", b"name = \"caf\xe9\"\n"),
+            ("segments/two-dc.conf", include_bytes!("../../segments/two-dc.conf")),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("creating the fixture directory");
+            std::fs::write(&path, text).expect("writing a fixture");
+        }
+        dir
+    })
+}
+
+/// Number of lines of `text` and the length in characters of line `n` (1-based).
+fn line_len(text: &str, n: u32) -> Option<usize> {
+    text.split('\n').nth(usize::try_from(n).ok()?.checked_sub(1)?).map(|l| l.chars().count())
+}
+
+/// Momentum configuration text (lexer, parser, includes) and the readers of the typed
+/// settings: no panic; an error in the text itself names a line and column inside it; a tree
+/// printed back parses to the same tree.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let origin = config_fixtures().join("fuzz.conf");
+    match config::parse_str(text, &origin) {
+        Ok(scope) => {
+            let printed = config::render(&scope);
+            let again = config::parse_str(&printed, &origin)
+                .unwrap_or_else(|e| panic!("the printed tree does not parse: {e}\n{printed}"));
+            assert!(again.same_content(&scope), "the printed tree parses differently:\n{printed}");
+            typed_settings(&scope);
+        }
+        Err(error) => check_config_error(text, &origin, &error),
+    }
+}
+
+/// The readers of typed settings, which only ever see a parsed tree.
+fn typed_settings(scope: &Scope) {
+    let _ = Registry::from_config(scope);
+    let _ = config::duravip::read(scope, &["n1", "n2"]);
+}
+
+fn check_config_error(text: &str, origin: &Path, error: &ConfigError) {
+    let message = error.to_string();
+    let Some(span) = error.span() else { return };
+    assert!(span.line >= 1 && span.column >= 1, "{message}: no position");
+    assert!(message.contains(&format!("{}:{}", span.line, span.column)), "{message}: the message names no position");
+    if span.file.as_path() == origin {
+        let len = line_len(text, span.line).unwrap_or_else(|| panic!("{message}: line {} is past the end", span.line));
+        assert!(span.column as usize <= len + 1, "{message}: column {} is past the end of the line ({len})", span.column);
+    }
+}
+
+/// Segment files: no panic; an error names a line and column inside the text; a parsed file
+/// printed back parses to the same subclusters, segments and hosts.
+pub fn segments(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Segments::parse("fuzz.segments", text) {
+        Ok(parsed) => {
+            let printed = parsed.render();
+            let again = Segments::parse("printed", &printed)
+                .unwrap_or_else(|e| panic!("the printed file does not parse: {e}\n{printed}"));
+            assert_eq!(lineless(&again), lineless(&parsed), "the printed file parses differently:\n{printed}");
+        }
+        Err(error) => {
+            let at = error.location();
+            let message = error.to_string();
+            assert!(message.starts_with(&format!("fuzz.segments:{}:{}", at.line, at.column)), "{message}");
+            let len = line_len(text, at.line).unwrap_or_else(|| panic!("{message}: line {} is past the end", at.line));
+            assert!(at.line >= 1 && at.column >= 1, "{message}");
+            assert!(at.column as usize <= len + 1, "{message}: column {} is past the end of the line ({len})", at.column);
+        }
+    }
+}
+
+/// The parsed file without line numbers (printing moves header settings to the top).
+fn lineless(s: &Segments) -> Segments {
+    let mut s = s.clone();
+    for sc in &mut s.subclusters {
+        for seg in &mut sc.segments {
+            seg.line = 0;
+        }
+    }
+    for host in &mut s.hosts {
+        host.line = 0;
+    }
+    s
+}
+
+/// Simulator scenario files: no panic in parsing nor in what a run does with the parsed
+/// scenario before it starts (topology, validation against it, end time, tuning, bindings).
+pub fn scenario(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let dir = config_fixtures();
+    let Ok(scenario) = Scenario::parse(&dir.join("fuzz.toml"), text) else { return };
+    let topology = match &scenario.topology {
+        TopologySource::Generated { nodes, subclusters } => {
+            // Large generated clusters are the simulator's business, not the parser's.
+            if *nodes < 2 || *nodes > 64 || subclusters.len() > *nodes {
+                return;
+            }
+            let k = subclusters.len();
+            let counts: Vec<(String, usize)> =
+                subclusters.iter().enumerate().map(|(i, s)| (s.clone(), nodes / k + usize::from(i < nodes % k))).collect();
+            Topology::generate(&counts)
+        }
+        TopologySource::Segments(path) => {
+            let Ok(text) = std::fs::read_to_string(path) else { return };
+            let Ok(segments) = Segments::parse("segments", &text) else { return };
+            Topology::from_segments(&segments)
+        }
+    };
+    let n = topology.len();
+    let end = scenario.end(n);
+    if scenario.validate(&topology, end).is_err() {
+        return;
+    }
+    let _ = scenario.membership.config(n).to_foca();
+    if let Some(spec) = &scenario.duravip {
+        let _ = spec.resolve(&topology);
+    }
+}
