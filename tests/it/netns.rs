@@ -1,7 +1,8 @@
 //! A lab of network namespaces for tests that need real addresses on real interfaces: a
 //! switch namespace with a bridge, and one namespace per host joined to the bridge by a veth
 //! pair (`eth0` inside the host, 10.NET.0.HOST/24). Links can be taken down and up from the
-//! switch side (a cut cable). Everything is removed when the lab is dropped.
+//! switch side (a cut cable), or one direction between two hosts dropped (a blackhole route in
+//! the sender's namespace). Everything is removed when the lab is dropped.
 //!
 //! Code that must run inside a host's namespace (a tiny TCP service, a client) runs on a
 //! thread of its own that enters the namespace with setns(2): sockets it creates live there.
@@ -27,14 +28,29 @@ pub struct Lab {
     prefix: String,
     net: u8,
     hosts: Vec<String>,
+    /// Last octet of each host's address, in the order of `hosts`.
+    octets: Vec<u8>,
 }
 
 impl Lab {
     /// Namespaces for `hosts` on 10.`net`.0.0/24 (host i gets .10+i), tagged `tag` so that
     /// parallel tests never share one.
     pub fn new(tag: &str, net: u8, hosts: &[&str]) -> Lab {
+        let numbered: Vec<(&str, u8)> = hosts.iter().enumerate().map(|(i, h)| (*h, 10 + i as u8)).collect();
+        Lab::with_octets(tag, net, &numbered)
+    }
+
+    /// Namespaces for `hosts` on 10.`net`.0.0/24, each host at 10.`net`.0.OCTET as given (so
+    /// that hosts can sit in different segments of the /24).
+    pub fn with_octets(tag: &str, net: u8, hosts: &[(&str, u8)]) -> Lab {
         let prefix = format!("ec{}{}", tag, std::process::id() % 100_000);
-        let lab = Lab { prefix, net, hosts: hosts.iter().map(|h| h.to_string()).collect() };
+        let lab = Lab {
+            prefix,
+            net,
+            hosts: hosts.iter().map(|(h, _)| h.to_string()).collect(),
+            octets: hosts.iter().map(|(_, o)| *o).collect(),
+        };
+        let hosts: Vec<&str> = hosts.iter().map(|(h, _)| *h).collect();
         let sw = lab.switch();
         ip(&["netns", "add", &sw]);
         ip(&["-n", &sw, "link", "set", "lo", "up"]);
@@ -69,7 +85,7 @@ impl Lab {
 
     /// The address of `host` on the lab's network.
     pub fn addr(&self, host: &str) -> Ipv4Addr {
-        Ipv4Addr::new(10, self.net, 0, 10 + self.index(host) as u8)
+        Ipv4Addr::new(10, self.net, 0, self.octets[self.index(host)])
     }
 
     /// An address of the lab's network for services (10.NET.0.100 + `i`).
@@ -81,6 +97,13 @@ impl Lab {
     pub fn link(&self, host: &str, up: bool) {
         let port = format!("p{}", self.index(host));
         ip(&["-n", &self.switch(), "link", "set", &port, if up { "up" } else { "down" }]);
+    }
+
+    /// Drops (`blocked`) or lets through again everything `from` sends to `to`'s address, while
+    /// `to` can still reach `from`: a blackhole route in `from`'s namespace.
+    pub fn block(&self, from: &str, to: &str, blocked: bool) {
+        let dest = format!("{}/32", self.addr(to));
+        ip(&["-n", &self.ns(from), "route", if blocked { "add" } else { "del" }, "blackhole", &dest]);
     }
 
     /// The IPv4 addresses configured on `host`'s eth0 (read with `ip -j`).
