@@ -1,8 +1,7 @@
 //! A lab of network namespaces for tests that need real addresses on real interfaces: a
 //! switch namespace with a bridge, and one namespace per host joined to the bridge by a veth
 //! pair (`eth0` inside the host, 10.NET.0.HOST/24). Links can be taken down and up from the
-//! switch side (a cut cable), or one direction between two hosts dropped (a blackhole route in
-//! the sender's namespace). Everything is removed when the lab is dropped.
+//! switch side (a cut cable). Everything is removed when the lab is dropped.
 //!
 //! Code that must run inside a host's namespace (a tiny TCP service, a client) runs on a
 //! thread of its own that enters the namespace with setns(2): sockets it creates live there.
@@ -99,23 +98,9 @@ impl Lab {
         ip(&["-n", &self.switch(), "link", "set", &port, if up { "up" } else { "down" }]);
     }
 
-    /// Drops (`blocked`) or lets through again everything `from` sends to `to`'s address, while
-    /// `to` can still reach `from`: a blackhole route in `from`'s namespace.
-    pub fn block(&self, from: &str, to: &str, blocked: bool) {
-        let dest = format!("{}/32", self.addr(to));
-        ip(&["-n", &self.ns(from), "route", if blocked { "add" } else { "del" }, "blackhole", &dest]);
-    }
-
     /// The IPv4 addresses configured on `host`'s eth0 (read with `ip -j`).
     pub fn addresses(&self, host: &str) -> Vec<IpAddr> {
-        let out = Command::new("ip").args(["-n", &self.ns(host), "-j", "addr", "show", "dev", "eth0"]).output().expect("ip");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
-            .collect()
+        addresses_in(&self.ns(host))
     }
 
     /// The valid lifetime the kernel reports for `addr` on `host`, in seconds (`None`: not
@@ -169,6 +154,18 @@ impl Lab {
         ready_rx.recv().expect("the name service started");
         Service { stop }
     }
+}
+
+/// The IPv4 addresses configured on eth0 in namespace `ns` (read with `ip -j`).
+pub fn addresses_in(ns: &str) -> Vec<IpAddr> {
+    let out = Command::new("ip").args(["-n", ns, "-j", "addr", "show", "dev", "eth0"]).output().expect("ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
+        .collect()
 }
 
 /// A running name service; stops on drop.

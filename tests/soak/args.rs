@@ -10,7 +10,7 @@ use crate::schedule::Kind;
 pub const USAGE: &str = "\
 usage: cargo test --release --test soak -- [OPTIONS]
   --seed N              replay the schedule of seed N (default: drawn from the clock)
-  --duration D          run rounds for D (seconds, or 90s / 30m / 1h); default 120s, the CI run
+  --duration D          run rounds for D (seconds, or 90s / 30m / 1h); default 100s, the CI run
   --round D             chaos before each checkpoint (default 30s)
   --no-KIND             leave events of KIND out; KIND: kill manager-kill stop cut oneway move
   --manager-kill        include kill -9 of the manager (left out of the CI run by default)
@@ -18,12 +18,12 @@ usage: cargo test --release --test soak -- [OPTIONS]
   --consoles N          concurrent ec_console clients (default 3)
   --max-faults N        most faults in force at once (default 2)
   --rss-limit-mib N     resident memory limit of each daemon (default 64)
-  --settle D            how long DuraVIP ownership may take to settle after a heal (default 45s)
+  --settle D            how long DuraVIP ownership may take to settle after a heal (default 30s)
   --policy P            DuraVIP partition policy: available (default) or majority
   --net N               the namespaces' network, 10.N.0.0/24 (default 71)";
 
 /// Default length of a run when none is given: the CI run.
-const CI_DURATION: Duration = Duration::from_secs(120);
+const CI_DURATION: Duration = Duration::from_secs(100);
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -109,7 +109,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         consoles: 3,
         max_faults: 2,
         rss_limit_mib: 64,
-        settle: Duration::from_secs(45),
+        settle: Duration::from_secs(30),
         policy: "available".to_owned(),
         net: 71,
     };

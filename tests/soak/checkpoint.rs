@@ -1,8 +1,9 @@
 //! The quiet checkpoint after each round, with every fault undone and the consoles held:
 //! every member sees every other up; every acknowledged operation is applied by each target
 //! it was sent to, or that target restarted or rejoined since; no node applied an operation
-//! not sent to it; each DuraVIP address has at most one holder once ownership has settled,
-//! and keeps it. Then the manager's results buffer is flushed, as an operator would.
+//! not sent to it; no DuraVIP address has two holders once the settle window after the heal
+//! has passed (sampled from the heal on, alongside the other checks, until the window and a
+//! watch after it are over). Then the manager's results buffer is flushed, as an operator would.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::ledger::{Invariant, Ledger};
-use crate::rig::{ask, ask_json, view, Rig};
+use crate::rig::{ask, ask_json, view, Rig, VipProbe};
 use crate::schedule::{MANAGER, MEMBERS};
 use crate::traffic::lock;
 use crate::watch::poll_once;
@@ -23,7 +24,7 @@ use crate::watch::poll_once;
 const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
 /// How long acknowledged operations may take to be applied once membership has converged.
 const APPLY_LIMIT: Duration = Duration::from_secs(30);
-/// How long a settled DuraVIP ownership is watched for a second holder.
+/// How long DuraVIP ownership is watched for a second holder after the settle window.
 const HOLD_WATCH: Duration = Duration::from_secs(5);
 
 /// Polls `check` every 250 ms until it holds or `limit` has passed; whether it held. Used only
@@ -50,8 +51,11 @@ where
 pub struct Measured {
     pub converged: Option<Duration>,
     pub applied: Option<Duration>,
-    pub settled: Option<Duration>,
-    /// Addresses nobody held once ownership settled.
+    /// DuraVIP ownership was watched (not in the final, operations-only checkpoint).
+    pub watched: bool,
+    /// When two holders of one address were last seen, after the heal.
+    pub last_double: Option<Duration>,
+    /// Addresses nobody held at the end of the watch.
     pub unheld: usize,
 }
 
@@ -59,7 +63,44 @@ pub struct Checkpoint<'a> {
     pub rig: &'a Rig,
     pub ledger: &'a Mutex<Ledger>,
     pub consoles: &'a BTreeMap<String, PathBuf>,
-    pub settle: Duration,
+    /// The DuraVIP settle window; `None`: do not watch ownership.
+    pub settle: Option<Duration>,
+}
+
+/// What watching DuraVIP ownership from the heal on found.
+struct Watched {
+    last_double: Option<Duration>,
+    /// Two holders after the settle window: when, and who.
+    late: Option<String>,
+    unheld: usize,
+}
+
+fn doubled(holders: &BTreeMap<IpAddr, Vec<String>>) -> Option<String> {
+    let two: Vec<String> =
+        holders.iter().filter(|(_, who)| who.len() > 1).map(|(a, who)| format!("{a} held by {}", who.join(" and "))).collect();
+    (!two.is_empty()).then(|| two.join("; "))
+}
+
+/// Samples the holders every 250 ms for `window` and `HOLD_WATCH` after it.
+async fn watch_vips(probe: VipProbe, window: Duration) -> Watched {
+    let start = Instant::now();
+    let mut w = Watched { last_double: None, late: None, unheld: 0 };
+    loop {
+        let p = probe.clone();
+        let holders = tokio::task::spawn_blocking(move || p.holders()).await.unwrap_or_default();
+        let t = start.elapsed();
+        if let Some(d) = doubled(&holders) {
+            w.last_double = Some(t);
+            if t >= window && w.late.is_none() {
+                w.late = Some(format!("{:.1}s after every fault was undone (settle window {}s): {d}", t.as_secs_f64(), window.as_secs()));
+            }
+        }
+        if t >= window + HOLD_WATCH {
+            w.unheld = holders.values().filter(|who| who.is_empty()).count();
+            return w;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 impl Checkpoint<'_> {
@@ -94,6 +135,7 @@ impl Checkpoint<'_> {
     pub async fn run(&self) -> Measured {
         let mut measured = Measured::default();
         let healed = Instant::now();
+        let vips = self.settle.map(|window| tokio::spawn(watch_vips(self.rig.probe(), window)));
 
         let converged = within(CONVERGE_LIMIT, || async {
             self.not_up().await.values().all(|v| matches!(v, Ok(missing) if missing.is_empty()))
@@ -119,7 +161,16 @@ impl Checkpoint<'_> {
         let start = Instant::now();
         let ops_done = within(APPLY_LIMIT, || async {
             poll_once(self.ledger, self.consoles).await;
-            lock(self.ledger).resolve() == 0
+            if lock(self.ledger).resolve() == 0 {
+                return true;
+            }
+            let ambiguous = lock(self.ledger).ambiguous();
+            for (id, node, command) in ambiguous {
+                if self.manager_result(&node, &command, &id.to_string()).await == "node left" {
+                    lock(self.ledger).left(id, &node);
+                }
+            }
+            false
         });
         if ops_done.await {
             measured.applied = Some(start.elapsed());
@@ -138,26 +189,18 @@ impl Checkpoint<'_> {
         }
         lock(self.ledger).scan_oplogs();
 
-        let left = self.settle.saturating_sub(healed.elapsed()).max(Duration::from_secs(5));
-        let one_each = |h: &BTreeMap<IpAddr, Vec<String>>| h.values().all(|who| who.len() == 1);
-        let settled = within(left, || async { one_each(&self.rig.holders()) }).await;
-        let holders = self.rig.holders();
-        if settled {
-            measured.settled = Some(healed.elapsed());
-        } else {
-            measured.unheld = holders.values().filter(|who| who.is_empty()).count();
-        }
-        let mut doubled = self.doubled(&holders);
-        if doubled.is_none() {
-            let until = Instant::now() + HOLD_WATCH;
-            while Instant::now() < until && doubled.is_none() {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                doubled = self.doubled(&self.rig.holders());
+        if let Some(vips) = vips {
+            measured.watched = true;
+            match vips.await {
+                Ok(w) => {
+                    measured.last_double = w.last_double;
+                    measured.unheld = w.unheld;
+                    if let Some(late) = w.late {
+                        lock(self.ledger).violate(Invariant::Duravip, late);
+                    }
+                }
+                Err(e) => println!("note: watching the DuraVIP addresses failed: {e}"),
             }
-        }
-        if let Some(d) = doubled {
-            let detail = format!("{:.0}s after every fault was undone: {d}", healed.elapsed().as_secs_f64());
-            lock(self.ledger).violate(Invariant::Duravip, detail);
         }
 
         if ask(&self.consoles[MANAGER], "flush control cache", Duration::from_secs(2)).await.is_none() {
@@ -175,11 +218,5 @@ impl Checkpoint<'_> {
             Some(r) => format!("a result of operation {} instead", r["id"].as_str().unwrap_or("?")),
             None => "no result".to_owned(),
         }
-    }
-
-    fn doubled(&self, holders: &BTreeMap<IpAddr, Vec<String>>) -> Option<String> {
-        let two: Vec<String> =
-            holders.iter().filter(|(_, who)| who.len() > 1).map(|(a, who)| format!("{a} held by {}", who.join(" and "))).collect();
-        (!two.is_empty()).then(|| two.join("; "))
     }
 }

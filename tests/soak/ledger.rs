@@ -45,6 +45,8 @@ pub struct Member {
     /// Distinct incarnations the current process reported, in the order seen.
     pub incarnations: Vec<u64>,
     pub max_rss_kib: u64,
+    /// When a process of this member last died or renewed its incarnation.
+    pub ended: Option<f64>,
 }
 
 /// A member as it was when an operation was sent.
@@ -52,7 +54,14 @@ pub struct Member {
 pub struct Seen {
     pub gen: u32,
     pub incarnation: Option<u64>,
+    /// An earlier process or incarnation ended so recently that the manager may still have
+    /// addressed the operation to it.
+    pub recent: bool,
 }
+
+/// How long after a process dies (or renews its incarnation) the manager may still address
+/// operations to it: membership's failure detection, generously.
+const DETECTION: f64 = 20.0;
 
 /// Every member as it was at one moment.
 #[derive(Clone, Debug)]
@@ -85,6 +94,9 @@ pub struct Tally {
     pub restarted: u64,
     /// Not applied: the target rejoined with a new incarnation after it was sent.
     pub rejoined: u64,
+    /// Not applied: sent to a process or incarnation of the target that had just ended (the
+    /// manager reports "node left" for it).
+    pub left: u64,
     pub lost: u64,
     /// Applied by two processes of one node (a restarted node given it again).
     pub reapplied: u64,
@@ -167,7 +179,10 @@ impl Ledger {
     pub fn new(start: Instant, rss_limit_kib: u64) -> Ledger {
         let members = MEMBERS
             .iter()
-            .map(|m| (m.to_string(), Member { gen: 1, pid: None, status: Status::Running, incarnations: Vec::new(), max_rss_kib: 0 }))
+            .map(|m| {
+                let member = Member { gen: 1, pid: None, status: Status::Running, incarnations: Vec::new(), max_rss_kib: 0, ended: None };
+                (m.to_string(), member)
+            })
             .collect();
         Ledger {
             start,
@@ -221,13 +236,25 @@ impl Ledger {
         self.events.push((at, what, members));
     }
 
+    /// A process of `name` is being killed.
+    pub fn process_ends(&mut self, name: &str) {
+        let now = self.now();
+        let m = self.member(name);
+        m.status = Status::Down;
+        m.ended = Some(now);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
+        let now = self.now();
         let members = self
             .members
             .iter()
-            .map(|(n, m)| (n.clone(), Seen { gen: m.gen, incarnation: m.incarnations.last().copied() }))
+            .map(|(n, m)| {
+                let recent = m.ended.is_some_and(|t| now - t < DETECTION);
+                (n.clone(), Seen { gen: m.gen, incarnation: m.incarnations.last().copied(), recent })
+            })
             .collect();
-        Snapshot { at: self.now(), members }
+        Snapshot { at: now, members }
     }
 
     /// A console saw operation `id` acknowledged for `targets`; `sent` is how the members were
@@ -247,8 +274,12 @@ impl Ledger {
 
     /// The current process of `node` (generation `gen`) reports incarnation `incarnation`.
     pub fn record_incarnation(&mut self, node: &str, gen: u32, incarnation: u64) {
+        let now = self.now();
         let m = self.member(node);
         if m.gen == gen && m.incarnations.last() != Some(&incarnation) {
+            if !m.incarnations.is_empty() {
+                m.ended = Some(now);
+            }
             m.incarnations.push(incarnation);
         }
     }
@@ -336,6 +367,31 @@ impl Ledger {
             }
         }
         open
+    }
+
+    /// Open pairs whose target had a process or incarnation end just before the operation was
+    /// sent: the manager may have addressed it to that one. (id, node, command), only while
+    /// the manager that acknowledged them still runs.
+    pub fn ambiguous(&self) -> Vec<(Id, String, String)> {
+        let mgr_gen = self.members.get(MANAGER).map(|m| m.gen);
+        self.ops
+            .iter()
+            .filter(|(_, op)| op.sent.members.get(MANAGER).map(|s| s.gen) == mgr_gen)
+            .flat_map(|(id, op)| {
+                op.open
+                    .iter()
+                    .filter(|t| op.sent.members.get(*t).is_some_and(|s| s.recent))
+                    .map(move |t| (*id, t.clone(), op.command.clone()))
+            })
+            .collect()
+    }
+
+    /// The manager reports "node left" for ambiguous pair (`id`, `node`): it went to the
+    /// process or incarnation that had just ended.
+    pub fn left(&mut self, id: Id, node: &str) {
+        if self.ops.get_mut(&id).is_some_and(|op| op.open.remove(node)) {
+            self.tally.left += 1;
+        }
     }
 
     /// The operations with targets still open, for the final report on them.
@@ -431,7 +487,7 @@ impl Ledger {
 
     /// (operation, target) pairs checked so far.
     pub fn checked(&self) -> u64 {
-        self.tally.applied + self.tally.restarted + self.tally.rejoined + self.tally.lost
+        self.tally.applied + self.tally.restarted + self.tally.rejoined + self.tally.left + self.tally.lost
     }
 }
 

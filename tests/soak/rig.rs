@@ -11,7 +11,7 @@ use std::time::Duration;
 use eccluster::console::frame::Reply;
 use serde_json::Value;
 
-use crate::netns::Lab;
+use crate::netns::{addresses_in, ip, Lab};
 use crate::schedule::{MANAGER, MEMBERS, VIPS};
 use crate::support::Cluster;
 
@@ -81,15 +81,36 @@ impl Rig {
         IpAddr::V4(self.lab.service_addr(i))
     }
 
-    /// Per DuraVIP address, the members whose interface has it (as the kernel says).
+    /// Stops (`blocked`) or lets through again everything `from` sends to `to`'s address, while
+    /// `to` can still reach `from`: an unreachable route in `from`'s namespace. (Not a
+    /// blackhole route: its EINVAL on send makes QUIC turn segmentation offload off for good.)
+    pub fn block(&self, from: &str, to: &str, blocked: bool) {
+        let dest = format!("{}/32", self.lab.addr(to));
+        ip(&["-n", &self.lab.ns(from), "route", if blocked { "add" } else { "del" }, "unreachable", &dest]);
+    }
+
+    /// What reads the DuraVIP addresses off every member's interface.
+    pub fn probe(&self) -> VipProbe {
+        VipProbe {
+            namespaces: MEMBERS.iter().map(|m| (m.to_string(), self.lab.ns(m))).collect(),
+            vips: (1..=VIPS).map(|i| self.vip(i)).collect(),
+        }
+    }
+}
+
+/// Reads which members hold which DuraVIP address, as the kernel says; owns what it needs so
+/// that it can run on a blocking thread.
+#[derive(Clone, Debug)]
+pub struct VipProbe {
+    namespaces: Vec<(String, String)>,
+    vips: Vec<IpAddr>,
+}
+
+impl VipProbe {
+    /// Per DuraVIP address, the members whose interface has it.
     pub fn holders(&self) -> BTreeMap<IpAddr, Vec<String>> {
-        let held: Vec<(String, Vec<IpAddr>)> = MEMBERS.iter().map(|m| (m.to_string(), self.lab.addresses(m))).collect();
-        (1..=VIPS)
-            .map(|i| {
-                let vip = self.vip(i);
-                (vip, held.iter().filter(|(_, a)| a.contains(&vip)).map(|(m, _)| m.clone()).collect())
-            })
-            .collect()
+        let held: Vec<(&String, Vec<IpAddr>)> = self.namespaces.iter().map(|(m, ns)| (m, addresses_in(ns))).collect();
+        self.vips.iter().map(|vip| (*vip, held.iter().filter(|(_, a)| a.contains(vip)).map(|(m, _)| m.to_string()).collect())).collect()
     }
 }
 
