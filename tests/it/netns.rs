@@ -27,14 +27,29 @@ pub struct Lab {
     prefix: String,
     net: u8,
     hosts: Vec<String>,
+    /// Last octet of each host's address, in the order of `hosts`.
+    octets: Vec<u8>,
 }
 
 impl Lab {
     /// Namespaces for `hosts` on 10.`net`.0.0/24 (host i gets .10+i), tagged `tag` so that
     /// parallel tests never share one.
     pub fn new(tag: &str, net: u8, hosts: &[&str]) -> Lab {
+        let numbered: Vec<(&str, u8)> = hosts.iter().enumerate().map(|(i, h)| (*h, 10 + i as u8)).collect();
+        Lab::with_octets(tag, net, &numbered)
+    }
+
+    /// Namespaces for `hosts` on 10.`net`.0.0/24, each host at 10.`net`.0.OCTET as given (so
+    /// that hosts can sit in different segments of the /24).
+    pub fn with_octets(tag: &str, net: u8, hosts: &[(&str, u8)]) -> Lab {
         let prefix = format!("ec{}{}", tag, std::process::id() % 100_000);
-        let lab = Lab { prefix, net, hosts: hosts.iter().map(|h| h.to_string()).collect() };
+        let lab = Lab {
+            prefix,
+            net,
+            hosts: hosts.iter().map(|(h, _)| h.to_string()).collect(),
+            octets: hosts.iter().map(|(_, o)| *o).collect(),
+        };
+        let hosts: Vec<&str> = hosts.iter().map(|(h, _)| *h).collect();
         let sw = lab.switch();
         ip(&["netns", "add", &sw]);
         ip(&["-n", &sw, "link", "set", "lo", "up"]);
@@ -69,7 +84,7 @@ impl Lab {
 
     /// The address of `host` on the lab's network.
     pub fn addr(&self, host: &str) -> Ipv4Addr {
-        Ipv4Addr::new(10, self.net, 0, 10 + self.index(host) as u8)
+        Ipv4Addr::new(10, self.net, 0, self.octets[self.index(host)])
     }
 
     /// An address of the lab's network for services (10.NET.0.100 + `i`).
@@ -85,14 +100,7 @@ impl Lab {
 
     /// The IPv4 addresses configured on `host`'s eth0 (read with `ip -j`).
     pub fn addresses(&self, host: &str) -> Vec<IpAddr> {
-        let out = Command::new("ip").args(["-n", &self.ns(host), "-j", "addr", "show", "dev", "eth0"]).output().expect("ip");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
-            .collect()
+        addresses_in(&self.ns(host))
     }
 
     /// The valid lifetime the kernel reports for `addr` on `host`, in seconds (`None`: not
@@ -146,6 +154,18 @@ impl Lab {
         ready_rx.recv().expect("the name service started");
         Service { stop }
     }
+}
+
+/// The IPv4 addresses configured on eth0 in namespace `ns` (read with `ip -j`).
+pub fn addresses_in(ns: &str) -> Vec<IpAddr> {
+    let out = Command::new("ip").args(["-n", ns, "-j", "addr", "show", "dev", "eth0"]).output().expect("ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
+        .collect()
 }
 
 /// A running name service; stops on drop.
