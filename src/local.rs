@@ -160,8 +160,8 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         stop(&mut members, &mut exits).await;
         return Err(e);
     }
-    println!("ready: {n} members");
-    println!("manager console: ec_console {}", dir.join("console").display());
+    say(&format!("ready: {n} members"));
+    say(&format!("manager console: ec_console {}", dir.join("console").display()));
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
     watched
@@ -239,7 +239,7 @@ async fn watch(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>, shutd
         } else {
             "the cluster goes on without it"
         };
-        println!("{} exited ({}); log: {}; {consequence}", m.name, how(m), m.log.display());
+        say(&format!("{} exited ({}); log: {}; {consequence}", m.name, how(m), m.log.display()));
         tracing::warn!(member = %m.name, how = %how(m), log = %m.log.display(), "member exited");
     }
 }
@@ -286,5 +286,15 @@ async fn deadline_passed(members: &mut [Member], exits: &mut mpsc::Receiver<Exit
             }
             Ok(None) | Err(_) => break,
         }
+    }
+}
+
+/// One line to the operator. A closed standard output (`local up | head -1`) is no reason to
+/// stop the cluster: the line is dropped, the members keep running.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        tracing::debug!(line, "standard output is closed");
     }
 }

@@ -129,3 +129,38 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
         assert!(!dir.path().join(format!("{n}.pid")).exists(), "{n} left behind");
     }
 }
+
+/// `local up | head -1`: with its standard output closed, `local up` keeps its cluster
+/// running, still notices a member that exits, and stops cleanly on Ctrl-C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_up_with_its_output_closed_keeps_running() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
+        .args(["local", "up", "--segments"])
+        .arg(root.join("segments/local.conf"))
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("eccluster local up");
+    drop(up.stdout.take());
+    let mut up = StopOnDrop(Some(up));
+    let console = dir.path().join("console");
+    eventually("the manager answering", Duration::from_secs(90), || async {
+        eccluster::local::ask(&console, "show cluster membership").await.ok().filter(|r| r.is_ok())
+    })
+    .await;
+    let pid_file = dir.path().join("west2.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
+    eventually("local up noticing west2's exit", Duration::from_secs(10), || async { (!pid_file.exists()).then_some(()) }).await;
+    assert!(eccluster::local::ask(&console, "version").await.expect("manager").is_ok(), "the manager still answers");
+
+    let mut up = up.0.take().expect("local up");
+    assert!(up.try_wait().expect("wait").is_none(), "local up is still running");
+    kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("SIGINT");
+    let status = tokio::task::spawn_blocking(move || up.wait()).await.expect("waiter").expect("exit");
+    assert!(status.success(), "{status}");
+}
