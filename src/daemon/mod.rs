@@ -2,6 +2,7 @@
 //! validated here, at the edge, into a [`DaemonConfig`]; then the [`driver`] loop runs until a
 //! signal.
 
+pub mod control_cache;
 pub mod driver;
 
 use std::fs;
@@ -142,6 +143,12 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         let origin = args.config.as_deref().unwrap_or(Path::new("-"));
         (duravip, warnings) = read_duravip(cfg, origin, &segments, &name)?;
     }
+    let cache = match role {
+        Role::Manager => control_cache::read_settings(node_config.as_ref(), args.state_dir.as_deref())?,
+        Role::Node => control_cache::CacheSettings { path: None, limits: ops.results },
+    };
+    ops.results = cache.limits;
+    ops.journal = cache.path.is_some();
     Ok((DaemonConfig {
         role,
         membership: MembershipConfig::lan(segments.hosts.len()),
@@ -156,6 +163,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         registry,
         duravip,
         config_path: args.config.clone(),
+        control_cache: cache.path,
     }, warnings))
 }
 
