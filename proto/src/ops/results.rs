@@ -315,8 +315,9 @@ impl Results {
     }
 
     /// The buffer as journal records (one [`JournalRecord::Command`] per command text),
-    /// oldest command first, for a snapshot.
-    pub fn snapshot(&self, out: &mut Vec<JournalRecord>) {
+    /// oldest command first, handed to `out` one at a time (a snapshot is framed as it is
+    /// made, without a second copy of the whole buffer).
+    pub fn snapshot(&self, mut out: impl FnMut(&JournalRecord)) {
         for key in self.age.values() {
             let Some(entry) = self.entries.get(key) else { continue };
             let sent = entry
@@ -335,7 +336,7 @@ impl Results {
                     body: r.body.clone(),
                 })
                 .collect();
-            out.push(JournalRecord::Command { command: key.to_string(), sent, results });
+            out(&JournalRecord::Command { command: key.to_string(), sent, results });
         }
     }
 
@@ -440,7 +441,7 @@ mod tests {
         assert_eq!(r.retrieve_node("a", "run").expect("row").result.body, "ran");
         // A snapshot restores the same rows.
         let mut records = Vec::new();
-        r.snapshot(&mut records);
+        r.snapshot(|rec| records.push(rec.clone()));
         let mut back = Results::new();
         for rec in &records {
             back.restore(now, rec);

@@ -228,8 +228,9 @@ impl Sequencer {
         if !self.config.journal {
             return;
         }
-        let mut records = Vec::new();
-        self.results.snapshot(&mut records);
+        let mut file = BytesMut::new();
+        file.extend_from_slice(journal::MAGIC);
+        self.results.snapshot(|record| journal::frame(record, &mut file));
         let mut deliveries: BTreeMap<OpId, (String, Vec<Assigned>)> = BTreeMap::new();
         let channels = self.nodes.iter().map(|(n, c)| (n, c.incarnation, &c.subcluster, c.unacked.values().map(|(op, _)| op).collect::<Vec<_>>()));
         let waiting = self.awaiting.iter().map(|(n, w)| (n, w.incarnation, &w.subcluster, w.ops.values().collect::<Vec<_>>()));
@@ -240,12 +241,12 @@ impl Sequencer {
             }
         }
         for (id, (command, nodes)) in deliveries {
-            records.push(JournalRecord::Delivery { id, command, nodes });
+            journal::frame(&JournalRecord::Delivery { id, command, nodes }, &mut file);
         }
         if let Some(latest) = self.latest {
-            records.push(JournalRecord::Latest(latest));
+            journal::frame(&JournalRecord::Latest(latest), &mut file);
         }
-        let file = journal::file_of(&records);
+        let file = file.freeze();
         self.snapshot_bytes = file.len();
         self.appended = 0;
         // The snapshot holds everything the pending frames said.
