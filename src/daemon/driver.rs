@@ -487,40 +487,39 @@ impl Daemon {
         }
     }
 
+    /// Performs one output (journal writes are done by [`Daemon::drain`] before it).
     fn perform(&mut self, output: Output) {
-        {
-            match output {
-                Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
-                Output::Send { to, addr, channel: Channel::Stream, payload } => {
-                    self.transport.send_message(&to, addr, payload)
-                }
-                Output::SetTimer { after, timer } => {
-                    self.timers.insert(timer, after);
-                }
-                Output::Event(event) => log_event(&event),
-                Output::Execute(op) => self.execute(op),
-                Output::Reply { to, result } => self.reply(to, result),
-                Output::Acquire(addr) => {
-                    info!(%addr, "holding DuraVIP address");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.acquire(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Release(addr) => {
-                    info!(%addr, "released DuraVIP address");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.release(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Announce(addr) => {
-                    info!(%addr, "another holder gave way: announcing DuraVIP address again");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.announce(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Completed(id) => debug!(op = %id, "operation complete"),
-                Output::Journal(_) => {}
+        match output {
+            Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
+            Output::Send { to, addr, channel: Channel::Stream, payload } => {
+                self.transport.send_message(&to, addr, payload)
             }
+            Output::SetTimer { after, timer } => {
+                self.timers.insert(timer, after);
+            }
+            Output::Event(event) => log_event(&event),
+            Output::Execute(op) => self.execute(op),
+            Output::Reply { to, result } => self.reply(to, result),
+            Output::Acquire(addr) => {
+                info!(%addr, "holding DuraVIP address");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.acquire(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Release(addr) => {
+                info!(%addr, "released DuraVIP address");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.release(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Announce(addr) => {
+                info!(%addr, "another holder gave way: announcing DuraVIP address again");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.announce(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Completed(id) => debug!(op = %id, "operation complete"),
+            Output::Journal(_) => {}
         }
     }
 

@@ -74,7 +74,7 @@ pub struct ResultsLimits {
 
 impl Default for ResultsLimits {
     fn default() -> Self {
-        ResultsLimits { max_entries: 100_000, max_bytes: 64 << 20 }
+        ResultsLimits { max_entries: 100_000, max_bytes: 16 << 20 }
     }
 }
 
