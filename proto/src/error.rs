@@ -75,6 +75,22 @@ pub enum OpsError {
     /// `subcluster broadcast` to a subcluster with no live node.
     #[error("subcluster {0} has no live node")]
     NoLiveNode(String),
+    /// A cluster broadcast while no node is live: it would reach nobody. Nothing sequenced.
+    #[error("no node of the cluster is live; nothing was sent")]
+    NoLiveNodes,
+    /// The manager just started and does not see every node yet. Nothing sequenced; expected
+    /// for a few seconds after a manager start.
+    #[error("the manager is still forming its view of the cluster ({up} of {nodes} nodes up); try again in a few seconds")]
+    ViewForming {
+        /// Nodes up so far.
+        up: usize,
+        /// Nodes of the segment file.
+        nodes: usize,
+    },
+    /// The manager restarted and is still delivering operations acknowledged before; new ones
+    /// would overtake them. Nothing sequenced; expected just after a manager restart.
+    #[error("the manager is delivering {0} operation(s) acknowledged before its restart; try again shortly")]
+    Recovering(usize),
     /// A message of the wrong direction (an answer sent to a node, an apply to a manager).
     #[error("unexpected {what} message from {from}")]
     Unexpected {

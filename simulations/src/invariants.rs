@@ -263,16 +263,46 @@ impl FalseDowns {
     }
 }
 
-/// Ordered operations: applied in id order and at most once per node.
+/// Ordered operations: applied in id order and at most once per node; and every operation
+/// the manager acknowledged is applied by each of its targets that kept its incarnation (was
+/// never declared down nor restarted), checked at the end of the run.
 #[derive(Debug, Clone, Default)]
 pub struct OpsOrder {
     last: BTreeMap<u32, (u64, u64)>,
     seen: BTreeMap<u32, BTreeSet<(u64, u64)>>,
+    /// Acknowledged operations: (id, target) → (the target's incarnation, when acknowledged).
+    acked: BTreeMap<((u64, u64), u32), (u64, SimTime)>,
     /// Operations applied, over all nodes.
     pub applied: u64,
 }
 
 impl OpsOrder {
+    /// The manager acknowledged `id` for target `node`, then at `incarnation`.
+    pub fn on_acked(&mut self, id: (u64, u64), node: usize, incarnation: u64, at: SimTime) {
+        self.acked.insert((id, node as u32), (incarnation, at));
+    }
+
+    /// At the end of a run: acknowledged operations a target still at the same incarnation
+    /// never applied, among those acknowledged before `before` (later ones may be on the way).
+    /// `incarnation(node)` is the target's incarnation now, `None` if it is not running.
+    pub fn lost(&self, before: SimTime, incarnation: impl Fn(usize) -> Option<u64>, topo: &Topology) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for ((id, node), (inc, at)) in &self.acked {
+            if *at > before || incarnation(*node as usize) != Some(*inc) {
+                continue;
+            }
+            if !self.seen.get(node).is_some_and(|s| s.contains(id)) {
+                out.push(Violation {
+                    at: *at,
+                    invariant: "ops-delivery",
+                    message: format!("{} never applied acknowledged operation {}.{}", topo.name(*node as usize), id.0, id.1),
+                    event: "end of run".to_owned(),
+                });
+            }
+        }
+        out
+    }
+
     /// Node `node` applied `id`.
     pub fn on_applied(&mut self, node: usize, id: (u64, u64), cause: EventRef, topo: &Topology) -> Option<Violation> {
         self.applied += 1;

@@ -84,6 +84,10 @@ pub struct SimNode {
     pub run_first_incarnation: u64,
     /// When the current (or last) run started.
     pub run_started: SimTime,
+    /// The host's disk: a manager's journal. It survives a crash and a restart of the node;
+    /// every write is durable once the drain that produced it ends (the daemon fsyncs before
+    /// it performs what follows), and a crash happens between events, never inside a drain.
+    pub disk: Vec<u8>,
 }
 
 impl SimNode {
@@ -98,6 +102,7 @@ impl SimNode {
             max_incarnation: 0,
             run_first_incarnation: 0,
             run_started: SimTime::ZERO,
+            disk: Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
+use super::control_cache::ControlCache;
 use crate::actuator::{Action, Actuator, ActuatorReport};
 use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
@@ -61,6 +62,9 @@ pub struct DaemonConfig {
     pub config_path: Option<PathBuf>,
     /// Limits on incoming QUIC connections (`ECCluster_Listener { }`).
     pub listener: crate::transport::Limits,
+    /// Managers: the journal of operations and results (`Control_Cache`); `None` keeps them
+    /// in memory only.
+    pub control_cache: Option<PathBuf>,
 }
 
 /// An external program finished.
@@ -104,6 +108,8 @@ struct Daemon {
     actuator: Option<Actuator>,
     /// The last failure of the actuator per address, shown by `cluster duravip show`.
     plumbing_errors: BTreeMap<std::net::IpAddr, String>,
+    /// Managers: the journal file.
+    journal: Option<ControlCache>,
 }
 
 /// The node core's configuration for this daemon.
@@ -164,7 +170,21 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     if !cfg.duravip.bindings.is_empty() {
         info!(addresses = cfg.duravip.bindings.len(), policy = ?cfg.duravip.core.policy, "managing DuraVIP addresses");
     }
-    let node = Node::new(node_config(&cfg, id), rand::make_rng()).context("DuraVIP configuration")?;
+    let mut node = Node::new(node_config(&cfg, id), rand::make_rng()).context("DuraVIP configuration")?;
+    let journal = match (&cfg.control_cache, cfg.role) {
+        (Some(path), Role::Manager) => {
+            let (cache, records) = ControlCache::open(path)?;
+            if !records.is_empty() {
+                node.recover(now(), &records);
+            }
+            Some(cache)
+        }
+        (None, Role::Manager) => {
+            warn!("no state directory and no Logs {{ Control_Cache }}: operations and results do not survive a manager restart");
+            None
+        }
+        _ => None,
+    };
     // The actuator outlives the loop: after the graceful leave it still releases what this
     // node held, then stops once its queue is empty (or after ACTUATOR_GRACE).
     // Every node runs one, with bindings or not, so a reload can add the first binding.
@@ -190,6 +210,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         done: done_tx,
         actuator,
         plumbing_errors: BTreeMap::new(),
+        journal,
     };
     d.node.start(now());
     d.drain();
@@ -496,40 +517,63 @@ impl Daemon {
         }
     }
 
-    /// Performs the core's outputs until it has none left.
+    /// Performs the core's outputs until it has none left. The outputs are taken a batch at a
+    /// time: the batch's journal writes first, with one fsync, then the rest in order, so
+    /// nothing is sent or acknowledged before what it depends on is on disk.
     fn drain(&mut self) {
-        while let Some(output) = self.node.poll_output() {
-            match output {
-                Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
-                Output::Send { to, addr, channel: Channel::Stream, payload } => {
-                    self.transport.send_message(&to, addr, payload)
-                }
-                Output::SetTimer { after, timer } => {
-                    self.timers.insert(timer, after);
-                }
-                Output::Event(event) => log_event(&event),
-                Output::Execute(op) => self.execute(op),
-                Output::Reply { to, result } => self.reply(to, result),
-                Output::Acquire(addr) => {
-                    info!(%addr, "holding DuraVIP address");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.acquire(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Release(addr) => {
-                    info!(%addr, "released DuraVIP address");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.release(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Announce(addr) => {
-                    info!(%addr, "another holder gave way: announcing DuraVIP address again");
-                    if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.announce(addr)) {
-                        self.plumbing_errors.insert(addr, e.to_string());
-                    }
-                }
-                Output::Completed(id) => debug!(op = %id, "operation complete"),
+        let mut batch = Vec::new();
+        loop {
+            batch.extend(std::iter::from_fn(|| self.node.poll_output()));
+            if batch.is_empty() {
+                return;
             }
+            if let Some(journal) = &mut self.journal {
+                for output in &batch {
+                    if let Output::Journal(write) = output {
+                        journal.write(write);
+                    }
+                }
+                journal.sync();
+            }
+            for output in batch.drain(..) {
+                self.perform(output);
+            }
+        }
+    }
+
+    /// Performs one output (journal writes are done by [`Daemon::drain`] before it).
+    fn perform(&mut self, output: Output) {
+        match output {
+            Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
+            Output::Send { to, addr, channel: Channel::Stream, payload } => {
+                self.transport.send_message(&to, addr, payload)
+            }
+            Output::SetTimer { after, timer } => {
+                self.timers.insert(timer, after);
+            }
+            Output::Event(event) => log_event(&event),
+            Output::Execute(op) => self.execute(op),
+            Output::Reply { to, result } => self.reply(to, result),
+            Output::Acquire(addr) => {
+                info!(%addr, "holding DuraVIP address");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.acquire(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Release(addr) => {
+                info!(%addr, "released DuraVIP address");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.release(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Announce(addr) => {
+                info!(%addr, "another holder gave way: announcing DuraVIP address again");
+                if let Some(Err(e)) = self.actuator.as_ref().map(|a| a.announce(addr)) {
+                    self.plumbing_errors.insert(addr, e.to_string());
+                }
+            }
+            Output::Completed(id) => debug!(op = %id, "operation complete"),
+            Output::Journal(_) => {}
         }
     }
 

@@ -2,6 +2,7 @@
 //! validated here, at the edge, into a [`DaemonConfig`]; then the [`driver`] loop runs until a
 //! signal.
 
+pub mod control_cache;
 pub mod driver;
 pub mod stop;
 
@@ -159,6 +160,12 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         (listener, listener_warnings) = config::listener::read(cfg)?;
         warnings.extend(listener_warnings);
     }
+    let cache = match role {
+        Role::Manager => control_cache::read_settings(node_config.as_ref(), args.state_dir.as_deref())?,
+        Role::Node => control_cache::CacheSettings { path: None, limits: ops.results },
+    };
+    ops.results = cache.limits;
+    ops.journal = cache.path.is_some();
     Ok((DaemonConfig {
         role,
         membership: MembershipConfig::lan(segments.hosts.len()),
@@ -174,6 +181,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         duravip,
         config_path: args.config.clone(),
         listener,
+        control_cache: cache.path,
     }, warnings))
 }
 

@@ -240,3 +240,163 @@ async fn dropped_connections_lose_and_duplicate_nothing() {
         assert_eq!(log, ids, "{n}: each operation exactly once, in order");
     }
 }
+
+/// The id of an operation as `cluster oplog` prints it, as (epoch, seq) for ordering.
+fn id_key(id: &str) -> (u64, u64) {
+    let (e, s) = id.split_once('.').expect("epoch.seq");
+    (e.parse().expect("epoch"), s.parse().expect("seq"))
+}
+
+/// One console broadcasting `cluster nodename` in a loop until `stop`: every acknowledged id
+/// with its targets. Refusals and an absent manager are expected (it is killed meanwhile);
+/// an "ok" without targets never is.
+async fn broadcast_loop(c: &Cluster, tag: &str, stop: &tokio::sync::watch::Receiver<bool>) -> Vec<(String, Vec<String>)> {
+    let mut acked = Vec::new();
+    let mut i = 0;
+    while !*stop.borrow() {
+        i += 1;
+        match c.ask("mgr", &format!("json broadcast cluster nodename {tag}-{i}")).await {
+            Ok(r) if r.status == eccluster::console::frame::Status::Ok => {
+                let v: Value = serde_json::from_str(&r.body).expect("json");
+                let targets: Vec<String> =
+                    v["targets"].as_array().expect("targets").iter().map(|t| t.as_str().expect("name").to_owned()).collect();
+                assert!(!targets.is_empty(), "ok with zero targets: {v}");
+                acked.push((v["id"].as_str().expect("id").to_owned(), targets));
+            }
+            // Refused (recovering, view forming) or no manager listening: try again shortly.
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consoles_broadcasting_while_the_manager_is_killed_lose_and_repeat_nothing() {
+    let mut c = Cluster::new(&topology(36, 4803, &[("east", 2), ("west", 1)]));
+    c.start_all();
+    converged(&c, 4, Duration::from_secs(30)).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut all = Vec::new();
+    for round in 0..2 {
+        let (tag_a, tag_b) = (format!("a{round}"), format!("b{round}"));
+        let (a, b, ()) = tokio::join!(broadcast_loop(&c, &tag_a, &stop), broadcast_loop(&c, &tag_b, &stop), async {
+            // Let both consoles get operations acknowledged, then kill -9 the manager under them.
+            eventually("operations acknowledged", Duration::from_secs(20), || async {
+                let l = c.oplog("west1").await;
+                (l.len() >= 40 * (round + 1)).then_some(())
+            })
+            .await;
+            stop_tx.send(true).expect("stop");
+        });
+        stop_tx.send(false).expect("go");
+        all.extend(a);
+        all.extend(b);
+        if round == 0 {
+            c.kill9("mgr");
+            c.start("mgr");
+        }
+    }
+    let epochs: BTreeSet<u64> = all.iter().map(|(id, _)| id_key(id).0).collect();
+    assert_eq!(epochs.len(), 2, "operations were acknowledged before and after the restart: {epochs:?}");
+    for n in ["east1", "east2", "west1"] {
+        let mut mine: Vec<(u64, u64)> = all.iter().filter(|(_, t)| t.iter().any(|t| t == n)).map(|(id, _)| id_key(id)).collect();
+        mine.sort();
+        let log = eventually(&format!("{n} to apply every acknowledged operation"), Duration::from_secs(40), || async {
+            let log: Vec<(u64, u64)> = c.oplog(n).await.iter().map(|i| id_key(i)).collect();
+            let have: BTreeSet<&(u64, u64)> = log.iter().collect();
+            mine.iter().all(|id| have.contains(id)).then_some(log)
+        })
+        .await;
+        let mut sorted = log.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(log, sorted, "{n}: each operation once, in id order");
+    }
+    let r = c.ask("mgr", "json retrieve cluster nodename a0-1").await.expect("retrieve");
+    assert_eq!(r.status, eccluster::console::frame::Status::Ok, "results from before the kill survive: {}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_right_after_manager_start_or_with_no_node_up_is_never_ok_without_targets() {
+    let mut c = Cluster::new(&topology(37, 4803, &[("east", 2), ("west", 1)]));
+    for n in ["east1", "east2", "west1"] {
+        c.start(n);
+    }
+    converged(&c, 3, Duration::from_secs(30)).await;
+    c.start("mgr");
+    // From the first moment the console answers until the manager takes the broadcast.
+    let refused = std::cell::RefCell::new(Vec::new());
+    let targets = eventually("an acknowledged broadcast", Duration::from_secs(30), || async {
+        match c.ask("mgr", "json broadcast cluster nodename").await {
+            Ok(r) if r.status == eccluster::console::frame::Status::Ok => {
+                let v: Value = serde_json::from_str(&r.body).expect("json");
+                Some(v["count"].as_u64().expect("count"))
+            }
+            Ok(r) => {
+                refused.borrow_mut().push(r.body);
+                None
+            }
+            Err(_) => None,
+        }
+    })
+    .await;
+    let refused = refused.into_inner();
+    assert_eq!(targets, 3, "refused before: {refused:?}");
+    for why in &refused {
+        assert!(why.contains("forming its view") || why.contains("no node"), "{why}");
+    }
+    // Every node gone: a broadcast is an error that says so, not "sent to 0 nodes".
+    for n in ["east1", "east2", "west1"] {
+        c.kill9(n);
+    }
+    eventually("the manager to declare every node down", Duration::from_secs(30), || async {
+        let rows = c.membership("mgr").await?;
+        rows.iter().filter(|r| r["role"] == "node").all(|r| r["state"] == "down").then_some(())
+    })
+    .await;
+    let r = c.ask("mgr", "broadcast cluster nodename").await.expect("an answer");
+    assert_eq!(r.status, eccluster::console::frame::Status::Failed, "{}", r.body);
+    assert!(r.body.contains("no node of the cluster is live"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_while_running_a_command_has_its_late_answer_recorded() {
+    let mut c = Cluster::new(&topology(38, 4803, &[("east", 1), ("west", 1)]));
+    c.set_node_config(NODE_CONFIG);
+    c.start_all();
+    converged(&c, 3, Duration::from_secs(30)).await;
+    let r = c.ask("mgr", "json unicast west1 slow hello").await.expect("unicast");
+    let v: Value = serde_json::from_str(&r.body).expect("json");
+    let id = v["id"].as_str().expect("id").to_owned();
+    eventually("west1 to start the slow command", Duration::from_secs(10), || async {
+        let r = c.ask("west1", "json cluster info").await.ok()?;
+        let v: Value = serde_json::from_str(&r.body).ok()?;
+        v["operation_running"].as_str()?.contains("slow hello").then_some(())
+    })
+    .await;
+    // SIGSTOP: the command's own process keeps running; the node is declared down.
+    c.signal("west1", nix::sys::signal::Signal::SIGSTOP);
+    eventually("west1 recorded as node left", Duration::from_secs(30), || async {
+        let rows = retrieve_json(&c, "retrieve_node west1 slow hello").await;
+        (rows.first()?["status"] == "node left").then_some(())
+    })
+    .await;
+    c.signal("west1", nix::sys::signal::Signal::SIGCONT);
+    let row = eventually("west1's late answer", Duration::from_secs(30), || async {
+        let rows = retrieve_json(&c, "retrieve_node west1 slow hello").await;
+        let row = rows.first()?.clone();
+        (row["status"] == "ok").then_some(row)
+    })
+    .await;
+    assert_eq!(row["answer"], "slow hello from west1\n", "{row}");
+    assert!(c.oplog("west1").await.contains(&id), "the node's oplog has it too");
+    // The rejoined node runs what comes next.
+    converged(&c, 3, Duration::from_secs(30)).await;
+    c.ask("mgr", "unicast west1 hello again").await.expect("unicast");
+    let rows = eventually("the next answer", Duration::from_secs(10), || async {
+        let rows = retrieve_json(&c, "retrieve_node west1 hello again").await;
+        (rows.first()?["status"] == "ok").then_some(rows)
+    })
+    .await;
+    assert_eq!(rows[0]["answer"], "hello from west1 in west: again\n");
+}

@@ -276,6 +276,8 @@ impl Node {
     /// for a forwarded command).
     pub(super) fn run_command(&mut self, now: Instant, to: Requester, command: Command) {
         if let Some(result) = self.execute(now, &to, command) {
+            // What the command journaled goes out first: it must be on disk before the answer.
+            self.take_journal();
             self.outputs.push_back(Output::Reply { to, result });
         }
     }

@@ -15,7 +15,11 @@
 //!   [`Node::leave`] for a graceful stop.
 //! - After each of them drain [`Node::poll_output`] to `None`, performing each output in order:
 //!   send, schedule the timer, publish the event, run the command, apply the address change,
-//!   deliver the reply.
+//!   deliver the reply. A manager's [`Output::Journal`] writes must be durable (fsynced)
+//!   before any send or reply that follows them is performed; a shell may batch the journal
+//!   writes of one drain into one fsync, performed before the rest of that drain.
+//! - A manager restarted with the journal of its earlier run calls [`Node::recover`] with its
+//!   records before [`Node::start`].
 //! - Getters ([`Node::identity`], [`Node::members`], [`Node::sequencer`], [`Node::applier`],
 //!   [`Node::duravip`], ...) read the state; they never change it.
 //! - `now` never goes backwards between calls.
@@ -48,6 +52,7 @@ use crate::duravip::{Binding, DuraVip, DuraVipConfig, DuraVipTimer};
 use crate::error::{DecodeError, DuraVipError, MembershipError, OpsError};
 use crate::ids::{MemberId, Role};
 use crate::membership::{self, ClusterEvent, MemberView, Membership, MembershipConfig, Roster};
+use crate::ops::journal::{JournalRecord, JournalWrite};
 use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
 
 /// DuraVIP bindings and tuning of a member.
@@ -202,6 +207,9 @@ pub enum Output {
     Announce(IpAddr),
     /// Manager: every target of this operation answered, left or timed out.
     Completed(OpId),
+    /// Manager: write this to the journal (the `Control_Cache` file) and make it durable
+    /// before performing any [`Output::Send`] or [`Output::Reply`] that follows.
+    Journal(JournalWrite),
 }
 
 /// An input the member refused. State is unchanged.
@@ -269,7 +277,7 @@ impl Node {
         };
         let bindings = duravip.bindings.into_iter().map(|b| (b.addr, b)).collect();
         let role = match id.role {
-            Role::Manager => RoleCore::Manager(Box::new(Sequencer::new(epoch, ops.clone()))),
+            Role::Manager => RoleCore::Manager(Box::new(Sequencer::new(epoch, ops.clone()).with_cluster_nodes(nodes))),
             Role::Node => RoleCore::Node(Box::new(Applier::new(id.incarnation, ops.clone()))),
         };
         Ok(Node {
@@ -352,9 +360,25 @@ impl Node {
     /// its view has settled).
     pub fn start(&mut self, now: Instant) {
         self.now = Some(now);
+        if let RoleCore::Manager(seq) = &mut self.role {
+            seq.start(now);
+        }
         self.membership.start(now);
         if let Some(vip) = &mut self.duravip {
             vip.start(now);
+        }
+        self.pump(now);
+    }
+
+    /// Manager: the records of the journal an earlier run left (see
+    /// [`crate::ops::journal::read`]), before [`Node::start`]. The results buffer comes back,
+    /// and the operations some target had not answered are delivered before new ones are
+    /// taken. The journal is rewritten at once as a snapshot ([`Output::Journal`]). Nodes
+    /// ignore this.
+    pub fn recover(&mut self, now: Instant, records: &[JournalRecord]) {
+        self.now = Some(now);
+        if let RoleCore::Manager(seq) = &mut self.role {
+            seq.recover(now, records);
         }
         self.pump(now);
     }

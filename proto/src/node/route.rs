@@ -161,9 +161,22 @@ impl Node {
         }
     }
 
-    fn pump_role(&mut self, now: Instant) -> bool {
+    /// Moves the sequencer's journal writes into the node's queue.
+    pub(super) fn take_journal(&mut self) -> bool {
         let mut progressed = false;
+        if let RoleCore::Manager(seq) = &mut self.role {
+            while let Some(write) = seq.poll_journal() {
+                progressed = true;
+                self.outputs.push_back(Output::Journal(write));
+            }
+        }
+        progressed
+    }
+
+    fn pump_role(&mut self, now: Instant) -> bool {
+        let mut progressed = self.take_journal();
         loop {
+            self.take_journal();
             let output = match &mut self.role {
                 RoleCore::Manager(seq) => seq.poll_output().map(Err),
                 RoleCore::Node(applier) => applier.poll_output().map(Ok),

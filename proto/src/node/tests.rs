@@ -4,6 +4,7 @@
 //! table), `moves` (`cluster duravip move` and `announce view`), `partition` (both
 //! policies) and `reload` (configuration reloads); the determinism test is here.
 
+mod durable;
 mod duravip;
 mod harness;
 mod membership;

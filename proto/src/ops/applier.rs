@@ -32,7 +32,10 @@ pub struct Applier {
     next: u64,
     manager: Option<String>,
     buffered: BTreeMap<u64, Op>,
-    running: Option<Op>,
+    /// The operation being run, and the generation of the sequence it belongs to.
+    running: Option<(Op, u64)>,
+    /// Grows whenever the per-node sequence starts afresh (new incarnation, new epoch).
+    generation: u64,
     remembered: BTreeMap<u64, Answer>,
     remembered_order: VecDeque<u64>,
     unsent: Vec<Answer>,
@@ -52,6 +55,7 @@ impl Applier {
             manager: None,
             buffered: BTreeMap::new(),
             running: None,
+            generation: 0,
             remembered: BTreeMap::new(),
             remembered_order: VecDeque::new(),
             unsent: Vec::new(),
@@ -70,7 +74,11 @@ impl Applier {
         }
     }
 
+    /// A fresh per-node sequence. An operation still running belongs to the old one: it runs
+    /// to its end and its answer is still sent (the manager records it as late), but it
+    /// moves nothing in the new sequence.
     fn reset(&mut self, epoch: u64) {
+        self.generation += 1;
         self.epoch = epoch;
         self.next = 1;
         self.buffered.clear();
@@ -90,7 +98,7 @@ impl Applier {
 
     /// The operation being run, if any.
     pub fn running(&self) -> Option<&Op> {
-        self.running.as_ref()
+        self.running.as_ref().map(|(op, _)| op)
     }
 
     /// Operations received but waiting for an earlier one (a gap) or for the running one.
@@ -129,7 +137,7 @@ impl Applier {
                 }
                 continue;
             }
-            if self.running.as_ref().is_some_and(|r| r.node_seq == op.node_seq) {
+            if self.running.as_ref().is_some_and(|(r, g)| *g == self.generation && r.node_seq == op.node_seq) {
                 continue;
             }
             self.buffered.entry(op.node_seq).or_insert(op);
@@ -143,7 +151,7 @@ impl Applier {
             return;
         }
         if let Some(op) = self.buffered.remove(&self.next) {
-            self.running = Some(op.clone());
+            self.running = Some((op.clone(), self.generation));
             self.outputs.push_back(ApplierOutput::Execute(op));
         }
     }
@@ -151,8 +159,15 @@ impl Applier {
     /// The command of operation `id` finished. Results for anything but the running
     /// operation are ignored.
     pub fn handle_executed(&mut self, id: OpId, status: AnswerStatus, body: String) {
-        let Some(op) = self.running.take_if(|r| r.id == id) else { return };
+        let Some((op, generation)) = self.running.take_if(|(r, _)| r.id == id) else { return };
         let answer = Answer { id, node_seq: op.node_seq, status, body };
+        if generation != self.generation {
+            // It ran, for a sequence since replaced: say so, but leave the new one alone.
+            self.record_applied(id);
+            self.unsent.push(answer);
+            self.run_next();
+            return;
+        }
         self.remembered.insert(op.node_seq, answer.clone());
         self.remembered_order.push_back(op.node_seq);
         while self.remembered_order.len() > self.config.answer_memory {
@@ -160,14 +175,18 @@ impl Applier {
                 self.remembered.remove(&old);
             }
         }
+        self.record_applied(id);
+        self.unsent.push(answer);
+        self.next = op.node_seq + 1;
+        self.run_next();
+    }
+
+    fn record_applied(&mut self, id: OpId) {
         self.applied.push_back(id);
         self.applied_total += 1;
         while self.applied.len() > self.config.applied_memory {
             self.applied.pop_front();
         }
-        self.unsent.push(answer);
-        self.next = op.node_seq + 1;
-        self.run_next();
     }
 
     /// The next thing to do. Answers produced since the last drain go out together.

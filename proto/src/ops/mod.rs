@@ -11,8 +11,16 @@
 //! one incarnation of the node): a node runs `node_seq = n` only after `n - 1`, so a gap is
 //! filled (by retransmission) before anything after it runs, and a retransmitted operation
 //! whose `node_seq` was already run is answered again from memory, not run again.
+//!
+//! # Across a manager restart
+//!
+//! The manager journals every operation before acknowledging or sending it (see
+//! [`journal`]); a new run replays the journal and delivers what was not answered under the
+//! original ids and per-node places before it takes new operations, so the per-node order and
+//! the deduplication above carry over (see [`Sequencer`]).
 
 mod applier;
+pub mod journal;
 mod results;
 mod sequencer;
 
@@ -26,7 +34,7 @@ use crate::error::DecodeError;
 use crate::wire::{self, Kind};
 
 pub use self::applier::{Applier, ApplierOutput};
-pub use self::results::{NodeResult, ResultStatus, Results, RetrieveRow};
+pub use self::results::{NodeResult, ResultStatus, Results, ResultsLimits, RetrieveRow};
 pub use self::sequencer::{Sequencer, SequencerOutput, SequencerTimer, Submitted};
 
 /// The id of an operation: manager epoch, then sequence within the epoch.
@@ -169,6 +177,13 @@ pub struct OpsConfig {
     pub answer_memory: usize,
     /// A node remembers this many applied ids, for `cluster oplog`.
     pub applied_memory: usize,
+    /// The bound of the manager's results buffer.
+    pub results: ResultsLimits,
+    /// Whether the manager journals operations and results (emits journal writes).
+    pub journal: bool,
+    /// Just after start, a manager that does not yet see every node up refuses operations
+    /// for this long (its view of the cluster is still forming).
+    pub view_settle: Duration,
 }
 
 impl Default for OpsConfig {
@@ -179,6 +194,9 @@ impl Default for OpsConfig {
             max_batch: 512,
             answer_memory: 4096,
             applied_memory: 100_000,
+            results: ResultsLimits::default(),
+            journal: true,
+            view_settle: Duration::from_secs(3),
         }
     }
 }

@@ -1,17 +1,34 @@
 //! The manager's side of ordered operations: assigns ids, fixes each operation's target set
 //! when it is sequenced, delivers operations to each node in its per-node order, retransmits
-//! what is unanswered, and records answers in the results buffer. No I/O here.
+//! what is unanswered, records answers in the results buffer, journals all of it, and after a
+//! restart finishes delivering what the journal holds. No I/O here.
 //!
 //! Contract: inputs are [`Sequencer::submit`], [`Sequencer::handle_message`],
 //! [`Sequencer::handle_timer`], [`Sequencer::handle_member_up`] and
-//! [`Sequencer::handle_member_down`]; after any of them drain [`Sequencer::poll_output`].
+//! [`Sequencer::handle_member_down`]; [`Sequencer::recover`] once, before the first of them.
+//! After any of them drain [`Sequencer::poll_journal`] first, then [`Sequencer::poll_output`];
+//! a journal write must be on disk before any send or reply that follows it is performed.
 //! Operations submitted before a drain travel together in one message per node.
+//!
+//! # Durability
+//!
+//! Every operation is journaled ([`JournalRecord::Sequenced`]: id, command, and each target's
+//! incarnation and place in its node's order) before it is acknowledged or sent, and every
+//! change of a result after it. A restarted manager replays the journal: the results buffer
+//! comes back, and every operation some target had not answered is delivered again *under its
+//! original id and per-node place*, before any operation of the new epoch reaches that node.
+//! A node that already ran it answers from memory (its applier deduplicates by `node_seq`);
+//! one that did not runs it, in order. A target that restarted meanwhile (another incarnation)
+//! is recorded "node left"; one that does not come back within the answer timeout too. While
+//! recovered operations are undelivered, new submissions are refused with a clear error, so
+//! the new epoch never overtakes the old one at any node.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::time::{Duration, Instant};
 
+use super::journal::{self, Assigned, JournalRecord, JournalWrite, StoredStatus};
 use super::{AnswerStatus, Op, OpId, OpMessage, OpsConfig, ResultStatus, Results, Target};
 use crate::error::OpsError;
 use crate::ids::{MemberId, Role};
@@ -37,6 +54,9 @@ pub enum SequencerTimer {
         /// Its incarnation when the timer was set.
         incarnation: u64,
     },
+    /// Recovery's bound: recovered operations whose target has not come back are recorded
+    /// "node left", and new operations are taken.
+    RecoveryDeadline,
 }
 
 /// What the driver must do next.
@@ -60,17 +80,31 @@ pub enum SequencerOutput {
     Completed(OpId),
 }
 
+/// The journal is compacted once this much has been appended since the last snapshot, or
+/// twice the snapshot's size, whichever is larger.
+const COMPACT_MIN: usize = 1 << 20;
+
 struct Channel {
     incarnation: u64,
     subcluster: String,
+    /// The epoch of this channel's per-node sequence (an earlier one while recovered
+    /// operations are delivered).
+    epoch: u64,
     next_node_seq: u64,
     /// node_seq → (operation, whether it has been sent at least once)
     unacked: BTreeMap<u64, (Op, bool)>,
     retransmit_armed: bool,
 }
 
+/// Recovered operations for a node the manager has not seen up yet.
+struct Awaiting {
+    incarnation: u64,
+    subcluster: String,
+    epoch: u64,
+    ops: BTreeMap<u64, Op>,
+}
+
 struct Record {
-    command: String,
     pending: BTreeSet<String>,
 }
 
@@ -84,6 +118,22 @@ pub struct Sequencer {
     results: Results,
     outputs: VecDeque<SequencerOutput>,
     unsent: BTreeSet<String>,
+    /// Recovered operations per node not yet up.
+    awaiting: BTreeMap<String, Awaiting>,
+    /// True from a recovery with undelivered operations until they are delivered or the
+    /// answer timeout has passed.
+    recovering: bool,
+    /// Nodes of the roster, and when the sequencer started: its view is formed once every
+    /// node is up or `view_settle` has passed.
+    roster_nodes: usize,
+    started: Option<Instant>,
+    view_formed: bool,
+    /// Frames not yet handed out, a compaction to hand out, and the sizes that trigger one.
+    journal: BytesMut,
+    replace: Option<Bytes>,
+    appended: usize,
+    snapshot_bytes: usize,
+    latest: Option<OpId>,
 }
 
 impl Sequencer {
@@ -92,12 +142,38 @@ impl Sequencer {
         Sequencer {
             epoch,
             next_seq: 1,
+            results: Results::with_limits(config.results),
             config,
             nodes: BTreeMap::new(),
             ops: BTreeMap::new(),
-            results: Results::new(),
             outputs: VecDeque::new(),
             unsent: BTreeSet::new(),
+            awaiting: BTreeMap::new(),
+            recovering: false,
+            roster_nodes: 0,
+            started: None,
+            view_formed: false,
+            journal: BytesMut::new(),
+            replace: None,
+            appended: 0,
+            snapshot_bytes: 0,
+            latest: None,
+        }
+    }
+
+    /// The number of nodes (not managers) in the roster: the view is formed at once when all
+    /// of them are up.
+    pub fn with_cluster_nodes(mut self, nodes: usize) -> Self {
+        self.roster_nodes = nodes;
+        self
+    }
+
+    /// The sequencer starts taking part (the member started): the view forms from now. A
+    /// sequencer that recovered nothing starts its journal afresh.
+    pub fn start(&mut self, now: Instant) {
+        self.started = Some(now);
+        if self.snapshot_bytes == 0 {
+            self.compact();
         }
     }
 
@@ -113,6 +189,7 @@ impl Sequencer {
 
     /// Empties the results buffer (`flush control cache`); returns the entries dropped.
     pub fn flush_results(&mut self) -> usize {
+        self.append(&JournalRecord::Flushed);
         self.results.flush()
     }
 
@@ -121,10 +198,183 @@ impl Sequencer {
         self.ops.len()
     }
 
+    /// True while recovered operations are still being delivered (new ones are refused).
+    pub fn recovering(&self) -> bool {
+        self.recovering
+    }
+
     /// The live nodes the sequencer delivers to: (name, subcluster).
     pub fn live_nodes(&self) -> impl Iterator<Item = (&str, &str)> {
         self.nodes.iter().map(|(n, c)| (n.as_str(), c.subcluster.as_str()))
     }
+
+    // ---- journal ----
+
+    fn append(&mut self, record: &JournalRecord) {
+        if !self.config.journal {
+            return;
+        }
+        let before = self.journal.len();
+        journal::frame(record, &mut self.journal);
+        self.appended += self.journal.len() - before;
+        if self.appended > COMPACT_MIN.max(2 * self.snapshot_bytes) {
+            self.compact();
+        }
+    }
+
+    /// Replaces the journal with a snapshot of the state: the results buffer, what is still
+    /// to deliver, and the latest id.
+    fn compact(&mut self) {
+        if !self.config.journal {
+            return;
+        }
+        let mut file = BytesMut::new();
+        file.extend_from_slice(journal::MAGIC);
+        self.results.snapshot(|record| journal::frame(record, &mut file));
+        let mut deliveries: BTreeMap<OpId, (String, Vec<Assigned>)> = BTreeMap::new();
+        let channels = self.nodes.iter().map(|(n, c)| (n, c.incarnation, &c.subcluster, c.unacked.values().map(|(op, _)| op).collect::<Vec<_>>()));
+        let waiting = self.awaiting.iter().map(|(n, w)| (n, w.incarnation, &w.subcluster, w.ops.values().collect::<Vec<_>>()));
+        for (node, incarnation, subcluster, ops) in channels.chain(waiting) {
+            for op in ops {
+                let d = deliveries.entry(op.id).or_insert_with(|| (op.command.clone(), Vec::new()));
+                d.1.push(Assigned { node: node.clone(), subcluster: subcluster.clone(), incarnation, node_seq: op.node_seq });
+            }
+        }
+        for (id, (command, nodes)) in deliveries {
+            journal::frame(&JournalRecord::Delivery { id, command, nodes }, &mut file);
+        }
+        if let Some(latest) = self.latest {
+            journal::frame(&JournalRecord::Latest(latest), &mut file);
+        }
+        let file = file.freeze();
+        self.snapshot_bytes = file.len();
+        self.appended = 0;
+        // The snapshot holds everything the pending frames said.
+        self.journal.clear();
+        self.replace = Some(file);
+    }
+
+    /// The next journal write, if any. Drain it before [`Sequencer::poll_output`]; it must be
+    /// on disk before what follows is performed.
+    pub fn poll_journal(&mut self) -> Option<JournalWrite> {
+        if let Some(file) = self.replace.take() {
+            return Some(JournalWrite::Replace(file));
+        }
+        if self.journal.is_empty() {
+            return None;
+        }
+        Some(JournalWrite::Append(self.journal.split().freeze()))
+    }
+
+    /// Rebuilds the results buffer and the operations still to deliver from the journal of
+    /// an earlier run. Call once, before anything else; then the journal is rewritten as a
+    /// snapshot (which also drops a damaged tail).
+    pub fn recover(&mut self, now: Instant, records: &[JournalRecord]) {
+        let mut deliveries: BTreeMap<OpId, (String, BTreeMap<String, Assigned>)> = BTreeMap::new();
+        for record in records {
+            match record {
+                JournalRecord::Sequenced { id, command, target, nodes } => {
+                    let pairs: Vec<(String, String)> = nodes.iter().map(|a| (a.node.clone(), a.subcluster.clone())).collect();
+                    self.results.record_sent(now, *id, command, target, &pairs);
+                    let assigned = nodes.iter().map(|a| (a.node.clone(), a.clone())).collect();
+                    deliveries.insert(*id, (command.clone(), assigned));
+                    self.latest = self.latest.max(Some(*id));
+                }
+                JournalRecord::Result { id, node, status, body } => {
+                    self.results.update(now, node, *id, ResultStatus::from(*status), body);
+                    if matches!(status, StoredStatus::Ok | StoredStatus::Error | StoredStatus::NodeLeft) {
+                        if let Some((_, nodes)) = deliveries.get_mut(id) {
+                            nodes.remove(node);
+                        }
+                    }
+                }
+                JournalRecord::Flushed => {
+                    self.results.flush();
+                }
+                JournalRecord::Command { .. } => self.results.restore(now, record),
+                JournalRecord::Delivery { id, command, nodes } => {
+                    let assigned = nodes.iter().map(|a| (a.node.clone(), a.clone())).collect();
+                    deliveries.insert(*id, (command.clone(), assigned));
+                    self.latest = self.latest.max(Some(*id));
+                }
+                JournalRecord::Abandoned { id, node } => {
+                    if let Some((_, nodes)) = deliveries.get_mut(id) {
+                        nodes.remove(node);
+                    }
+                }
+                JournalRecord::Latest(id) => self.latest = self.latest.max(Some(*id)),
+            }
+        }
+        if let Some(latest) = self.latest {
+            // A journal from a run whose epoch is not below ours (a state directory lost while
+            // the journal was kept): ids must still grow.
+            if latest.epoch >= self.epoch {
+                tracing::warn!(journal = %latest, epoch = self.epoch, "the journal holds ids of this epoch or later; moving past them");
+                self.epoch = latest.epoch + 1;
+            }
+        }
+        // Per node, what is still to deliver, in its order. All of one node's belong to one
+        // (epoch, incarnation): an older group can only be left over from damage, and is lost.
+        let mut ids = BTreeSet::new();
+        for (id, (command, nodes)) in deliveries {
+            for (node, a) in nodes {
+                let op = Op { id, node_seq: a.node_seq, command: command.clone() };
+                let w = self.awaiting.entry(node.clone()).or_insert_with(|| Awaiting {
+                    incarnation: a.incarnation,
+                    subcluster: a.subcluster.clone(),
+                    epoch: id.epoch,
+                    ops: BTreeMap::new(),
+                });
+                if (id.epoch, a.incarnation) > (w.epoch, w.incarnation) {
+                    for old in std::mem::take(&mut w.ops).into_values() {
+                        self.results.update(now, &node, old.id, ResultStatus::NodeLeft, "");
+                    }
+                    *w = Awaiting { incarnation: a.incarnation, subcluster: a.subcluster.clone(), epoch: id.epoch, ops: BTreeMap::new() };
+                }
+                if (id.epoch, a.incarnation) == (w.epoch, w.incarnation) {
+                    w.ops.insert(a.node_seq, op);
+                    self.ops
+                        .entry(id)
+                        .or_insert_with(|| Record { pending: BTreeSet::new() })
+                        .pending
+                        .insert(node.clone());
+                    ids.insert(id);
+                }
+            }
+        }
+        let undelivered = ids.len();
+        for id in ids {
+            self.outputs.push_back(SequencerOutput::SetTimer {
+                after: self.config.answer_timeout,
+                timer: SequencerTimer::AnswerTimeout(id),
+            });
+        }
+        if undelivered > 0 {
+            tracing::info!(operations = undelivered, "recovering operations from the journal");
+            self.recovering = true;
+            self.outputs.push_back(SequencerOutput::SetTimer {
+                after: self.config.answer_timeout,
+                timer: SequencerTimer::RecoveryDeadline,
+            });
+        }
+        self.compact();
+    }
+
+    /// Ends recovery once nothing recovered is left to deliver.
+    fn check_recovered(&mut self) {
+        if !self.recovering {
+            return;
+        }
+        let epoch = self.epoch;
+        let left = !self.awaiting.is_empty()
+            || self.nodes.values().any(|c| c.unacked.values().any(|(op, _)| op.id.epoch != epoch));
+        if !left {
+            tracing::info!("recovered operations delivered; taking new ones");
+            self.recovering = false;
+        }
+    }
+
+    // ---- membership ----
 
     /// A member is up (or restarted with a new incarnation). Managers are not targets.
     pub fn handle_member_up(&mut self, now: Instant, id: &MemberId) {
@@ -139,16 +389,33 @@ impl Sequencer {
             // answer is recorded as lost with it.
             self.fail_node(now, &id.name);
         }
-        self.nodes.insert(
-            id.name.clone(),
-            Channel {
-                incarnation: id.incarnation,
-                subcluster: id.subcluster.clone(),
-                next_node_seq: 1,
-                unacked: BTreeMap::new(),
-                retransmit_armed: false,
-            },
-        );
+        let mut channel = Channel {
+            incarnation: id.incarnation,
+            subcluster: id.subcluster.clone(),
+            epoch: self.epoch,
+            next_node_seq: 1,
+            unacked: BTreeMap::new(),
+            retransmit_armed: false,
+        };
+        if let Some(w) = self.awaiting.remove(&id.name) {
+            if w.incarnation == id.incarnation {
+                // Recovered operations go first, under their original ids and places.
+                channel.epoch = w.epoch;
+                channel.next_node_seq = w.ops.keys().next_back().map_or(1, |s| s + 1);
+                channel.unacked = w.ops.into_iter().map(|(s, op)| (s, (op, false))).collect();
+                self.unsent.insert(id.name.clone());
+            } else {
+                for op in w.ops.into_values() {
+                    self.set_result(now, &id.name, op.id, ResultStatus::NodeLeft, "");
+                    self.settle(op.id, &id.name);
+                }
+            }
+        }
+        self.nodes.insert(id.name.clone(), channel);
+        if self.nodes.len() >= self.roster_nodes {
+            self.view_formed = true;
+        }
+        self.check_recovered();
     }
 
     /// A member was declared down or left: its unanswered operations are recorded as
@@ -158,16 +425,31 @@ impl Sequencer {
             self.fail_node(now, name);
             self.nodes.remove(name);
         }
+        self.check_recovered();
     }
 
     fn fail_node(&mut self, now: Instant, name: &str) {
         let Some(ch) = self.nodes.get_mut(name) else { return };
         let lost: Vec<Op> = std::mem::take(&mut ch.unacked).into_values().map(|(op, _)| op).collect();
         for op in lost {
-            self.results.update(now, &op.command, name, op.id, ResultStatus::NodeLeft, "");
+            self.set_result(now, name, op.id, ResultStatus::NodeLeft, "");
             self.settle(op.id, name);
         }
         self.unsent.remove(name);
+    }
+
+    /// Records a node's result and journals it if it changed anything.
+    fn set_result(&mut self, now: Instant, node: &str, id: OpId, status: ResultStatus, body: &str) -> bool {
+        let changed = self.results.update(now, node, id, status, body);
+        if changed {
+            self.append(&JournalRecord::Result {
+                id,
+                node: node.to_owned(),
+                status: StoredStatus::from(status),
+                body: body.to_owned(),
+            });
+        }
+        changed
     }
 
     fn settle(&mut self, id: OpId, node: &str) {
@@ -180,13 +462,40 @@ impl Sequencer {
         }
     }
 
+    // ---- submissions ----
+
+    fn check_view(&mut self, now: Instant) -> Result<(), OpsError> {
+        if self.recovering {
+            let pending = self.awaiting.values().map(|w| w.ops.len()).sum::<usize>()
+                + self.nodes.values().map(|c| c.unacked.values().filter(|(op, _)| op.id.epoch != self.epoch).count()).sum::<usize>();
+            return Err(OpsError::Recovering(pending));
+        }
+        if !self.view_formed {
+            let settled = self.started.is_some_and(|s| now.saturating_duration_since(s) >= self.config.view_settle);
+            if !settled {
+                return Err(OpsError::ViewForming { up: self.nodes.len(), nodes: self.roster_nodes });
+            }
+            self.view_formed = true;
+        }
+        Ok(())
+    }
+
     /// Sequences `command` for `target`: the target set is fixed now, from the live nodes.
     ///
-    /// Refused, with nothing sequenced, when the target is a node that is not a live member
-    /// or a subcluster with no live node.
+    /// Refused, with nothing sequenced, while recovered operations are being delivered, while
+    /// the manager's view of the cluster is still forming (just after start), when the target
+    /// is a node that is not a live member, a subcluster with no live node, or the cluster
+    /// with no live node at all.
     pub fn submit(&mut self, now: Instant, command: &str, target: Target) -> Result<Submitted, OpsError> {
+        self.check_view(now)?;
         let targets: Vec<(String, String)> = match &target {
-            Target::Cluster => self.nodes.iter().map(|(n, c)| (n.clone(), c.subcluster.clone())).collect(),
+            Target::Cluster => {
+                let t: Vec<_> = self.nodes.iter().map(|(n, c)| (n.clone(), c.subcluster.clone())).collect();
+                if t.is_empty() {
+                    return Err(OpsError::NoLiveNodes);
+                }
+                t
+            }
             Target::Subcluster(sc) => {
                 let t: Vec<_> = self
                     .nodes
@@ -206,59 +515,80 @@ impl Sequencer {
         };
         let id = OpId { epoch: self.epoch, seq: self.next_seq };
         self.next_seq += 1;
+        self.latest = Some(id);
+        let mut assigned = Vec::with_capacity(targets.len());
+        let mut abandoned = Vec::new();
         for (name, _) in &targets {
             if let Some(ch) = self.nodes.get_mut(name) {
+                if ch.epoch != self.epoch {
+                    // Recovered operations this node never answered within the answer timeout:
+                    // the new epoch's sequence replaces them (an answer that still comes is
+                    // recorded as late).
+                    abandoned.extend(std::mem::take(&mut ch.unacked).into_values().map(|(op, _)| (name.clone(), op.id)));
+                    ch.epoch = self.epoch;
+                    ch.next_node_seq = 1;
+                }
                 let node_seq = ch.next_node_seq;
                 ch.next_node_seq += 1;
                 ch.unacked.insert(node_seq, (Op { id, node_seq, command: command.to_owned() }, false));
+                assigned.push(Assigned {
+                    node: name.clone(),
+                    subcluster: ch.subcluster.clone(),
+                    incarnation: ch.incarnation,
+                    node_seq,
+                });
                 self.unsent.insert(name.clone());
             }
         }
+        for (node, old) in abandoned {
+            self.set_result(now, &node, old, ResultStatus::NoAnswer, "");
+            self.append(&JournalRecord::Abandoned { id: old, node: node.clone() });
+            self.settle(old, &node);
+        }
+        self.append(&JournalRecord::Sequenced { id, command: command.to_owned(), target: target.clone(), nodes: assigned });
         self.results.record_sent(now, id, command, &target, &targets);
         let names: Vec<String> = targets.into_iter().map(|(n, _)| n).collect();
-        if names.is_empty() {
-            self.outputs.push_back(SequencerOutput::Completed(id));
-        } else {
-            self.ops.insert(id, Record { command: command.to_owned(), pending: names.iter().cloned().collect() });
-            self.outputs.push_back(SequencerOutput::SetTimer {
-                after: self.config.answer_timeout,
-                timer: SequencerTimer::AnswerTimeout(id),
-            });
-        }
+        self.ops.insert(id, Record { pending: names.iter().cloned().collect() });
+        self.outputs.push_back(SequencerOutput::SetTimer {
+            after: self.config.answer_timeout,
+            timer: SequencerTimer::AnswerTimeout(id),
+        });
         Ok(Submitted { id, targets: names })
     }
 
-    /// A message from node `from`. Answers for another incarnation of the node are stale
-    /// and ignored; an `Apply` is not something a manager accepts.
+    /// A message from node `from`. An answer to an operation this node still owes is taken;
+    /// any other answer from it to an operation of the results buffer (from an earlier
+    /// incarnation, after it was declared down, after the answer timeout) is late but is what
+    /// ran, and is recorded as such. An `Apply` is not something a manager accepts.
     pub fn handle_message(&mut self, now: Instant, from: &str, message: OpMessage) -> Result<(), OpsError> {
-        let OpMessage::Answers { incarnation, answers } = message else {
+        let OpMessage::Answers { answers, .. } = message else {
             return Err(OpsError::Unexpected { from: from.to_owned(), what: "apply" });
         };
-        let Some(ch) = self.nodes.get_mut(from) else {
-            return Err(OpsError::NotAMember(from.to_owned()));
-        };
-        if ch.incarnation != incarnation {
-            return Ok(());
-        }
         for a in answers {
-            let matches = ch.unacked.get(&a.node_seq).is_some_and(|(op, _)| op.id == a.id);
-            if !matches {
-                continue; // a duplicate answer
-            }
-            let Some((op, _)) = ch.unacked.remove(&a.node_seq) else { continue };
             let status = match a.status {
                 AnswerStatus::Ok => ResultStatus::Ok,
                 AnswerStatus::Error => ResultStatus::Error,
             };
-            self.results.update(now, &op.command, from, op.id, status, &a.body);
-            if let Some(rec) = self.ops.get_mut(&op.id) {
-                rec.pending.remove(from);
-                if rec.pending.is_empty() {
-                    self.ops.remove(&op.id);
-                    self.outputs.push_back(SequencerOutput::Completed(op.id));
-                }
+            // Ids are unique: the operation at this place of the channel is this one or not.
+            let owed = self
+                .nodes
+                .get_mut(from)
+                .filter(|ch| ch.unacked.get(&a.node_seq).is_some_and(|(op, _)| op.id == a.id))
+                .and_then(|ch| ch.unacked.remove(&a.node_seq));
+            if owed.is_some() {
+                self.set_result(now, from, a.id, status, &a.body);
+                self.settle(a.id, from);
+                continue;
+            }
+            let late = self
+                .results
+                .retrieve_node(from, self.results.command_of(a.id).unwrap_or_default())
+                .is_some_and(|r| r.result.id == a.id && matches!(r.result.status, ResultStatus::NoAnswer | ResultStatus::NodeLeft));
+            if late && self.set_result(now, from, a.id, status, &a.body) {
+                tracing::info!(node = from, op = %a.id, "late answer recorded");
             }
         }
+        self.check_recovered();
         Ok(())
     }
 
@@ -268,9 +598,22 @@ impl Sequencer {
             SequencerTimer::AnswerTimeout(id) => {
                 if let Some(rec) = self.ops.remove(&id) {
                     for node in &rec.pending {
-                        self.results.update(now, &rec.command, node, id, ResultStatus::NoAnswer, "");
+                        self.set_result(now, node, id, ResultStatus::NoAnswer, "");
                     }
                     self.outputs.push_back(SequencerOutput::Completed(id));
+                }
+            }
+            SequencerTimer::RecoveryDeadline => {
+                for (node, w) in std::mem::take(&mut self.awaiting) {
+                    for op in w.ops.into_values() {
+                        self.set_result(now, &node, op.id, ResultStatus::NodeLeft, "");
+                        self.append(&JournalRecord::Abandoned { id: op.id, node: node.clone() });
+                        self.settle(op.id, &node);
+                    }
+                }
+                if self.recovering {
+                    tracing::warn!("recovery reached the answer timeout; taking new operations");
+                    self.recovering = false;
                 }
             }
             SequencerTimer::Retransmit { node, incarnation } => {

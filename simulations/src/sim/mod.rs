@@ -279,6 +279,9 @@ pub fn build_topology(scenario: &Scenario, nodes: Option<usize>) -> Result<Topol
     }
 }
 
+/// Operations acknowledged this close to the end of a run are not required to have arrived.
+const DELIVERY_GRACE: Duration = Duration::from_secs(10);
+
 impl Simulation {
     /// Prepares a run: builds and checks the topology and timeline against each other, sets
     /// up the network and nodes, and schedules boots, steps and samples.
@@ -605,6 +608,15 @@ impl Simulation {
         let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
         for i in self.assertions.pending() {
             self.assertions.expire(i, now, true, &view);
+        }
+        // Every acknowledged operation reached its targets, across manager crashes, as long as
+        // a manager runs to deliver it (those acknowledged in the last seconds may be on the way).
+        let manager_up = self.topo.hosts().iter().enumerate().any(|(i, h)| h.role == eccluster_proto::Role::Manager && self.nodes[i].is_running());
+        if manager_up {
+            let nodes = &self.nodes;
+            let incarnation = |j: usize| nodes[j].core.as_ref().filter(|_| nodes[j].is_running()).map(|c| c.identity().incarnation);
+            let lost = self.ops.lost(now.before(DELIVERY_GRACE), incarnation, &self.topo);
+            self.record_violations(lost);
         }
         if let Err(e) = self.trace.finish() {
             self.notes.push(format!("writing the text trace failed: {e}"));

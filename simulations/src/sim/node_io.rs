@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use eccluster_proto::membership::{self, ClusterEvent};
 use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
+use eccluster_proto::ops::journal::{self, JournalWrite};
 use eccluster_proto::ops::AnswerStatus;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -52,6 +53,7 @@ impl Simulation {
                 return;
             }
         };
+        let replay = journal::read(&node.disk);
         node.core = Some(core);
         node.status = Status::Running;
         node.run += 1;
@@ -64,8 +66,14 @@ impl Simulation {
         let line = format!("start {}#{incarnation}", self.topo.name(i));
         self.trace.note(now, &line);
         self.truth_changed(if first_start { "boot" } else { "restart" });
+        if let Some(d) = &replay.damage {
+            self.notes.push(format!("at {now}: {} journal damaged at offset {}: {}", self.topo.name(i), d.offset, d.reason));
+        }
         let instant = self.node_instant(i);
         if let Some(core) = self.nodes[i].core.as_mut() {
+            if !replay.records.is_empty() {
+                core.recover(instant, &replay.records);
+            }
             core.start(instant);
         }
         self.drain(i);
@@ -204,6 +212,13 @@ impl Simulation {
                 Output::Announce(addr) => {
                     let line = format!("{} announces {addr} again", self.topo.name(i));
                     self.trace.note(self.world.now(), &line);
+                }
+                Output::Journal(write) => {
+                    let disk = &mut self.nodes[i].disk;
+                    match write {
+                        JournalWrite::Append(bytes) => disk.extend_from_slice(&bytes),
+                        JournalWrite::Replace(bytes) => *disk = bytes.to_vec(),
+                    }
                 }
                 Output::Completed(id) => {
                     if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {

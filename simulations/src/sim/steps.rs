@@ -232,6 +232,12 @@ impl Simulation {
                 self.ops_log.submitted += 1;
                 self.ops_log.started.insert((id.epoch, id.seq), now);
                 self.trace.note(now, &format!("sequenced {id} for {} node(s)", targets.len()));
+                for t in &targets {
+                    let Some(j) = self.topo.index_of_name(t) else { continue };
+                    if let Some(core) = self.nodes[j].core.as_ref() {
+                        self.ops.on_acked((id.epoch, id.seq), j, core.identity().incarnation, now);
+                    }
+                }
                 if targets.is_empty() {
                     if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
                         self.ops_log.completion.push(now.since(started));

@@ -174,3 +174,14 @@ command = "cluster duravip show"
     assert_eq!(o.report.ops_applied, Some(1 + 4 + 8));
     assert_eq!(o.report.ops_completion.as_ref().map(|d| d.count), Some(3));
 }
+
+#[test]
+fn a_manager_killed_during_broadcasts_loses_and_repeats_no_acknowledged_operation() {
+    for &seed in &SEEDS[..8] {
+        let o = expect_pass("manager-crash-during-broadcasts", seed, None);
+        let (submitted, refused, _) = o.report.ops_submitted;
+        assert!(submitted > 800, "seed {seed}: only {submitted} operations acknowledged");
+        assert!(refused > 0, "seed {seed}: the restarted manager took operations before recovering");
+        assert!(o.report.violations.is_empty(), "seed {seed}: {:?}", o.report.violations);
+    }
+}

@@ -23,6 +23,7 @@ use crate::duravip::{Binding, DuraVip, DuraVipConfig, Policy};
 use crate::ids::{MemberId, Role};
 use crate::membership::{ClusterEvent, MemberState, MembershipConfig, Roster};
 use crate::node::{Channel, Command, CommandError, DuravipSetup, Input, Node, NodeConfig, Output, Reply, Requester, Timer};
+use crate::ops::journal::{self, Damage, JournalWrite};
 use crate::ops::{AnswerStatus, OpId, OpsConfig};
 use crate::wire;
 
@@ -113,6 +114,10 @@ pub(crate) struct Member {
     pub(crate) completed: Vec<OpId>,
     /// Membership events, with their time.
     pub(crate) events: Vec<(Duration, ClusterEvent)>,
+    /// Manager: its journal file, which survives a crash (every write is durable at once).
+    pub(crate) disk: Vec<u8>,
+    /// Manager: where reading the journal stopped early at the last start, if it did.
+    pub(crate) damage: Option<Damage>,
 }
 
 /// The network between the members.
@@ -143,6 +148,7 @@ pub(crate) struct Setup {
     subclusters: BTreeMap<String, String>,
     membership: BTreeMap<String, MembershipConfig>,
     stopped: BTreeSet<String>,
+    ops: OpsConfig,
 }
 
 impl Setup {
@@ -156,7 +162,14 @@ impl Setup {
             subclusters: BTreeMap::new(),
             membership: BTreeMap::new(),
             stopped: BTreeSet::new(),
+            ops: OpsConfig::default(),
         }
+    }
+
+    /// Ordered-operations tuning for every member.
+    pub(crate) fn ops(mut self, ops: OpsConfig) -> Setup {
+        self.ops = ops;
+        self
     }
 
     pub(crate) fn bindings(mut self, bindings: Vec<Binding>) -> Setup {
@@ -214,6 +227,8 @@ pub(crate) struct Cluster {
     /// Every re-announcement: (time, member, address).
     pub(crate) announced: Vec<(Duration, String, IpAddr)>,
     pub(crate) holder_check: HolderCheck,
+    /// Ordered-operations tuning, read at every start.
+    pub(crate) ops: OpsConfig,
 }
 
 impl Cluster {
@@ -255,6 +270,8 @@ impl Cluster {
                     answers: Vec::new(),
                     completed: Vec::new(),
                     events: Vec::new(),
+                    disk: Vec::new(),
+                    damage: None,
                 },
             );
         }
@@ -284,6 +301,7 @@ impl Cluster {
             changes: Vec::new(),
             announced: Vec::new(),
             holder_check: HolderCheck::WhileConnected,
+            ops: setup.ops,
         };
         let names: Vec<String> = c.members.keys().filter(|n| !setup.stopped.contains(*n)).cloned().collect();
         for n in names {
@@ -333,11 +351,16 @@ impl Cluster {
             roster,
             managers,
             membership: m.membership.clone(),
-            ops: OpsConfig::default(),
+            ops: self.ops.clone(),
             epoch: m.incarnation,
             duravip,
         };
         let mut core = Node::new(config, StdRng::seed_from_u64(seed)).expect("valid configuration");
+        let replay = journal::read(&m.disk);
+        m.damage = replay.damage;
+        if !replay.records.is_empty() {
+            core.recover(now, &replay.records);
+        }
         if announce {
             core.start(now);
         }
@@ -476,6 +499,13 @@ impl Cluster {
                 self.announced.push((now, name.to_owned(), addr));
             }
             Output::Completed(id) => self.member_mut(name).completed.push(id),
+            Output::Journal(write) => {
+                let m = self.member_mut(name);
+                match write {
+                    JournalWrite::Append(bytes) => m.disk.extend_from_slice(&bytes),
+                    JournalWrite::Replace(bytes) => m.disk = bytes.to_vec(),
+                }
+            }
         }
     }
 
