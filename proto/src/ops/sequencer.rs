@@ -120,6 +120,11 @@ pub struct Sequencer {
     unsent: BTreeSet<String>,
     /// Recovered operations per node not yet up.
     awaiting: BTreeMap<String, Awaiting>,
+    /// Channels of nodes declared down, kept with their unanswered operations: a node that
+    /// comes back in the same incarnation (only this manager lost it) continues its per-node
+    /// sequence, and gets what it missed, instead of a new sequence its applier would take
+    /// for operations it already ran.
+    departed: BTreeMap<String, Channel>,
     /// True from a recovery with undelivered operations until they are delivered or the
     /// answer timeout has passed.
     recovering: bool,
@@ -149,6 +154,7 @@ impl Sequencer {
             outputs: VecDeque::new(),
             unsent: BTreeSet::new(),
             awaiting: BTreeMap::new(),
+            departed: BTreeMap::new(),
             recovering: false,
             roster_nodes: 0,
             started: None,
@@ -389,6 +395,24 @@ impl Sequencer {
             // answer is recorded as lost with it.
             self.fail_node(now, &id.name);
         }
+        if let Some(mut ch) = self.departed.remove(&id.name) {
+            if ch.incarnation == id.incarnation {
+                // Declared down, yet the same run: its sequence goes on where it stopped, and
+                // what it has not answered is sent again (an answer replaces "node left").
+                for (_, sent) in ch.unacked.values_mut() {
+                    *sent = false;
+                }
+                if !ch.unacked.is_empty() {
+                    self.unsent.insert(id.name.clone());
+                }
+                self.nodes.insert(id.name.clone(), ch);
+                if self.nodes.len() >= self.roster_nodes {
+                    self.view_formed = true;
+                }
+                self.check_recovered();
+                return;
+            }
+        }
         let mut channel = Channel {
             incarnation: id.incarnation,
             subcluster: id.subcluster.clone(),
@@ -421,9 +445,17 @@ impl Sequencer {
     /// A member was declared down or left: its unanswered operations are recorded as
     /// "node left" and it receives no more.
     pub fn handle_member_down(&mut self, now: Instant, name: &str) {
-        if self.nodes.contains_key(name) {
-            self.fail_node(now, name);
-            self.nodes.remove(name);
+        if let Some(ch) = self.nodes.get(name) {
+            let ops: Vec<(OpId, u64)> = ch.unacked.values().map(|(op, _)| (op.id, op.node_seq)).collect();
+            for (id, _) in ops {
+                self.set_result(now, name, id, ResultStatus::NodeLeft, "");
+                self.settle(id, name);
+            }
+            self.unsent.remove(name);
+            if let Some(mut ch) = self.nodes.remove(name) {
+                ch.retransmit_armed = false;
+                self.departed.insert(name.to_owned(), ch);
+            }
         }
         self.check_recovered();
     }

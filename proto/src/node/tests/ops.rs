@@ -246,3 +246,37 @@ fn operations_run_one_at_a_time_in_order_while_their_commands_take_time() {
     assert!(THREE.iter().all(|n| c.members[*n].applied == ids));
     assert_eq!(c.members["mgr"].completed, ids);
 }
+
+#[test]
+fn a_node_only_the_manager_declared_down_goes_on_with_its_sequence_and_gets_what_it_missed() {
+    let mut c = three(7);
+    for n in THREE {
+        c.members.get_mut(*n).expect("a node").answering = Answering::After(secs(12));
+    }
+    let r = c.console("mgr", "broadcast first");
+    let (first, _) = c.submitted(r);
+    c.run_for(ms(10));
+    // The manager's cable is out long enough for it to declare every node down; the nodes,
+    // among themselves, stay up and keep their incarnations.
+    let incarnations: Vec<u64> = THREE.iter().map(|n| c.core(n).identity().incarnation).collect();
+    c.isolate("mgr");
+    c.run_for(secs(10));
+    assert!(c.saw_down("mgr", "west1", std::time::Duration::ZERO).is_some(), "the manager declared west1 down");
+    let r = c.console("mgr", "retrieve first");
+    assert_eq!(status(&rows(&c, r), "west1"), ResultStatus::NodeLeft);
+    c.heal();
+    c.run_for(secs(5));
+    let now: Vec<u64> = THREE.iter().map(|n| c.core(n).identity().incarnation).collect();
+    assert_eq!(now, incarnations, "no node restarted or renewed");
+    let r = c.console("mgr", "broadcast second");
+    let (second, targets) = c.submitted(r);
+    assert_eq!(targets, THREE);
+    c.run_for(secs(13));
+    for n in THREE {
+        assert_eq!(c.members[*n].applied, vec![first, second], "{n} runs what it was acknowledged for, once, in order");
+    }
+    for command in ["first", "second"] {
+        let r = c.console("mgr", &format!("retrieve {command}"));
+        assert!(rows(&c, r).iter().all(|row| row.result.status == ResultStatus::Ok), "{command}: every answer recorded");
+    }
+}
