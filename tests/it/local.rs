@@ -16,6 +16,9 @@ use crate::support::eventually;
 
 const NODES: [&str; 5] = ["east1", "east2", "east3", "west1", "west2"];
 
+/// Both tests start `segments/local.conf`, whose addresses and ports are fixed: one at a time.
+static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn owners(dir: &Path, node: &str) -> Option<Vec<(String, String)>> {
     let reply = eccluster::local::ask(&dir.join(format!("{node}.console")), "json cluster duravip show").await.ok()?;
     let v: Value = serde_json::from_str(&reply.body).ok()?;
@@ -70,6 +73,7 @@ async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, lim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
+    let _one = ONE_CLUSTER.lock().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
@@ -134,6 +138,7 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
 /// running, still notices a member that exits, and stops cleanly on Ctrl-C.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_up_with_its_output_closed_keeps_running() {
+    let _one = ONE_CLUSTER.lock().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
@@ -145,18 +150,25 @@ async fn local_up_with_its_output_closed_keeps_running() {
         .stderr(Stdio::null())
         .spawn()
         .expect("eccluster local up");
-    drop(up.stdout.take());
+    // Like `head -1`: read up to the ready line, then close the pipe.
+    let stdout = up.stdout.take().expect("stdout");
     let mut up = StopOnDrop(Some(up));
+    let first = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().next().and_then(Result::ok)),
+    )
+    .await
+    .expect("a line from local up within 90 s")
+    .expect("reader");
+    assert_eq!(first.as_deref(), Some("ready: 6 members"));
     let console = dir.path().join("console");
-    eventually("the manager answering", Duration::from_secs(90), || async {
-        eccluster::local::ask(&console, "show cluster membership").await.ok().filter(|r| r.is_ok())
-    })
-    .await;
     let pid_file = dir.path().join("west2.pid");
     let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
     eventually("local up noticing west2's exit", Duration::from_secs(10), || async { (!pid_file.exists()).then_some(()) }).await;
-    assert!(eccluster::local::ask(&console, "version").await.expect("manager").is_ok(), "the manager still answers");
+    let answer = eccluster::local::ask(&console, "version").await;
+    let log = std::fs::read_to_string(dir.path().join("mgr.log")).unwrap_or_default();
+    assert!(answer.as_ref().is_ok_and(|r| r.is_ok()), "the manager still answers: {answer:?}\n{log}");
 
     let mut up = up.0.take().expect("local up");
     assert!(up.try_wait().expect("wait").is_none(), "local up is still running");
