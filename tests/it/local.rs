@@ -71,22 +71,23 @@ async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, lim
     }
 }
 
+/// `eccluster local up` of `segments/local.conf` in `dir`, with the repository's `config`
+/// file if given, its standard output piped.
+fn local_up(dir: &Path, config: Option<&str>) -> std::process::Child {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eccluster"));
+    cmd.args(["local", "up", "--segments"]).arg(root.join("segments/local.conf")).arg("--dir").arg(dir);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(root.join(config));
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("eccluster local up")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     let _one = ONE_CLUSTER.lock().await;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
-        .args(["local", "up", "--segments"])
-        .arg(root.join("segments/local.conf"))
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--config")
-        .arg(root.join("docs/examples/duravip.conf"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("eccluster local up");
+    let mut up = local_up(dir.path(), Some("docs/examples/duravip.conf"));
     let mut lines = lines_of(up.stdout.take().expect("stdout"));
     let mut up = StopOnDrop(Some(up));
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
@@ -139,17 +140,8 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_up_with_its_output_closed_keeps_running() {
     let _one = ONE_CLUSTER.lock().await;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_eccluster"))
-        .args(["local", "up", "--segments"])
-        .arg(root.join("segments/local.conf"))
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("eccluster local up");
+    let mut up = local_up(dir.path(), None);
     // Like `head -1`: read up to the ready line, then close the pipe.
     let stdout = up.stdout.take().expect("stdout");
     let mut up = StopOnDrop(Some(up));
