@@ -124,8 +124,9 @@ pub enum JournalRecord {
         /// The targets that have not answered.
         nodes: Vec<Assigned>,
     },
-    /// A recovered operation will not be delivered to this node any more (it did not answer
-    /// within the answer timeout, or did not come back).
+    /// An operation will not be delivered to this node any more: the node came back as
+    /// another run (the old one took the operation with it), or, recovered from an earlier
+    /// run of the manager, it did not answer within the answer timeout.
     Abandoned {
         /// The operation.
         id: OpId,
@@ -134,6 +135,14 @@ pub enum JournalRecord {
     },
     /// Snapshot: the highest operation id sequenced so far.
     Latest(OpId),
+    /// The manager declared this node down. Its unanswered operations (recorded "node left")
+    /// stay deliverable: if it comes back in the same incarnation (only the manager lost it),
+    /// it gets them, in its order, even from a later run of the manager. A later
+    /// [`JournalRecord::Sequenced`] naming the node says it was back.
+    Departed {
+        /// The node.
+        node: String,
+    },
 }
 
 /// The latest operation of a command for one target, in a snapshot.

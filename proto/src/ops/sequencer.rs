@@ -22,6 +22,14 @@
 //! is recorded "node left"; one that does not come back within the answer timeout too. While
 //! recovered operations are undelivered, new submissions are refused with a clear error, so
 //! the new epoch never overtakes the old one at any node.
+//!
+//! A node the manager declared down is recorded "node left" for what it had not answered, but
+//! that is not the end of it: the manager may have been the one cut off. Its operations are
+//! kept ([`JournalRecord::Departed`]), across restarts of the manager too, without holding up
+//! anything new; if the node comes back in the same incarnation it gets them, in its order
+//! (from an earlier run of the manager: before anything of this run, new submissions again
+//! refused meanwhile), and its answers replace "node left". A node that comes back as another
+//! run had lost them with its old run ([`JournalRecord::Abandoned`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -55,8 +63,9 @@ pub enum SequencerTimer {
         incarnation: u64,
     },
     /// Recovery's bound: recovered operations whose target has not come back are recorded
-    /// "node left", and new operations are taken.
-    RecoveryDeadline,
+    /// "node left", and new operations are taken. Only the latest deadline set counts (a node
+    /// that comes back with operations of an earlier run sets a new one).
+    RecoveryDeadline(u64),
 }
 
 /// What the driver must do next.
@@ -128,6 +137,8 @@ pub struct Sequencer {
     /// True from a recovery with undelivered operations until they are delivered or the
     /// answer timeout has passed.
     recovering: bool,
+    /// The generation of the latest recovery deadline set.
+    deadline: u64,
     /// Nodes of the roster, and when the sequencer started: its view is formed once every
     /// node is up or `view_settle` has passed.
     roster_nodes: usize,
@@ -156,6 +167,7 @@ impl Sequencer {
             awaiting: BTreeMap::new(),
             departed: BTreeMap::new(),
             recovering: false,
+            deadline: 0,
             roster_nodes: 0,
             started: None,
             view_formed: false,
@@ -240,7 +252,8 @@ impl Sequencer {
         let mut deliveries: BTreeMap<OpId, (String, Vec<Assigned>)> = BTreeMap::new();
         let channels = self.nodes.iter().map(|(n, c)| (n, c.incarnation, &c.subcluster, c.unacked.values().map(|(op, _)| op).collect::<Vec<_>>()));
         let waiting = self.awaiting.iter().map(|(n, w)| (n, w.incarnation, &w.subcluster, w.ops.values().collect::<Vec<_>>()));
-        for (node, incarnation, subcluster, ops) in channels.chain(waiting) {
+        let departed = self.departed.iter().map(|(n, c)| (n, c.incarnation, &c.subcluster, c.unacked.values().map(|(op, _)| op).collect::<Vec<_>>()));
+        for (node, incarnation, subcluster, ops) in channels.chain(waiting).chain(departed) {
             for op in ops {
                 let d = deliveries.entry(op.id).or_insert_with(|| (op.command.clone(), Vec::new()));
                 d.1.push(Assigned { node: node.clone(), subcluster: subcluster.clone(), incarnation, node_seq: op.node_seq });
@@ -248,6 +261,11 @@ impl Sequencer {
         }
         for (id, (command, nodes)) in deliveries {
             journal::frame(&JournalRecord::Delivery { id, command, nodes }, &mut file);
+        }
+        for (node, ch) in &self.departed {
+            if !ch.unacked.is_empty() {
+                journal::frame(&JournalRecord::Departed { node: node.clone() }, &mut file);
+            }
         }
         if let Some(latest) = self.latest {
             journal::frame(&JournalRecord::Latest(latest), &mut file);
@@ -277,9 +295,14 @@ impl Sequencer {
     /// snapshot (which also drops a damaged tail).
     pub fn recover(&mut self, now: Instant, records: &[JournalRecord]) {
         let mut deliveries: BTreeMap<OpId, (String, BTreeMap<String, Assigned>)> = BTreeMap::new();
+        // Nodes the earlier run had declared down and not seen back (as far as it journaled).
+        let mut departed: BTreeSet<String> = BTreeSet::new();
         for record in records {
             match record {
                 JournalRecord::Sequenced { id, command, target, nodes } => {
+                    for a in nodes {
+                        departed.remove(&a.node);
+                    }
                     let pairs: Vec<(String, String)> = nodes.iter().map(|a| (a.node.clone(), a.subcluster.clone())).collect();
                     self.results.record_sent(now, *id, command, target, &pairs);
                     let assigned = nodes.iter().map(|a| (a.node.clone(), a.clone())).collect();
@@ -288,7 +311,9 @@ impl Sequencer {
                 }
                 JournalRecord::Result { id, node, status, body } => {
                     self.results.update(now, node, *id, ResultStatus::from(*status), body);
-                    if matches!(status, StoredStatus::Ok | StoredStatus::Error | StoredStatus::NodeLeft) {
+                    // "Node left" is not the end of a delivery: the node may come back in the
+                    // same incarnation. What is given up on is journaled as abandoned.
+                    if matches!(status, StoredStatus::Ok | StoredStatus::Error) {
                         if let Some((_, nodes)) = deliveries.get_mut(id) {
                             nodes.remove(node);
                         }
@@ -309,6 +334,9 @@ impl Sequencer {
                     }
                 }
                 JournalRecord::Latest(id) => self.latest = self.latest.max(Some(*id)),
+                JournalRecord::Departed { node } => {
+                    departed.insert(node.clone());
+                }
             }
         }
         if let Some(latest) = self.latest {
@@ -322,10 +350,12 @@ impl Sequencer {
         // Per node, what is still to deliver, in its order. All of one node's belong to one
         // (epoch, incarnation): an older group can only be left over from damage, and is lost.
         let mut ids = BTreeSet::new();
+        let mut gone: BTreeMap<String, Awaiting> = BTreeMap::new();
         for (id, (command, nodes)) in deliveries {
             for (node, a) in nodes {
                 let op = Op { id, node_seq: a.node_seq, command: command.clone() };
-                let w = self.awaiting.entry(node.clone()).or_insert_with(|| Awaiting {
+                let place = if departed.contains(&node) { &mut gone } else { &mut self.awaiting };
+                let w = place.entry(node.clone()).or_insert_with(|| Awaiting {
                     incarnation: a.incarnation,
                     subcluster: a.subcluster.clone(),
                     epoch: id.epoch,
@@ -339,6 +369,11 @@ impl Sequencer {
                 }
                 if (id.epoch, a.incarnation) == (w.epoch, w.incarnation) {
                     w.ops.insert(a.node_seq, op);
+                    if departed.contains(&node) {
+                        // Already recorded "node left": nothing waits for it, but it is kept
+                        // for the node's return.
+                        continue;
+                    }
                     self.ops
                         .entry(id)
                         .or_insert_with(|| Record { pending: BTreeSet::new() })
@@ -347,6 +382,13 @@ impl Sequencer {
                     ids.insert(id);
                 }
             }
+        }
+        // A node declared down keeps its channel, as it would have in the earlier run.
+        for (node, w) in gone {
+            let next_node_seq = w.ops.keys().next_back().map_or(1, |s| s + 1);
+            let unacked = w.ops.into_iter().map(|(s, op)| (s, (op, false))).collect();
+            let channel = Channel { incarnation: w.incarnation, subcluster: w.subcluster, epoch: w.epoch, next_node_seq, unacked, retransmit_armed: false };
+            self.departed.insert(node, channel);
         }
         let undelivered = ids.len();
         for id in ids {
@@ -357,13 +399,20 @@ impl Sequencer {
         }
         if undelivered > 0 {
             tracing::info!(operations = undelivered, "recovering operations from the journal");
-            self.recovering = true;
-            self.outputs.push_back(SequencerOutput::SetTimer {
-                after: self.config.answer_timeout,
-                timer: SequencerTimer::RecoveryDeadline,
-            });
+            self.start_recovery();
         }
         self.compact();
+    }
+
+    /// Refuses new operations until what an earlier run sequenced is delivered, or the answer
+    /// timeout has passed.
+    fn start_recovery(&mut self) {
+        self.recovering = true;
+        self.deadline += 1;
+        self.outputs.push_back(SequencerOutput::SetTimer {
+            after: self.config.answer_timeout,
+            timer: SequencerTimer::RecoveryDeadline(self.deadline),
+        });
     }
 
     /// Ends recovery once nothing recovered is left to deliver.
@@ -405,12 +454,22 @@ impl Sequencer {
                 if !ch.unacked.is_empty() {
                     self.unsent.insert(id.name.clone());
                 }
+                if ch.epoch != self.epoch && !ch.unacked.is_empty() {
+                    // Operations of an earlier run of the manager: the node gets them before
+                    // anything of this run, which would start a new sequence at it.
+                    tracing::info!(node = %id.name, operations = ch.unacked.len(), "delivering what an earlier run sequenced for a node now back");
+                    self.start_recovery();
+                }
                 self.nodes.insert(id.name.clone(), ch);
                 if self.nodes.len() >= self.roster_nodes {
                     self.view_formed = true;
                 }
                 self.check_recovered();
                 return;
+            }
+            // Another run of the node: what the old one did not answer is lost with it.
+            for (op, _) in ch.unacked.into_values() {
+                self.append(&JournalRecord::Abandoned { id: op.id, node: id.name.clone() });
             }
         }
         let mut channel = Channel {
@@ -431,6 +490,7 @@ impl Sequencer {
             } else {
                 for op in w.ops.into_values() {
                     self.set_result(now, &id.name, op.id, ResultStatus::NodeLeft, "");
+                    self.append(&JournalRecord::Abandoned { id: op.id, node: id.name.clone() });
                     self.settle(op.id, &id.name);
                 }
             }
@@ -454,6 +514,9 @@ impl Sequencer {
             self.unsent.remove(name);
             if let Some(mut ch) = self.nodes.remove(name) {
                 ch.retransmit_armed = false;
+                if !ch.unacked.is_empty() {
+                    self.append(&JournalRecord::Departed { node: name.to_owned() });
+                }
                 self.departed.insert(name.to_owned(), ch);
             }
         }
@@ -465,6 +528,7 @@ impl Sequencer {
         let lost: Vec<Op> = std::mem::take(&mut ch.unacked).into_values().map(|(op, _)| op).collect();
         for op in lost {
             self.set_result(now, name, op.id, ResultStatus::NodeLeft, "");
+            self.append(&JournalRecord::Abandoned { id: op.id, node: name.to_owned() });
             self.settle(op.id, name);
         }
         self.unsent.remove(name);
@@ -612,6 +676,12 @@ impl Sequencer {
                 self.settle(a.id, from);
                 continue;
             }
+            // From a node declared down: it is not sent again when the node is back.
+            if let Some(ch) = self.departed.get_mut(from) {
+                if ch.unacked.get(&a.node_seq).is_some_and(|(op, _)| op.id == a.id) {
+                    ch.unacked.remove(&a.node_seq);
+                }
+            }
             let late = self
                 .results
                 .retrieve_node(from, self.results.command_of(a.id).unwrap_or_default())
@@ -635,7 +705,10 @@ impl Sequencer {
                     self.outputs.push_back(SequencerOutput::Completed(id));
                 }
             }
-            SequencerTimer::RecoveryDeadline => {
+            SequencerTimer::RecoveryDeadline(generation) => {
+                if generation != self.deadline {
+                    return;
+                }
                 for (node, w) in std::mem::take(&mut self.awaiting) {
                     for op in w.ops.into_values() {
                         self.set_result(now, &node, op.id, ResultStatus::NodeLeft, "");
