@@ -176,6 +176,16 @@ command = "cluster duravip show"
 }
 
 #[test]
+fn operations_for_nodes_a_cut_off_manager_declared_down_survive_its_kill() {
+    for &seed in &SEEDS[..4] {
+        let o = expect_pass("manager-cut-off-then-killed", seed, None);
+        let (submitted, _, _) = o.report.ops_submitted;
+        assert!(submitted > 300, "seed {seed}: only {submitted} operations acknowledged");
+        assert!(o.report.violations.is_empty(), "seed {seed}: {:?}", o.report.violations);
+    }
+}
+
+#[test]
 fn a_manager_killed_during_broadcasts_loses_and_repeats_no_acknowledged_operation() {
     for &seed in &SEEDS[..8] {
         let o = expect_pass("manager-crash-during-broadcasts", seed, None);
