@@ -90,9 +90,6 @@ async fn run(o: Options) -> Result<(), String> {
         o.rss_limit_mib,
         o.policy
     );
-    if !o.mix.contains(&Kind::ManagerKill) {
-        println!("soak: manager kill -9 left out (--manager-kill puts it in)");
-    }
     println!("replay: {}", o.replay());
     println!("schedule (rounds run until {} s have passed, at most {most}):", o.duration.as_secs());
     let mut rounds = Vec::new();
