@@ -179,13 +179,10 @@ impl Checkpoint<'_> {
         for o in overdue {
             let mut nodes = Vec::new();
             for node in o.nodes {
-                let says = match o.same_manager {
-                    true => Some(self.manager_result(&node, &o.command, &o.id.to_string()).await),
-                    false => None,
-                };
+                let says = self.manager_result(&node, &o.command, &o.id.to_string()).await;
                 nodes.push((node, says));
             }
-            lock(self.ledger).lost(o.id, &nodes);
+            lock(self.ledger).lost(o.id, &nodes, o.same_manager);
         }
         lock(self.ledger).scan_oplogs();
 

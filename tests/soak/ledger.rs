@@ -370,13 +370,13 @@ impl Ledger {
     }
 
     /// Open pairs whose target had a process or incarnation end just before the operation was
-    /// sent: the manager may have addressed it to that one. (id, node, command), only while
-    /// the manager that acknowledged them still runs.
+    /// sent: the manager may have addressed it to that one (a manager cut off from the
+    /// cluster goes on addressing it until it declares it down). (id, node, command). The
+    /// manager's results outlive its restarts (its journal), so whichever run of it is up now
+    /// can say.
     pub fn ambiguous(&self) -> Vec<(Id, String, String)> {
-        let mgr_gen = self.members.get(MANAGER).map(|m| m.gen);
         self.ops
             .iter()
-            .filter(|(_, op)| op.sent.members.get(MANAGER).map(|s| s.gen) == mgr_gen)
             .flat_map(|(id, op)| {
                 op.open
                     .iter()
@@ -410,9 +410,8 @@ impl Ledger {
     }
 
     /// Declares the open targets `nodes` of operation `id` lost, saying what happened around
-    /// it; with each node, the manager's current result for it, if the manager is still the
-    /// process that acknowledged the operation.
-    pub fn lost(&mut self, id: Id, nodes: &[(String, Option<String>)]) {
+    /// it; with each node, the manager's current result for it.
+    pub fn lost(&mut self, id: Id, nodes: &[(String, String)], same_manager: bool) {
         let Some(op) = self.ops.get_mut(&id) else { return };
         let mut missing = Vec::new();
         let mut touched = vec![MANAGER.to_owned()];
@@ -431,13 +430,12 @@ impl Ledger {
             let process = seen.map_or("?".to_owned(), |s| {
                 format!("same process {}, incarnation {}", s.gen, s.incarnation.map_or("?".into(), |i| i.to_string()))
             });
-            let says = manager_says.as_ref().map(|s| format!(", manager says '{s}'")).unwrap_or_default();
-            missing.push(format!("{node} ({process}; {applied}{says})"));
+            missing.push(format!("{node} ({process}; {applied}, manager says '{manager_says}')"));
         }
         if missing.is_empty() {
             return;
         }
-        let manager = match nodes.iter().any(|(_, says)| says.is_some()) {
+        let manager = match same_manager {
             true => "",
             false => "; the manager that acknowledged it was restarted since",
         };
