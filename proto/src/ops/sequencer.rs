@@ -316,7 +316,15 @@ impl Sequencer {
             // the journal was kept): ids must still grow.
             if latest.epoch >= self.epoch {
                 tracing::warn!(journal = %latest, epoch = self.epoch, "the journal holds ids of this epoch or later; moving past them");
-                self.epoch = latest.epoch + 1;
+                match latest.epoch.checked_add(1) {
+                    Some(epoch) => self.epoch = epoch,
+                    None => {
+                        // No epoch follows the last one (nodes ignore operations of an older
+                        // epoch): this run goes on in it, after the journal's latest id.
+                        self.epoch = latest.epoch;
+                        self.next_seq = self.next_seq.max(latest.seq.saturating_add(1));
+                    }
+                }
             }
         }
         // Per node, what is still to deliver, in its order. All of one node's belong to one
@@ -517,7 +525,7 @@ impl Sequencer {
     /// Refused, with nothing sequenced, while recovered operations are being delivered, while
     /// the manager's view of the cluster is still forming (just after start), when the target
     /// is a node that is not a live member, a subcluster with no live node, or the cluster
-    /// with no live node at all.
+    /// with no live node at all, and when no id is left after the journal's.
     pub fn submit(&mut self, now: Instant, command: &str, target: Target) -> Result<Submitted, OpsError> {
         self.check_view(now)?;
         let targets: Vec<(String, String)> = match &target {
@@ -546,7 +554,11 @@ impl Sequencer {
             },
         };
         let id = OpId { epoch: self.epoch, seq: self.next_seq };
-        self.next_seq += 1;
+        if self.latest.is_some_and(|latest| id <= latest) {
+            // Only after recovering a journal that holds the very last id (see `recover`).
+            return Err(OpsError::IdsExhausted);
+        }
+        self.next_seq = self.next_seq.saturating_add(1);
         self.latest = Some(id);
         let mut assigned = Vec::with_capacity(targets.len());
         let mut abandoned = Vec::new();
@@ -713,5 +725,66 @@ fn push_send(outputs: &mut VecDeque<SequencerOutput>, to: &str, message: &OpMess
     match message.encode() {
         Ok(payload) => outputs.push_back(SequencerOutput::Send { to: to.to_owned(), payload }),
         Err(error) => tracing::error!(node = to, %error, "cannot encode operations for a node"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn node(name: &str) -> MemberId {
+        MemberId {
+            name: name.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 4803)),
+            role: Role::Node,
+            subcluster: "east".into(),
+            incarnation: 1,
+        }
+    }
+
+    fn sent_ops(seq: &mut Sequencer) -> Vec<Op> {
+        let mut ops = Vec::new();
+        while let Some(output) = seq.poll_output() {
+            if let SequencerOutput::Send { payload, .. } = output {
+                if let Ok(OpMessage::Apply { ops: sent, .. }) = OpMessage::decode(&payload) {
+                    ops.extend(sent);
+                }
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn a_journal_of_the_last_epoch_is_delivered_and_new_ids_still_follow_it() {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let last = OpId { epoch: u64::MAX, seq: 7 };
+        let a = Assigned { node: "a".into(), subcluster: "east".into(), incarnation: 1, node_seq: 3 };
+        let records = [JournalRecord::Delivery { id: last, command: "version".into(), nodes: vec![a] }];
+        let mut seq = Sequencer::new(1_764_633_600_000, OpsConfig::default()).with_cluster_nodes(1);
+        seq.recover(now, &records);
+        seq.start(now);
+        seq.handle_member_up(now, &node("a"));
+        let recovered = sent_ops(&mut seq);
+        assert_eq!(recovered, [Op { id: last, node_seq: 3, command: "version".into() }]);
+        // No epoch comes after the last one: the run continues the journal's sequence in it,
+        // and the node's order goes on after the recovered operation.
+        let id = seq.submit(now, "uptime", Target::Cluster).expect("taken").id;
+        assert_eq!(id, OpId { epoch: u64::MAX, seq: 8 });
+        assert_eq!(sent_ops(&mut seq), [Op { id, node_seq: 4, command: "uptime".into() }]);
+    }
+
+    #[test]
+    fn after_the_very_last_id_new_operations_are_refused() {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let mut seq = Sequencer::new(1, OpsConfig::default()).with_cluster_nodes(1);
+        seq.recover(now, &[JournalRecord::Latest(OpId { epoch: u64::MAX, seq: u64::MAX })]);
+        seq.start(now);
+        seq.handle_member_up(now, &node("a"));
+        assert_eq!(seq.submit(now, "uptime", Target::Cluster), Err(OpsError::IdsExhausted));
+        assert!(sent_ops(&mut seq).is_empty());
     }
 }
