@@ -11,7 +11,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| eccluster_fuzz::journal(data));
 
 libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
     let size = libfuzzer_sys::fuzzer_mutate(data, size, max_size);
-    if seed % 4 != 0 {
+    if !seed.is_multiple_of(4) {
         seal(&mut data[..size]);
     }
     size
