@@ -1,7 +1,7 @@
 //! The seed corpus of every fuzz target: real messages encoded by the cores (SWIM packets
 //! exchanged by running membership cores, operations and DuraVIP messages of every kind),
-//! console frames and command lines an operator sends, and the repository's own
-//! configuration, segment and scenario files. Written by the ignored test
+//! console frames and command lines an operator sends, the journal a manager writes, and the
+//! repository's own configuration, segment and scenario files. Written by the ignored test
 //! `fuzz_corpus::write_seed_corpus`; `cargo fuzz cmin` then keeps what adds coverage.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use eccluster_proto::duravip::{DuraVipMessage, Stamp};
 use eccluster_proto::membership::{Membership, MembershipConfig, Output, Roster, Timer};
-use eccluster_proto::ops::{Answer, AnswerStatus, Op, OpId, OpMessage, Receipt};
+use eccluster_proto::ops::journal::{self, JournalWrite};
+use eccluster_proto::ops::{
+    Answer, AnswerStatus, Op, OpId, OpMessage, OpsConfig, Receipt, Sequencer, SequencerOutput, SequencerTimer, Target,
+};
 use eccluster_proto::wire::{self, Kind};
 use eccluster_proto::{MemberId, Role};
 use rand::rngs::StdRng;
@@ -35,6 +38,7 @@ pub fn write(corpus: &Path) {
     put(corpus, "duravip", duravip);
     put(corpus, "console_frame", console_frames());
     put(corpus, "console_line", console_lines().iter().map(|l| l.as_bytes().to_vec()).collect());
+    put(corpus, "journal", journals());
     let mut configs = files(&root.join("docs/examples"), "conf");
     configs.extend(
         [
@@ -195,6 +199,132 @@ fn duravip_datagrams() -> Vec<Vec<u8>> {
         DuraVipMessage::State { stamp, holdings: vec![(v4, (0, 0))], overrides: vec![(v6, "east2".into(), (3, 1))] },
     ];
     messages.iter().map(|m| m.encode().expect("encode").to_vec()).collect()
+}
+
+/// A manager's journal file as its sequencer writes it, with what the sequencer sent since the
+/// last look.
+struct Manager {
+    sequencer: Sequencer,
+    disk: Vec<u8>,
+    /// Every state the file went through, one per drain that wrote something.
+    files: Vec<Vec<u8>>,
+    /// Operations sent per node, not yet answered here.
+    sent: Vec<(String, Op)>,
+    timers: Vec<SequencerTimer>,
+}
+
+impl Manager {
+    /// Performs the journal writes (appends and compactions), then collects the sends and
+    /// timers, as the driver does after every input.
+    fn drain(&mut self) {
+        let mut wrote = false;
+        while let Some(write) = self.sequencer.poll_journal() {
+            wrote = true;
+            match write {
+                JournalWrite::Append(bytes) => self.disk.extend_from_slice(&bytes),
+                JournalWrite::Replace(bytes) => self.disk = bytes.to_vec(),
+            }
+        }
+        if wrote {
+            self.files.push(self.disk.clone());
+        }
+        while let Some(output) = self.sequencer.poll_output() {
+            match output {
+                SequencerOutput::Send { to, payload } => {
+                    if let Ok(OpMessage::Apply { ops, .. }) = OpMessage::decode(&payload) {
+                        self.sent.extend(ops.into_iter().map(|op| (to.clone(), op)));
+                    }
+                }
+                SequencerOutput::SetTimer { timer, .. } => self.timers.push(timer),
+                SequencerOutput::Completed(_) => {}
+            }
+        }
+    }
+
+    fn submit(&mut self, now: Instant, command: &str, target: Target) -> OpId {
+        let id = self.sequencer.submit(now, command, target).expect("a live target").id;
+        self.drain();
+        id
+    }
+
+    /// `node` answers what it was sent (`status` for every operation, its command echoed).
+    fn answer(&mut self, now: Instant, node: &str, status: AnswerStatus) {
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sent).into_iter().partition(|(to, _)| to == node);
+        self.sent = others;
+        let answers = mine
+            .into_iter()
+            .map(|(_, op)| Answer { id: op.id, node_seq: op.node_seq, status, body: format!("{}\n", op.command) })
+            .collect();
+        self.sequencer.handle_message(now, node, OpMessage::Answers { incarnation: 1, answers }).expect("answers");
+        self.drain();
+    }
+
+    fn up(&mut self, now: Instant, nodes: &[u8]) {
+        for i in nodes {
+            self.sequencer.handle_member_up(now, &member(*i));
+        }
+        self.drain();
+    }
+}
+
+/// Journal files a manager writes (`Control_Cache`): every state of the file of a run that
+/// broadcasts, unicasts and sends to a subcluster, records answers, failures, a node lost, an
+/// answer timeout and a flush; the compaction a restarted manager writes from it, and what it
+/// appends while it delivers and abandons the recovered operations; a file torn in its last
+/// frame, one damaged in the middle, and one that is not a journal.
+fn journals() -> Vec<Vec<u8>> {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let epoch = 1_764_633_000_000;
+    let fresh = |epoch| Manager {
+        sequencer: Sequencer::new(epoch, OpsConfig::default()).with_cluster_nodes(3),
+        disk: Vec::new(),
+        files: Vec::new(),
+        sent: Vec::new(),
+        timers: Vec::new(),
+    };
+    // n1 and n3 are in west, n2 in east.
+    let mut first = fresh(epoch);
+    first.sequencer.start(at(0));
+    first.drain();
+    first.up(at(10), &[1, 2, 3]);
+    first.submit(at(20), "show cluster membership", Target::Cluster);
+    first.submit(at(21), "config set Foo \"a b\"", Target::Subcluster("west".into()));
+    first.submit(at(22), "version", Target::Node("n2".into()));
+    first.answer(at(30), "n1", AnswerStatus::Ok);
+    first.answer(at(31), "n2", AnswerStatus::Error);
+    first.sequencer.handle_member_down(at(40), "n3");
+    first.drain();
+    let slow = first.submit(at(50), "cluster duravip move 10.99.0.1 to east2", Target::Cluster);
+    first.answer(at(60), "n1", AnswerStatus::Ok);
+    first.sequencer.handle_timer(at(30_050), SequencerTimer::AnswerTimeout(slow));
+    first.drain();
+    first.sequencer.flush_results();
+    first.drain();
+    first.submit(at(30_100), "show cluster membership", Target::Cluster);
+    first.submit(at(30_101), "echo \u{e9}t\u{e9}", Target::Subcluster("east".into()));
+    first.answer(at(30_110), "n1", AnswerStatus::Ok);
+    // Crashed with operations unanswered by n2: a new run recovers them.
+    let mut second = fresh(epoch + 60_000);
+    second.sequencer.recover(at(31_000), &journal::read(&first.disk).records);
+    second.drain();
+    second.sequencer.start(at(31_000));
+    second.up(at(31_010), &[1, 3]);
+    second.sequencer.handle_timer(at(61_000), SequencerTimer::RecoveryDeadline);
+    second.drain();
+    second.up(at(61_010), &[2]);
+    second.submit(at(61_020), "version", Target::Cluster);
+    second.answer(at(61_030), "n2", AnswerStatus::Ok);
+    let last = second.disk.clone();
+    let mut torn = last[..last.len() - 3].to_vec();
+    torn.extend_from_slice(&[0xde, 0xad]);
+    let mut flipped = last.clone();
+    flipped[journal::MAGIC.len() + 12] ^= 0x40;
+    let mut files = first.files;
+    files.extend(second.files);
+    files.extend([torn, flipped, b"garbage, not a journal".to_vec()]);
+    files
 }
 
 /// A frame: the 4-byte big-endian length, then the payload.

@@ -91,6 +91,11 @@ pub enum OpsError {
     /// would overtake them. Nothing sequenced; expected just after a manager restart.
     #[error("the manager is delivering {0} operation(s) acknowledged before its restart; try again shortly")]
     Recovering(usize),
+    /// No operation id, or no place in a target node's order, follows the last one the
+    /// recovered journal holds: it holds the very last one, which only a damaged or foreign
+    /// file can. Nothing sequenced; never expected.
+    #[error("the control cache holds the last possible operation id or place in a node's order; move the control cache file away and restart the manager")]
+    IdsExhausted,
     /// A message of the wrong direction (an answer sent to a node, an apply to a manager).
     #[error("unexpected {what} message from {from}")]
     Unexpected {

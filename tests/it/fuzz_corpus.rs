@@ -62,6 +62,11 @@ fn console_line_corpus() {
 }
 
 #[test]
+fn journal_corpus() {
+    replay("journal", checks::journal);
+}
+
+#[test]
 fn config_corpus() {
     replay("config", checks::config);
 }
