@@ -311,7 +311,8 @@ fn journals() -> Vec<Vec<u8>> {
     second.drain();
     second.sequencer.start(at(31_000));
     second.up(at(31_010), &[1, 3]);
-    second.sequencer.handle_timer(at(61_000), SequencerTimer::RecoveryDeadline);
+    let deadline = second.timers.iter().rev().find(|t| matches!(t, SequencerTimer::RecoveryDeadline(_))).cloned();
+    second.sequencer.handle_timer(at(61_000), deadline.expect("a recovery deadline"));
     second.drain();
     second.up(at(61_010), &[2]);
     second.submit(at(61_020), "version", Target::Cluster);

@@ -209,8 +209,9 @@ fn restarted(now: Instant, records: &[JournalRecord]) {
         };
         sequencer.handle_member_up(now, &id);
     }
-    answer_all(now, &mut sequencer);
-    sequencer.handle_timer(now, SequencerTimer::RecoveryDeadline);
+    if let Some(deadline) = answer_all(now, &mut sequencer) {
+        sequencer.handle_timer(now, deadline);
+    }
     answer_all(now, &mut sequencer);
     if sequencer.submit(now, "version", Target::Cluster).is_ok() {
         answer_all(now, &mut sequencer);
@@ -218,12 +219,19 @@ fn restarted(now: Instant, records: &[JournalRecord]) {
 }
 
 /// Drains a sequencer; every node answers every operation it is sent, until nothing is sent.
-fn answer_all(now: Instant, sequencer: &mut Sequencer) {
+/// Returns the latest recovery deadline it set meanwhile (only the latest counts).
+fn answer_all(now: Instant, sequencer: &mut Sequencer) -> Option<SequencerTimer> {
+    let mut deadline = None;
     loop {
         while sequencer.poll_journal().is_some() {}
         let mut answers: BTreeMap<String, Vec<Answer>> = BTreeMap::new();
         while let Some(output) = sequencer.poll_output() {
-            let SequencerOutput::Send { to, payload } = output else { continue };
+            let SequencerOutput::Send { to, payload } = output else {
+                if let SequencerOutput::SetTimer { timer: t @ SequencerTimer::RecoveryDeadline(_), .. } = output {
+                    deadline = Some(t);
+                }
+                continue;
+            };
             let Ok(OpMessage::Apply { ops, .. }) = OpMessage::decode(&payload) else {
                 panic!("the manager sent {to} something other than operations");
             };
@@ -233,7 +241,7 @@ fn answer_all(now: Instant, sequencer: &mut Sequencer) {
             answers.entry(to).or_default().extend(answered);
         }
         if answers.is_empty() {
-            return;
+            return deadline;
         }
         for (node, answers) in answers {
             let message = OpMessage::Answers { incarnation: 0, answers };

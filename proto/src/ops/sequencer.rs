@@ -393,7 +393,7 @@ impl Sequencer {
         }
         // A node declared down keeps its channel, as it would have in the earlier run.
         for (node, w) in gone {
-            let next_node_seq = w.ops.keys().next_back().map_or(1, |s| s + 1);
+            let next_node_seq = w.ops.keys().next_back().map_or(1, |s| s.saturating_add(1));
             let unacked = w.ops.into_iter().map(|(s, op)| (s, (op, false))).collect();
             let channel = Channel { incarnation: w.incarnation, subcluster: w.subcluster, epoch: w.epoch, next_node_seq, unacked, retransmit_armed: false };
             self.departed.insert(node, channel);
