@@ -115,6 +115,8 @@ struct Daemon {
     journal: Option<JournalWriter>,
     /// Outputs waiting for journal writes before them to be on disk.
     held: Held<Output>,
+    /// How many of them are console replies.
+    held_replies: usize,
 }
 
 /// The node core's configuration for this daemon.
@@ -217,6 +219,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         plumbing_errors: BTreeMap::new(),
         journal,
         held: Held::default(),
+        held_replies: 0,
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
@@ -236,7 +239,10 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(report) = next_report(&mut reports) => d.handle_report(report),
             // Journal writes reached the disk: what waited for them goes out (in the drain).
             Some(()) = next_sync(&mut synced) => {}
-            Some(job) = jobs_rx.recv() => {
+            // While console replies wait for an fsync, new requests wait in the channel: they
+            // could not be journaled before the next fsync anyway, and taken together once it
+            // is done, their operations travel to each node in one message.
+            Some(job) = jobs_rx.recv(), if d.held_replies == 0 => {
                 d.handle_job(job);
                 // Take whatever else is queued in the same turn: operations submitted
                 // together travel together.
@@ -561,6 +567,9 @@ impl Daemon {
         loop {
             if let Some(synced) = self.journal.as_ref().map(JournalWriter::synced) {
                 while let Some(output) = self.held.pop_ready(synced) {
+                    if is_console_reply(&output) {
+                        self.held_replies -= 1;
+                    }
                     self.perform(output);
                 }
             }
@@ -584,6 +593,7 @@ impl Daemon {
                 if !self.held.is_empty() || journal.synced() < journal.submitted() {
                     let ticket = journal.submitted();
                     for output in batch.drain(..) {
+                        self.held_replies += usize::from(is_console_reply(&output));
                         self.held.push(ticket, output);
                     }
                     continue;
@@ -674,6 +684,10 @@ impl Daemon {
             }
         }
     }
+}
+
+fn is_console_reply(output: &Output) -> bool {
+    matches!(output, Output::Reply { to: Requester::Console(_), .. })
 }
 
 fn log_event(event: &ClusterEvent) {
