@@ -110,7 +110,8 @@ impl Simulation {
                 let survive = self.rng.random_range(0..=unsynced);
                 let node = &mut self.nodes[i];
                 node.commit.crash(&mut node.disk, survive);
-                let line = format!("{} loses {} journal write(s) of {unsynced} not synced, and {held} held output(s)", self.topo.name(i), unsynced - survive);
+                let lost = unsynced - survive;
+                let line = format!("{} loses {lost} journal write(s) of {unsynced} not synced, and {held} held output(s)", self.topo.name(i));
                 self.trace.note(now, &line);
             }
         }
