@@ -43,6 +43,8 @@ pub enum EventWhat {
         /// Node.
         node: u32,
     },
+    /// A manager's journal fsync completed.
+    Synced(u32),
     /// A scenario step.
     Step {
         /// Timeline index.
@@ -86,6 +88,7 @@ impl EventRef {
             EventWhat::Deliver { from, to } => format!("datagram {} -> {}", name(from), name(to)),
             EventWhat::Timer { node, kind } => format!("timer {kind} on {}", name(node)),
             EventWhat::CoreTimer { node } => format!("core timer on {}", name(node)),
+            EventWhat::Synced(n) => format!("journal fsync on {}", name(n)),
             EventWhat::Step { index, action } => format!("timeline[{index}] {action}"),
             EventWhat::Start(n) => format!("start of {}", name(n)),
             EventWhat::Stop(n) => format!("stop of {}", name(n)),

@@ -12,7 +12,8 @@
 //! - [`time`]: virtual time and the duration syntax of scenario files.
 //! - [`network`]: links (latency, jitter, loss, duplication, reordering) and cuts.
 //! - [`topology`]: hosts from a segment file or generated.
-//! - [`node`]: a simulated node: its node core, run state, clock and incarnations.
+//! - [`node`]: a simulated node: its node core, run state, clock and incarnations;
+//!   [`group_commit`]: a manager's journal writes on their way to its disk.
 //! - [`scenario`]: scenario files (TOML) and their checked form.
 //! - [`sim`]: the event loop that drives nodes, network and timeline.
 //! - [`beliefs`], [`invariants`], [`assertions`], [`stats`]: what is watched and measured.
@@ -31,6 +32,7 @@
 pub mod assertions;
 pub mod beliefs;
 pub mod bitset;
+pub mod group_commit;
 pub mod invariants;
 pub mod memory;
 pub mod network;

@@ -12,6 +12,7 @@ use eccluster_proto::node::{DuravipSetup, Node, NodeConfig};
 use eccluster_proto::ops::OpsConfig;
 use eccluster_proto::Role;
 
+use crate::group_commit::GroupCommit;
 use crate::time::SimTime;
 use crate::topology::{Host, Topology};
 
@@ -84,10 +85,13 @@ pub struct SimNode {
     pub run_first_incarnation: u64,
     /// When the current (or last) run started.
     pub run_started: SimTime,
-    /// The host's disk: a manager's journal. It survives a crash and a restart of the node;
-    /// every write is durable once the drain that produced it ends (the daemon fsyncs before
-    /// it performs what follows), and a crash happens between events, never inside a drain.
+    /// The host's disk: a manager's journal. It survives a crash and a restart of the node.
+    /// Without a `[disk] fsync` time every write is durable once the drain that produced it
+    /// ends, and a crash happens between events, never inside a drain. With one, writes reach
+    /// it through [`SimNode::commit`], as the daemon's group commit makes them durable.
     pub disk: Vec<u8>,
+    /// Journal writes not yet durable and the outputs held for them (`[disk] fsync`).
+    pub commit: GroupCommit,
 }
 
 impl SimNode {
@@ -103,6 +107,7 @@ impl SimNode {
             run_first_incarnation: 0,
             run_started: SimTime::ZERO,
             disk: Vec::new(),
+            commit: GroupCommit::default(),
         }
     }
 

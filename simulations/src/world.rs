@@ -37,6 +37,13 @@ pub enum Event {
         /// The timer to hand back.
         timer: Timer,
     },
+    /// The journal fsync under way at node `node` completes, unless the node restarted since.
+    Synced {
+        /// Node index.
+        node: u32,
+        /// The run of the node that began the fsync.
+        run: u32,
+    },
     /// Step `index` of the scenario plan runs.
     Step(u32),
     /// Node `node` starts (a restart scheduled by churn or a rolling restart).

@@ -2,8 +2,9 @@
 //! (format and records in `eccluster_proto::ops::journal`). This file only does the I/O: read
 //! the file at start (a torn or damaged tail is reported with the file and offset; every
 //! complete record before it is kept), append what the node core journals, replace the file
-//! when the core compacts it, and fsync before the driver performs the sends and replies that
-//! follow. Also reads the file's settings from the manager's configuration
+//! when the core compacts it, and fsync; the writer thread of `group_commit` does these, and
+//! the driver holds the sends and replies that follow until they are done. Also reads the
+//! file's settings from the manager's configuration
 //! (`Logs { Control_Cache, Control_Cache_Max_Entries, Control_Cache_Max_Size }`).
 
 use std::fs::{self, File, OpenOptions};

@@ -1,7 +1,9 @@
 //! The one loop of a member daemon: it owns the member's node core (`eccluster_proto::node`),
 //! the transport, the timers and the DuraVIP actuator, and answers console requests. Every
 //! turn is short: hand an input to the core, then perform what it outputs. Nothing here
-//! blocks; external programs run in tracked tasks and report back.
+//! blocks; external programs run in tracked tasks and report back, and a manager's journal is
+//! written and fsynced by its own thread while the outputs that must wait for it are held
+//! (`group_commit`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,13 +16,14 @@ use eccluster_proto::ops::{AnswerStatus, Op, OpsConfig};
 use eccluster_proto::segments::Segments;
 use eccluster_proto::{MemberId, Role};
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
 use super::control_cache::ControlCache;
+use super::group_commit::{Held, JournalWriter};
 use crate::actuator::{Action, Actuator, ActuatorReport};
 use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
@@ -108,8 +111,12 @@ struct Daemon {
     actuator: Option<Actuator>,
     /// The last failure of the actuator per address, shown by `cluster duravip show`.
     plumbing_errors: BTreeMap<std::net::IpAddr, String>,
-    /// Managers: the journal file.
-    journal: Option<ControlCache>,
+    /// Managers: the journal file's writer.
+    journal: Option<JournalWriter>,
+    /// Outputs waiting for journal writes before them to be on disk.
+    held: Held<Output>,
+    /// How many of them are console replies.
+    held_replies: usize,
 }
 
 /// The node core's configuration for this daemon.
@@ -177,7 +184,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             if !records.is_empty() {
                 node.recover(now(), &records);
             }
-            Some(cache)
+            Some(JournalWriter::start(cache)?)
         }
         (None, Role::Manager) => {
             warn!("no state directory and no Logs {{ Control_Cache }}: operations and results do not survive a manager restart");
@@ -211,7 +218,10 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         actuator,
         plumbing_errors: BTreeMap::new(),
         journal,
+        held: Held::default(),
+        held_replies: 0,
     };
+    let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
     d.drain();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
@@ -227,7 +237,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(event) = net_rx.recv() => d.handle_net(event),
             Some(done) = done_rx.recv() => d.handle_done(done),
             Some(report) = next_report(&mut reports) => d.handle_report(report),
-            Some(job) = jobs_rx.recv() => {
+            // Journal writes reached the disk: what waited for them goes out (in the drain).
+            Some(()) = next_sync(&mut synced) => {}
+            // While console replies wait for an fsync, new requests wait in the channel: they
+            // could not be journaled before the next fsync anyway, and taken together once it
+            // is done, their operations travel to each node in one message.
+            Some(job) = jobs_rx.recv(), if d.held_replies == 0 => {
                 d.handle_job(job);
                 // Take whatever else is queued in the same turn: operations submitted
                 // together travel together.
@@ -245,12 +260,24 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     // The stop. Each step is bounded, and the whole within STOP_BUDGET: the process's hard
     // deadline (daemon::stop) must never be what ends a stop.
     let stopping = Instant::now();
+    // Operations already sequenced are acknowledged once on disk, not refused.
+    progress.set("writing the journal");
+    d.settle_journal(JOURNAL_GRACE).await;
     progress.set("answering the console requests in flight");
     d.abandon_console(&mut jobs_rx);
     info!("leaving the cluster");
     progress.set("leaving the cluster");
     d.node.leave(now());
     d.drain();
+    d.settle_journal(JOURNAL_GRACE).await;
+    if let Some(writer) = d.journal.take() {
+        if writer.synced() == writer.submitted() {
+            writer.stop();
+        } else {
+            // The disk did not answer in time: the thread is left to finish on its own.
+            warn!("the control cache is still being written; not waiting for it");
+        }
+    }
     // Dropping the handle lets the actuator finish the releases queued by the leave.
     d.actuator = None;
     // QUIC datagrams have no delivery event to await; give the leave notices a moment on the
@@ -277,6 +304,9 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     Ok(())
 }
 
+/// How long a stopping manager waits for the journal writes it has queued to reach the disk.
+const JOURNAL_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a stopping daemon waits for the actuator to release its addresses.
 const ACTUATOR_GRACE: Duration = Duration::from_secs(5);
 
@@ -288,6 +318,15 @@ const STOP_BUDGET: Duration = Duration::from_secs(9);
 async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Option<ActuatorReport> {
     match reports {
         Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change of the journal's synced ticket, or never when there is no journal (or its
+/// writer is gone).
+async fn next_sync(synced: &mut Option<watch::Receiver<u64>>) -> Option<()> {
+    match synced {
+        Some(rx) => rx.changed().await.ok(),
         None => std::future::pending().await,
     }
 }
@@ -517,23 +556,48 @@ impl Daemon {
         }
     }
 
-    /// Performs the core's outputs until it has none left. The outputs are taken a batch at a
-    /// time: the batch's journal writes first, with one fsync, then the rest in order, so
-    /// nothing is sent or acknowledged before what it depends on is on disk.
+    /// Performs the core's outputs until it has none left, and those held for journal writes
+    /// now on disk. The outputs are taken a batch at a time: the batch's journal writes go to
+    /// the writer thread as one submission, and the rest of the batch is held behind them (and
+    /// behind anything held already) until the writer reports them durable; a batch with
+    /// nothing to wait for is performed at once. So nothing is sent or acknowledged before
+    /// what it depends on is on disk, and the loop does not wait for the disk meanwhile.
     fn drain(&mut self) {
         let mut batch = Vec::new();
         loop {
+            if let Some(synced) = self.journal.as_ref().map(JournalWriter::synced) {
+                while let Some(output) = self.held.pop_ready(synced) {
+                    if is_console_reply(&output) {
+                        self.held_replies -= 1;
+                    }
+                    self.perform(output);
+                }
+            }
             batch.extend(std::iter::from_fn(|| self.node.poll_output()));
             if batch.is_empty() {
                 return;
             }
             if let Some(journal) = &mut self.journal {
-                for output in &batch {
-                    if let Output::Journal(write) = output {
-                        journal.write(write);
+                let mut writes = Vec::new();
+                let mut rest = Vec::with_capacity(batch.len());
+                for output in batch.drain(..) {
+                    match output {
+                        Output::Journal(write) => writes.push(write),
+                        other => rest.push(other),
                     }
                 }
-                journal.sync();
+                batch = rest;
+                if !writes.is_empty() {
+                    journal.submit(writes);
+                }
+                if !self.held.is_empty() || journal.synced() < journal.submitted() {
+                    let ticket = journal.submitted();
+                    for output in batch.drain(..) {
+                        self.held_replies += usize::from(is_console_reply(&output));
+                        self.held.push(ticket, output);
+                    }
+                    continue;
+                }
             }
             for output in batch.drain(..) {
                 self.perform(output);
@@ -541,7 +605,27 @@ impl Daemon {
         }
     }
 
-    /// Performs one output (journal writes are done by [`Daemon::drain`] before it).
+    /// At the stop: waits (at most `within`) until every journal write queued is on disk, and
+    /// performs what was held for it.
+    async fn settle_journal(&mut self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Some(journal) = &self.journal {
+            let target = journal.submitted();
+            let mut synced = journal.subscribe();
+            let caught_up = tokio::time::timeout_at(deadline, synced.wait_for(|s| *s >= target)).await;
+            self.drain();
+            match caught_up {
+                Ok(Ok(_)) if self.held.is_empty() => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => {
+                    warn!(held = self.held.len(), "the control cache did not reach the disk in time; what waits for it is not performed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Performs one output (journal writes go to the writer thread in [`Daemon::drain`]).
     fn perform(&mut self, output: Output) {
         match output {
             Output::Send { to, addr, channel: Channel::Datagram, payload } => self.transport.send(&to, addr, payload),
@@ -600,6 +684,10 @@ impl Daemon {
             }
         }
     }
+}
+
+fn is_console_reply(output: &Output) -> bool {
+    matches!(output, Output::Reply { to: Requester::Console(_), .. })
 }
 
 fn log_event(event: &ClusterEvent) {

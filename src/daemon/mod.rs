@@ -4,6 +4,7 @@
 
 pub mod control_cache;
 pub mod driver;
+pub mod group_commit;
 pub mod stop;
 
 use std::fs;

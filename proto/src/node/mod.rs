@@ -16,8 +16,10 @@
 //! - After each of them drain [`Node::poll_output`] to `None`, performing each output in order:
 //!   send, schedule the timer, publish the event, run the command, apply the address change,
 //!   deliver the reply. A manager's [`Output::Journal`] writes must be durable (fsynced)
-//!   before any send or reply that follows them is performed; a shell may batch the journal
-//!   writes of one drain into one fsync, performed before the rest of that drain.
+//!   before any send or reply that follows them is performed. A shell may batch the journal
+//!   writes of one drain, or of several, into one fsync, and go on handing inputs to the node
+//!   meanwhile, as long as it holds every output that follows those writes, in order, until
+//!   the fsync is done (the daemons do: group commit).
 //! - A manager restarted with the journal of its earlier run calls [`Node::recover`] with its
 //!   records before [`Node::start`].
 //! - Getters ([`Node::identity`], [`Node::members`], [`Node::sequencer`], [`Node::applier`],

@@ -8,6 +8,9 @@
 //! [`Sequencer::handle_member_down`]; [`Sequencer::recover`] once, before the first of them.
 //! After any of them drain [`Sequencer::poll_journal`] first, then [`Sequencer::poll_output`];
 //! a journal write must be on disk before any send or reply that follows it is performed.
+//! The shell may make the writes of several drains durable with one fsync while it goes on
+//! handing inputs in, provided it holds every output that follows them, in order, until that
+//! fsync is done (group commit): a crash then loses only writes nothing was performed for.
 //! Operations submitted before a drain travel together in one message per node.
 //!
 //! # Durability

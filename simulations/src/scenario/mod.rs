@@ -113,6 +113,8 @@ struct ScenarioFile {
     membership: MembershipFile,
     #[serde(default)]
     invariants: InvariantsFile,
+    #[serde(default)]
+    disk: DiskFile,
     duravip: Option<DuraVipFile>,
     #[serde(default)]
     timeline: Vec<toml::Table>,
@@ -268,6 +270,24 @@ struct MembershipFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DiskFile {
+    fsync: Option<String>,
+}
+
+/// The managers' disk, as their journal sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiskModel {
+    /// How long one fsync takes (`[disk] fsync`). The journal is then group-committed as the
+    /// daemon does it ([`crate::group_commit`]); `None`: every write is durable at once.
+    pub fsync: Option<Duration>,
+    /// A shell that breaks the durability rule: console replies (acknowledgements) go out
+    /// at once instead of waiting for the fsync, the rest still waits. No scenario file sets
+    /// this; tests do, to show that the invariants catch what the rule prevents.
+    pub replies_before_sync: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InvariantsFile {
     false_down_bound: Option<String>,
     false_down_window: Option<String>,
@@ -379,6 +399,8 @@ pub struct Scenario {
     pub membership: MembershipTuning,
     /// Invariant bounds.
     pub invariants: InvariantLimits,
+    /// The managers' disk.
+    pub disk: DiskModel,
     /// DuraVIP bindings, if the scenario runs DuraVIP.
     pub duravip: Option<DuraVipSpec>,
     /// The timeline, in file order, which is time order (equal times keep file order).
@@ -502,6 +524,11 @@ impl Scenario {
             max_false_downs: inv.max_false_downs,
         };
 
+        let fsync = in_section(path, "disk", opt_duration("fsync", &file.disk.fsync))?;
+        if fsync.is_some_and(|d| d.is_zero()) {
+            return Err(err("[disk] `fsync` must be more than 0 (leave it out for writes durable at once)".to_owned()));
+        }
+        let disk = DiskModel { fsync, replies_before_sync: false };
         let duravip = file.duravip.map(|d| parse_duravip(path, d)).transpose()?;
         let steps = parse_timeline(file.timeline).map_err(err)?;
         let top = |field: &str, t: &Option<String>| opt_duration(field, t).map_err(err);
@@ -521,6 +548,7 @@ impl Scenario {
             links,
             membership,
             invariants,
+            disk,
             duravip,
             steps,
         })

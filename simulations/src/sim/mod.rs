@@ -480,6 +480,10 @@ impl Simulation {
                 self.current = EventRef { seq, at, what: node_io::timer_what(node, &timer) };
                 self.fire_timer(node as usize, run, timer);
             }
+            Event::Synced { node, run } => {
+                self.current = EventRef { seq, at, what: EventWhat::Synced(node) };
+                self.journal_synced(node as usize, run);
+            }
             Event::Step(i) => {
                 let action = self.steps[i as usize].action.name();
                 self.current = EventRef { seq, at, what: EventWhat::Step { index: self.steps[i as usize].index as u32, action } };

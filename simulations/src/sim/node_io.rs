@@ -1,17 +1,20 @@
 //! Driving nodes: starting and stopping runs, handing messages and timers to each node's
 //! core, and performing what it outputs — sends go through the network as the exact bytes
 //! produced, timers are scheduled on the node's own clock, events and address changes update
-//! the observers, operations' commands are answered as a node's console would.
+//! the observers, operations' commands are answered as a node's console would, and a
+//! manager's journal writes reach its disk (at once, or group-committed with `[disk] fsync`,
+//! what follows them held until they are durable, as the daemon does).
 
 use bytes::Bytes;
 use eccluster_proto::membership::{self, ClusterEvent};
 use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
-use eccluster_proto::ops::journal::{self, JournalWrite};
+use eccluster_proto::ops::journal;
 use eccluster_proto::ops::AnswerStatus;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 
 use super::Simulation;
+use crate::group_commit;
 use crate::invariants::{Declaration, EventWhat};
 use crate::network::{DropReason, Fate};
 use crate::node::Status;
@@ -93,6 +96,24 @@ impl Simulation {
                 core.leave(instant);
             }
             self.drain(i);
+            // The daemon waits for its journal writer before it exits.
+            while self.nodes[i].commit.unsynced() + self.nodes[i].commit.held() > 0 {
+                let node = &mut self.nodes[i];
+                node.commit.flush(&mut node.disk);
+                self.release(i);
+            }
+        } else {
+            let unsynced = self.nodes[i].commit.unsynced();
+            let held = self.nodes[i].commit.held();
+            if unsynced + held > 0 {
+                // Any prefix of the writes not yet synced may have reached the disk anyway.
+                let survive = self.rng.random_range(0..=unsynced);
+                let node = &mut self.nodes[i];
+                node.commit.crash(&mut node.disk, survive);
+                let lost = unsynced - survive;
+                let line = format!("{} loses {lost} journal write(s) of {unsynced} not synced, and {held} held output(s)", self.topo.name(i));
+                self.trace.note(now, &line);
+            }
         }
         let node = &mut self.nodes[i];
         let last = node.core.as_ref().map_or(node.run_first_incarnation, |m| m.identity().incarnation);
@@ -160,70 +181,111 @@ impl Simulation {
         self.drain(i);
     }
 
-    /// Performs node `i`'s outputs until its core is drained.
+    /// Performs node `i`'s outputs until its core is drained. With `[disk] fsync`, journal
+    /// writes go to the group commit and every other output waits behind the writes before
+    /// it (a console reply goes out at once only in a model of a shell that breaks the rule);
+    /// an fsync begins if none runs.
     pub(super) fn drain(&mut self, i: usize) {
+        let fsync = self.scenario.disk.fsync;
+        let replies_early = self.scenario.disk.replies_before_sync;
         loop {
             let Some(output) = self.nodes[i].core.as_mut().and_then(Node::poll_output) else {
                 break;
             };
-            match output {
-                Output::Send { addr, channel, payload, .. } => {
-                    let Some(j) = self.topo.index_of_addr(&addr) else {
-                        self.stats.traffic.sent += 1;
-                        self.stats.traffic.unroutable += 1;
-                        continue;
-                    };
-                    self.send(i, j, channel, payload);
+            if fsync.is_some() {
+                let commit = &mut self.nodes[i].commit;
+                match output {
+                    Output::Journal(write) => commit.write(write),
+                    Output::Reply { to: Requester::Console(_), .. } if replies_early => self.perform(i, output),
+                    output if commit.must_hold() => commit.hold(output),
+                    output => self.perform(i, output),
                 }
-                Output::SetTimer { after, timer } => {
-                    let node = &self.nodes[i];
-                    let at = self.world.now().after(node.timer_delay(after));
-                    self.world.schedule(at, Event::Timer { node: i as u32, run: node.run, timer });
-                }
-                Output::Event(event) => self.on_cluster_event(i, event),
-                Output::Execute(op) => {
-                    // Commands that are not the cores' run instantly and succeed: the simulator
-                    // checks their order, not their output.
-                    self.on_applied(i, (op.id.epoch, op.id.seq));
-                    self.executed(i, Input::Executed { op: op.id, status: AnswerStatus::Ok, body: String::new() });
-                }
-                Output::Reply { to: Requester::Operation { id, .. }, result } => {
-                    self.on_applied(i, (id.epoch, id.seq));
-                    let (status, body) = match result {
-                        Ok(_) => (AnswerStatus::Ok, String::new()),
-                        Err(e) => {
-                            let why = e.to_string();
-                            self.trace.note(self.world.now(), &format!("{} refused operation {id}: {why}", self.topo.name(i)));
-                            (AnswerStatus::Error, why)
-                        }
-                    };
-                    self.executed(i, Input::Executed { op: id, status, body });
-                }
-                Output::Reply { to: Requester::Console(request), result } => self.on_reply(request, result),
-                Output::Acquire(addr) | Output::Release(addr) => {
-                    let holds = matches!(output, Output::Acquire(_));
-                    let now = self.world.now();
-                    let line = format!("{} {} {addr}", self.topo.name(i), if holds { "acquires" } else { "releases" });
-                    self.trace.note(now, &line);
-                    let next = self.ownership.on_change(i, addr, holds, now, &self.net);
-                    self.schedule_check(next);
-                    self.views_changed();
-                }
-                Output::Announce(addr) => {
-                    let line = format!("{} announces {addr} again", self.topo.name(i));
-                    self.trace.note(self.world.now(), &line);
-                }
-                Output::Journal(write) => {
-                    let disk = &mut self.nodes[i].disk;
-                    match write {
-                        JournalWrite::Append(bytes) => disk.extend_from_slice(&bytes),
-                        JournalWrite::Replace(bytes) => *disk = bytes.to_vec(),
+                continue;
+            }
+            self.perform(i, output);
+        }
+        if let Some(after) = fsync {
+            let node = &mut self.nodes[i];
+            if node.is_running() && node.commit.begin_sync() {
+                let run = node.run;
+                let at = self.world.now().after(after);
+                self.world.schedule(at, Event::Synced { node: i as u32, run });
+            }
+        }
+    }
+
+    /// The fsync under way at node `i` is done: its writes are on disk, and what waited for
+    /// them is performed.
+    pub(super) fn journal_synced(&mut self, i: usize, run: u32) {
+        let node = &mut self.nodes[i];
+        if node.run != run || !node.is_running() {
+            return;
+        }
+        node.commit.synced(&mut node.disk);
+        self.release(i);
+    }
+
+    /// Performs node `i`'s held outputs whose writes are durable, then drains its core.
+    fn release(&mut self, i: usize) {
+        while let Some(output) = self.nodes[i].commit.pop_ready() {
+            self.perform(i, output);
+        }
+        self.drain(i);
+    }
+
+    /// Performs one output of node `i`.
+    fn perform(&mut self, i: usize, output: Output) {
+        match output {
+            Output::Send { addr, channel, payload, .. } => {
+                let Some(j) = self.topo.index_of_addr(&addr) else {
+                    self.stats.traffic.sent += 1;
+                    self.stats.traffic.unroutable += 1;
+                    return;
+                };
+                self.send(i, j, channel, payload);
+            }
+            Output::SetTimer { after, timer } => {
+                let node = &self.nodes[i];
+                let at = self.world.now().after(node.timer_delay(after));
+                self.world.schedule(at, Event::Timer { node: i as u32, run: node.run, timer });
+            }
+            Output::Event(event) => self.on_cluster_event(i, event),
+            Output::Execute(op) => {
+                // Commands that are not the cores' run instantly and succeed: the simulator
+                // checks their order, not their output.
+                self.on_applied(i, (op.id.epoch, op.id.seq));
+                self.executed(i, Input::Executed { op: op.id, status: AnswerStatus::Ok, body: String::new() });
+            }
+            Output::Reply { to: Requester::Operation { id, .. }, result } => {
+                self.on_applied(i, (id.epoch, id.seq));
+                let (status, body) = match result {
+                    Ok(_) => (AnswerStatus::Ok, String::new()),
+                    Err(e) => {
+                        let why = e.to_string();
+                        self.trace.note(self.world.now(), &format!("{} refused operation {id}: {why}", self.topo.name(i)));
+                        (AnswerStatus::Error, why)
                     }
-                }
-                Output::Completed(id) => {
-                    if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
-                        self.ops_log.completion.push(self.world.now().since(started));
-                    }
+                };
+                self.executed(i, Input::Executed { op: id, status, body });
+            }
+            Output::Reply { to: Requester::Console(request), result } => self.on_reply(request, result),
+            Output::Acquire(addr) | Output::Release(addr) => {
+                let holds = matches!(output, Output::Acquire(_));
+                let now = self.world.now();
+                let line = format!("{} {} {addr}", self.topo.name(i), if holds { "acquires" } else { "releases" });
+                self.trace.note(now, &line);
+                let next = self.ownership.on_change(i, addr, holds, now, &self.net);
+                self.schedule_check(next);
+                self.views_changed();
+            }
+            Output::Announce(addr) => {
+                let line = format!("{} announces {addr} again", self.topo.name(i));
+                self.trace.note(self.world.now(), &line);
+            }
+            Output::Journal(write) => group_commit::apply(&mut self.nodes[i].disk, write),
+            Output::Completed(id) => {
+                if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
+                    self.ops_log.completion.push(self.world.now().since(started));
                 }
             }
         }
