@@ -96,6 +96,12 @@ pub enum OpsError {
     /// file can. Nothing sequenced; never expected.
     #[error("the control cache holds the last possible operation id or place in a node's order; move the control cache file away and restart the manager")]
     IdsExhausted,
+    /// The manager's shell cannot write its journal (the `Control_Cache` file): an operation
+    /// sequenced now could not be made durable, so it is not sequenced. Nothing changed;
+    /// expected while the disk is full or the file unwritable, until the shell reports the
+    /// journal written again.
+    #[error("the control cache cannot be written ({0}); no operation is taken until it can be: free space on its disk or fix its permissions")]
+    JournalUnwritable(String),
     /// A message of the wrong direction (an answer sent to a node, an apply to a manager).
     #[error("unexpected {what} message from {from}")]
     Unexpected {

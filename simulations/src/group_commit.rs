@@ -65,6 +65,17 @@ impl GroupCommit {
         self.synced = ticket;
     }
 
+    /// The fsync under way failed (the disk is full): its writes reached nothing and go back
+    /// in front of those queued since, to be tried again with them, as the daemon's writer
+    /// does (it cuts the file back to what was durable first).
+    pub fn failed(&mut self) {
+        if self.in_sync.take().is_some() {
+            let queued = std::mem::take(&mut self.queued);
+            self.queued = std::mem::take(&mut self.syncing);
+            self.queued.extend(queued);
+        }
+    }
+
     /// The oldest held output, once what it waits for is durable.
     pub fn pop_ready(&mut self) -> Option<Output> {
         match self.held.front() {

@@ -92,6 +92,10 @@ pub struct SimNode {
     pub disk: Vec<u8>,
     /// Journal writes not yet durable and the outputs held for them (`[disk] fsync`).
     pub commit: GroupCommit,
+    /// The disk is full (`disk_full`): every journal write fails until `disk_free`.
+    pub disk_full: bool,
+    /// The running core was told its journal writes fail.
+    pub journal_fault: bool,
 }
 
 impl SimNode {
@@ -108,6 +112,8 @@ impl SimNode {
             run_started: SimTime::ZERO,
             disk: Vec::new(),
             commit: GroupCommit::default(),
+            disk_full: false,
+            journal_fault: false,
         }
     }
 

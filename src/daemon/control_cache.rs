@@ -2,8 +2,9 @@
 //! (format and records in `eccluster_proto::ops::journal`). This file only does the I/O: read
 //! the file at start (a torn or damaged tail is reported with the file and offset; every
 //! complete record before it is kept), append what the node core journals, replace the file
-//! when the core compacts it, and fsync; the writer thread of `group_commit` does these, and
-//! the driver holds the sends and replies that follow until they are done. Also reads the
+//! when the core compacts it, and fsync, starting over cleanly after a failure; the writer
+//! thread of `group_commit` does these, and the driver holds the sends and replies that
+//! follow until they are done. Also reads the
 //! file's settings from the manager's configuration
 //! (`Logs { Control_Cache, Control_Cache_Max_Entries, Control_Cache_Max_Size }`).
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use eccluster_proto::ops::journal::{self, JournalRecord, JournalWrite};
 use eccluster_proto::ops::ResultsLimits;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{self, ConfigError};
 
@@ -75,8 +76,13 @@ pub fn read_settings(cfg: Option<&config::Scope>, state_dir: Option<&Path>) -> R
 pub struct ControlCache {
     path: PathBuf,
     file: File,
+    /// The file's length when its content was last known durable.
+    durable_len: u64,
+    /// Appends since then.
     dirty: bool,
-    failed: bool,
+    /// A write or fsync failed since the last commit that succeeded: the file may hold part
+    /// of what was being written, or writes the kernel has since dropped.
+    broken: bool,
 }
 
 impl ControlCache {
@@ -92,8 +98,13 @@ impl ControlCache {
             .create(true)
             .open(path)
             .with_context(|| format!("opening the control cache {}", path.display()))?;
+        if !file.metadata().with_context(|| format!("reading {}", path.display()))?.is_file() {
+            anyhow::bail!("the control cache {} is not a regular file", path.display());
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).with_context(|| format!("reading the control cache {}", path.display()))?;
+        // What an earlier run wrote may still be only in the page cache.
+        file.sync_data().with_context(|| format!("syncing the control cache {}", path.display()))?;
         let replay = journal::read(&bytes);
         if let Some(d) = &replay.damage {
             warn!(
@@ -109,7 +120,8 @@ impl ControlCache {
         } else if !bytes.is_empty() {
             info!(file = %path.display(), records = replay.records.len(), "control cache read");
         }
-        Ok((ControlCache { path: path.to_owned(), file, dirty: false, failed: false }, replay.records))
+        let durable_len = bytes.len() as u64;
+        Ok((ControlCache { path: path.to_owned(), file, durable_len, dirty: false, broken: false }, replay.records))
     }
 
     /// The file.
@@ -117,25 +129,61 @@ impl ControlCache {
         &self.path
     }
 
-    /// Performs one write of the core (made durable by [`ControlCache::sync`]).
-    pub fn write(&mut self, write: &JournalWrite) {
-        let result = match write {
-            JournalWrite::Append(bytes) => {
-                self.dirty = true;
-                self.file.write_all(bytes).with_context(|| format!("appending to {}", self.path.display()))
+    /// Performs `writes`, in order, and makes them durable. After a failure (of this call or
+    /// an earlier one) it starts over from what is known durable: from the last compaction
+    /// among `writes` if there is one (it holds everything before it), or else after cutting
+    /// the file back to its last durable length. So the same `writes`, extended with what
+    /// came meanwhile, can be handed in again until they succeed, and the file never keeps a
+    /// torn or doubled record, nor a write an earlier fsync failure may have dropped.
+    pub fn commit(&mut self, writes: &[JournalWrite]) -> Result<()> {
+        let result = self.try_commit(writes);
+        self.broken = result.is_err();
+        result
+    }
+
+    fn try_commit(&mut self, writes: &[JournalWrite]) -> Result<()> {
+        let last_replace = writes.iter().rposition(|w| matches!(w, JournalWrite::Replace(_)));
+        let from = match last_replace {
+            Some(i) if self.broken => i,
+            None if self.broken => {
+                self.file
+                    .set_len(self.durable_len)
+                    .with_context(|| format!("cutting {} back to its last durable length {}", self.path.display(), self.durable_len))?;
+                0
             }
-            JournalWrite::Replace(bytes) => self.replace(bytes),
+            _ => 0,
         };
-        self.report(result);
+        for write in &writes[from..] {
+            match write {
+                JournalWrite::Append(bytes) => {
+                    self.dirty = true;
+                    self.file.write_all(bytes).with_context(|| format!("appending to {}", self.path.display()))?;
+                }
+                JournalWrite::Replace(bytes) => self.replace(bytes)?,
+            }
+        }
+        if self.dirty {
+            self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()))?;
+            self.dirty = false;
+            self.durable_len = self.file.metadata().with_context(|| format!("reading {}", self.path.display()))?.len();
+        }
+        Ok(())
     }
 
     /// Writes `bytes` to a temporary file, fsyncs it, renames it over the journal and fsyncs
     /// the directory: a crash leaves the old file or the new one, whole.
     fn replace(&mut self, bytes: &[u8]) -> Result<()> {
         let tmp = self.path.with_extension("tmp");
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_data().with_context(|| format!("syncing {}", tmp.display()))?;
+        let written = (|| {
+            let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            f.sync_data().with_context(|| format!("syncing {}", tmp.display()))
+        })();
+        if let Err(e) = written {
+            // Leave no partial copy taking the space the next try needs.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         fs::rename(&tmp, &self.path).with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
@@ -144,35 +192,9 @@ impl ControlCache {
             .append(true)
             .open(&self.path)
             .with_context(|| format!("reopening {}", self.path.display()))?;
+        self.durable_len = bytes.len() as u64;
         self.dirty = false;
         Ok(())
-    }
-
-    /// Makes every write so far durable.
-    pub fn sync(&mut self) {
-        if self.dirty {
-            self.dirty = false;
-            let result = self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()));
-            self.report(result);
-        }
-    }
-
-    fn report(&mut self, result: Result<()>) {
-        match result {
-            Ok(()) if self.failed => {
-                info!(file = %self.path.display(), "control cache writable again");
-                self.failed = false;
-            }
-            Ok(()) => {}
-            Err(e) => {
-                // Operations still run, but would not survive a manager crash: the operator
-                // must act (disk full, permissions).
-                if !self.failed {
-                    error!(error = %format!("{e:#}"), "control cache write failed; operations are not durable until it works again");
-                }
-                self.failed = true;
-            }
-        }
     }
 }
 
@@ -219,9 +241,8 @@ mod tests {
         {
             let (mut cache, read) = ControlCache::open(&path).expect("open");
             assert!(read.is_empty());
-            cache.write(&JournalWrite::Replace(file.clone()));
-            cache.write(&JournalWrite::Append(journal::file_of(&[JournalRecord::Flushed]).slice(journal::MAGIC.len()..)));
-            cache.sync();
+            let flushed = journal::file_of(&[JournalRecord::Flushed]).slice(journal::MAGIC.len()..);
+            cache.commit(&[JournalWrite::Replace(file.clone()), JournalWrite::Append(flushed)]).expect("written");
         }
         let (_, read) = ControlCache::open(&path).expect("open");
         assert_eq!(read.len(), 3);

@@ -23,7 +23,7 @@ use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
 use super::control_cache::ControlCache;
-use super::group_commit::{Held, JournalWriter};
+use super::group_commit::{Held, JournalWriter, Progress};
 use crate::actuator::{Action, Actuator, ActuatorReport};
 use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
@@ -117,6 +117,8 @@ struct Daemon {
     held: Held<Output>,
     /// How many of them are console replies.
     held_replies: usize,
+    /// Why the journal cannot be written, as last told to the core.
+    journal_fault: Option<String>,
 }
 
 /// The node core's configuration for this daemon.
@@ -220,6 +222,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         journal,
         held: Held::default(),
         held_replies: 0,
+        journal_fault: None,
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
@@ -238,11 +241,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(done) = done_rx.recv() => d.handle_done(done),
             Some(report) = next_report(&mut reports) => d.handle_report(report),
             // Journal writes reached the disk: what waited for them goes out (in the drain).
-            Some(()) = next_sync(&mut synced) => {}
+            Some(()) = next_sync(&mut synced) => d.journal_progress(),
             // While console replies wait for an fsync, new requests wait in the channel: they
             // could not be journaled before the next fsync anyway, and taken together once it
-            // is done, their operations travel to each node in one message.
-            Some(job) = jobs_rx.recv(), if d.held_replies == 0 => {
+            // is done, their operations travel to each node in one message. Not while the
+            // journal fails: then they are taken, and refused at once.
+            Some(job) = jobs_rx.recv(), if d.held_replies == 0 || d.journal_fault.is_some() => {
                 d.handle_job(job);
                 // Take whatever else is queued in the same turn: operations submitted
                 // together travel together.
@@ -324,7 +328,7 @@ async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Op
 
 /// The next change of the journal's synced ticket, or never when there is no journal (or its
 /// writer is gone).
-async fn next_sync(synced: &mut Option<watch::Receiver<u64>>) -> Option<()> {
+async fn next_sync(synced: &mut Option<watch::Receiver<Progress>>) -> Option<()> {
     match synced {
         Some(rx) => rx.changed().await.ok(),
         None => std::future::pending().await,
@@ -577,6 +581,14 @@ impl Daemon {
             if batch.is_empty() {
                 return;
             }
+            if self.journal.is_some() {
+                // A refusal acknowledges nothing: it is not held behind the disk.
+                let (refusals, rest): (Vec<_>, Vec<_>) = batch.drain(..).partition(Output::is_refusal);
+                batch = rest;
+                for refusal in refusals {
+                    self.perform(refusal);
+                }
+            }
             if let Some(journal) = &mut self.journal {
                 let mut writes = Vec::new();
                 let mut rest = Vec::with_capacity(batch.len());
@@ -605,6 +617,16 @@ impl Daemon {
         }
     }
 
+    /// The journal writer published progress: tells the core when its writes start or stop
+    /// failing (the drain that follows performs what was released).
+    fn journal_progress(&mut self) {
+        let fault = self.journal.as_ref().and_then(JournalWriter::fault);
+        if fault != self.journal_fault {
+            self.journal_fault = fault.clone();
+            self.node.journal_failed(now(), fault);
+        }
+    }
+
     /// At the stop: waits (at most `within`) until every journal write queued is on disk, and
     /// performs what was held for it.
     async fn settle_journal(&mut self, within: Duration) {
@@ -612,7 +634,7 @@ impl Daemon {
         while let Some(journal) = &self.journal {
             let target = journal.submitted();
             let mut synced = journal.subscribe();
-            let caught_up = tokio::time::timeout_at(deadline, synced.wait_for(|s| *s >= target)).await;
+            let caught_up = tokio::time::timeout_at(deadline, synced.wait_for(|s| s.synced >= target)).await;
             self.drain();
             match caught_up {
                 Ok(Ok(_)) if self.held.is_empty() => return,

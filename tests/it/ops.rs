@@ -403,3 +403,80 @@ async fn a_node_stopped_while_running_a_command_has_its_late_answer_recorded() {
     .await;
     assert_eq!(rows[0]["answer"], "hello from west1 in west: again\n");
 }
+
+/// A tmpfs of `size` mounted on `dir` (created), unmounted on drop; needs root, as the
+/// network-namespace tests do.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("running mount");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        SmallDisk(dir.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_disk_full_the_manager_acknowledges_nothing_it_has_not_journaled_and_refuses_new_operations() {
+    let mut c = Cluster::new(&topology(39, 4803, &[("east", 2), ("west", 1)]));
+    let state = c.dir.path().join("state").join("mgr");
+    let disk = SmallDisk::mount(&state, "256k");
+    c.start_all();
+    converged(&c, 4, Duration::from_secs(30)).await;
+    // Fill the manager's disk.
+    let filler = state.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    while std::io::Write::write_all(&mut f, &[0u8; 4096]).is_ok() {}
+    drop(f);
+    // One console broadcasts until the journal fails under it (the append that needs a new
+    // page), and goes on until told to stop; its operation taken then waits for the disk.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (acked, ()) = tokio::join!(broadcast_loop(&c, "full", &stop), async {
+        eventually("the journal to fail", Duration::from_secs(30), || async {
+            c.log_text("mgr").contains("control cache write failed").then_some(())
+        })
+        .await;
+        // Another console is refused at once, saying why.
+        let r = c.ask("mgr", "broadcast cluster nodename refused").await.expect("an answer");
+        assert_eq!(r.status, eccluster::console::frame::Status::Failed, "{}", r.body);
+        assert!(
+            r.body.contains("control cache cannot be written") && r.body.contains("No space left on device"),
+            "{}",
+            r.body
+        );
+        stop_tx.send(true).expect("stop");
+        // Room again: what was taken is acknowledged and delivered.
+        std::fs::remove_file(&filler).expect("remove filler");
+    });
+    assert!(!acked.is_empty());
+    assert!(c.log_text("mgr").contains("control cache written again"), "{}", c.log_text("mgr"));
+    for n in ["east1", "east2", "west1"] {
+        let log = eventually(&format!("{n} to apply every acknowledged operation"), Duration::from_secs(20), || async {
+            let log = c.oplog(n).await;
+            acked.iter().all(|(id, _)| log.contains(id)).then_some(log)
+        })
+        .await;
+        assert_eq!(log.len(), acked.len(), "{n}: exactly the acknowledged operations: {log:?}");
+    }
+    // After a restart every acknowledged operation's result is still there.
+    c.kill9("mgr");
+    c.start("mgr");
+    converged(&c, 4, Duration::from_secs(30)).await;
+    let r = c.ask("mgr", "json retrieve cluster nodename full-1").await.expect("retrieve");
+    assert_eq!(r.status, eccluster::console::frame::Status::Ok, "{}", r.body);
+    let r = c.ask("mgr", "broadcast cluster nodename again").await.expect("an answer");
+    assert_eq!(r.status, eccluster::console::frame::Status::Ok, "{}", r.body);
+    drop(c);
+    drop(disk);
+}

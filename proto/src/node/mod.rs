@@ -19,7 +19,10 @@
 //!   before any send or reply that follows them is performed. A shell may batch the journal
 //!   writes of one drain, or of several, into one fsync, and go on handing inputs to the node
 //!   meanwhile, as long as it holds every output that follows those writes, in order, until
-//!   the fsync is done (the daemons do: group commit).
+//!   the fsync is done (the daemons do: group commit). A write that fails is retried until it
+//!   succeeds, everything behind it still held; meanwhile the shell reports the failure with
+//!   [`Node::journal_failed`], so that new operations are refused instead of waiting. A
+//!   refusal ([`Output::is_refusal`]) need not wait for the journal.
 //! - A manager restarted with the journal of its earlier run calls [`Node::recover`] with its
 //!   records before [`Node::start`].
 //! - Getters ([`Node::identity`], [`Node::members`], [`Node::sequencer`], [`Node::applier`],
@@ -214,6 +217,15 @@ pub enum Output {
     Journal(JournalWrite),
 }
 
+impl Output {
+    /// True for a console reply that refuses the command: it acknowledges nothing and follows
+    /// no journal write of its own, so a shell may perform it at once, ahead of outputs held
+    /// for the journal (a refusal must not wait for a disk that is failing).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Output::Reply { to: Requester::Console(_), result: Err(_) })
+    }
+}
+
 /// An input the member refused. State is unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -381,6 +393,18 @@ impl Node {
         self.now = Some(now);
         if let RoleCore::Manager(seq) = &mut self.role {
             seq.recover(now, records);
+        }
+        self.pump(now);
+    }
+
+    /// Manager: the shell's report on its journal writes — `Some(why)` while they fail (it
+    /// retries them, holding what follows), `None` once they are durable again. New
+    /// operations are refused meanwhile (see [`Sequencer::set_journal_fault`]). Nodes ignore
+    /// this.
+    pub fn journal_failed(&mut self, now: Instant, fault: Option<String>) {
+        self.now = Some(now);
+        if let RoleCore::Manager(seq) = &mut self.role {
+            seq.set_journal_fault(fault);
         }
         self.pump(now);
     }

@@ -155,6 +155,8 @@ pub struct Sequencer {
     appended: usize,
     snapshot_bytes: usize,
     latest: Option<OpId>,
+    /// Why the shell cannot write the journal, while it cannot.
+    journal_fault: Option<String>,
 }
 
 impl Sequencer {
@@ -181,6 +183,7 @@ impl Sequencer {
             appended: 0,
             snapshot_bytes: 0,
             latest: None,
+            journal_fault: None,
         }
     }
 
@@ -364,7 +367,23 @@ impl Sequencer {
 
     // ---- submissions ----
 
+    /// The shell's report on the journal: `Some(why)` while its writes fail (the shell keeps
+    /// retrying them and holds what follows them), `None` once they succeed again. While it
+    /// fails, new operations are refused ([`OpsError::JournalUnwritable`]); those sequenced
+    /// before go on as soon as their writes are durable.
+    pub fn set_journal_fault(&mut self, fault: Option<String>) {
+        self.journal_fault = fault;
+    }
+
+    /// Why the journal cannot be written, while it cannot.
+    pub fn journal_fault(&self) -> Option<&str> {
+        self.journal_fault.as_deref()
+    }
+
     fn check_view(&mut self, now: Instant) -> Result<(), OpsError> {
+        if let Some(fault) = &self.journal_fault {
+            return Err(OpsError::JournalUnwritable(fault.clone()));
+        }
         if self.recovering {
             let pending = self.awaiting.values().map(|w| w.ops.len()).sum::<usize>()
                 + self.nodes.values().map(|c| c.unacked.values().filter(|(op, _)| op.id.epoch != self.epoch).count()).sum::<usize>();
@@ -382,7 +401,8 @@ impl Sequencer {
 
     /// Sequences `command` for `target`: the target set is fixed now, from the live nodes.
     ///
-    /// Refused, with nothing sequenced, while recovered operations are being delivered, while
+    /// Refused, with nothing sequenced, while the journal cannot be written, while recovered
+    /// operations are being delivered, while
     /// the manager's view of the cluster is still forming (just after start), when the target
     /// is a node that is not a live member, a subcluster with no live node, or the cluster
     /// with no live node at all, and when no id or place in a target's order is left after

@@ -169,6 +169,8 @@ pub(crate) enum ActionFile {
     AssertUp(AssertSeenArgs),
     Broadcast(BroadcastArgs),
     AssertHolders(AssertHoldersArgs),
+    DiskFull(IsolateArgs),
+    DiskFree(IsolateArgs),
 }
 
 /// Which nodes a `crash`, `restart` or `leave` acts on.
@@ -231,6 +233,9 @@ pub enum Action {
     SetNetwork(Links, LinkPatch),
     /// Make these nodes' timers run at `rate` (1.0 is true time).
     SetClockRate(Selector, f64),
+    /// These hosts' disks fill up (`true`: every journal write and fsync fails, as with
+    /// ENOSPC) or have room again (`false`). Needs `[disk] fsync`.
+    SetDiskFull(Selector, bool),
     /// Stop and start nodes one after another.
     RollingRestart {
         /// Which nodes, in topology order (default: all).
@@ -325,6 +330,8 @@ impl Action {
             Action::Leave(_) => "leave",
             Action::SetNetwork(..) => "set_network",
             Action::SetClockRate(..) => "set_clock_rate",
+            Action::SetDiskFull(_, true) => "disk_full",
+            Action::SetDiskFull(_, false) => "disk_free",
             Action::RollingRestart { .. } => "rolling_restart",
             Action::Churn { .. } => "churn",
             Action::Wait(_) => "wait",
@@ -360,7 +367,7 @@ impl Action {
         match self {
             Action::Partition(groups) => out.extend(groups.iter().map(|g| ("groups", g))),
             Action::OneWayPartition(from, to) => out.extend([("from", from), ("to", to)]),
-            Action::Isolate(node) | Action::SetClockRate(node, _) => out.push(("node", node)),
+            Action::Isolate(node) | Action::SetClockRate(node, _) | Action::SetDiskFull(node, _) => out.push(("node", node)),
             Action::Crash(pick) | Action::Restart(pick) | Action::Leave(pick) => match pick {
                 Pick::Nodes(s) => out.push(("node", s)),
                 Pick::Random { among: Some(s), .. } => out.push(("among", s)),
@@ -444,6 +451,8 @@ impl ActionFile {
             ActionFile::OneWayPartition(a) => Action::OneWayPartition(a.from, a.to),
             ActionFile::Isolate(a) => Action::Isolate(a.node),
             ActionFile::Heal(NoArgs {}) => Action::Heal,
+            ActionFile::DiskFull(a) => Action::SetDiskFull(a.node, true),
+            ActionFile::DiskFree(a) => Action::SetDiskFull(a.node, false),
             ActionFile::Crash(a) => Action::Crash(pick(a)?),
             ActionFile::Restart(a) => Action::Restart(pick(a)?),
             ActionFile::Leave(a) => Action::Leave(pick(a)?),

@@ -532,6 +532,13 @@ impl Scenario {
         let disk = DiskModel { fsync, replies_before_sync: false };
         let duravip = file.duravip.map(|d| duravip::parse_duravip(path, d)).transpose()?;
         let steps = parse_timeline(file.timeline).map_err(err)?;
+        if let (None, Some(step)) = (fsync, steps.iter().find(|s| matches!(s.action, Action::SetDiskFull(..)))) {
+            return Err(err(format!(
+                "timeline[{}] {} needs a disk model: add [disk] fsync = \"3ms\" (or another time)",
+                step.index,
+                step.action.name()
+            )));
+        }
         let top = |field: &str, t: &Option<String>| opt_duration(field, t).map_err(err);
         Ok(Scenario {
             path: path.to_path_buf(),

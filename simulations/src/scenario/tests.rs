@@ -112,6 +112,11 @@ fn bad_links_and_membership_values_name_their_section() {
     assert!(e.to_string().contains("has a name twice"), "{e}");
     let e = parse("[topology]\nnodes = 3\n[[timeline]]\nat = 5\naction = \"heal\"\n").expect_err("number");
     assert!(e.to_string().contains("`at` must be a string such as \"30s\""), "{e}");
+    let full = "[topology]\nnodes = 3\n[[timeline]]\nat = \"5s\"\naction = \"disk_full\"\nnode = \"all\"\n";
+    let e = parse(full).expect_err("no disk model");
+    assert!(e.to_string().contains("timeline[0] disk_full needs a disk model: add [disk] fsync"), "{e}");
+    let s = parse(&format!("{full}[disk]\nfsync = \"2ms\"\n")).expect("with a disk model");
+    assert_eq!(s.steps[0].action, Action::SetDiskFull(Selector::One("all".to_owned()), true));
 }
 
 #[test]

@@ -38,6 +38,13 @@ pub(super) fn timer_what(node: u32, timer: &Timer) -> EventWhat {
     EventWhat::Timer { node, kind }
 }
 
+/// Why the simulated journal fails on a full disk, as the daemon's writer reports it.
+const JOURNAL_FULL: &str = "appending to control_cache: No space left on device (os error 28)";
+
+/// How long a writer waits before it tries failed journal writes again (the daemon starts at
+/// 50 ms and doubles up to 2 s; a fixed wait keeps traces short).
+const JOURNAL_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Simulation {
     /// Starts a new run of node `i`: a fresh node core at an incarnation above every earlier
     /// one, seeded from the simulation's RNG.
@@ -58,6 +65,7 @@ impl Simulation {
         };
         let replay = journal::read(&node.disk);
         node.core = Some(core);
+        node.journal_fault = false;
         node.status = Status::Running;
         node.run += 1;
         node.max_incarnation = node.max_incarnation.max(incarnation);
@@ -90,6 +98,9 @@ impl Simulation {
         }
         self.ensure_truth();
         let now = self.world.now();
+        // A graceful stop on a full disk: the daemon gives up on its writer after a while,
+        // and what it held is lost as in a crash.
+        let graceful_journal = graceful && !self.nodes[i].disk_full;
         if graceful {
             let instant = self.node_instant(i);
             if let Some(core) = self.nodes[i].core.as_mut() {
@@ -97,17 +108,19 @@ impl Simulation {
             }
             self.drain(i);
             // The daemon waits for its journal writer before it exits.
-            while self.nodes[i].commit.unsynced() + self.nodes[i].commit.held() > 0 {
+            while graceful_journal && self.nodes[i].commit.unsynced() + self.nodes[i].commit.held() > 0 {
                 let node = &mut self.nodes[i];
                 node.commit.flush(&mut node.disk);
                 self.release(i);
             }
-        } else {
+        }
+        if !graceful_journal {
             let unsynced = self.nodes[i].commit.unsynced();
             let held = self.nodes[i].commit.held();
             if unsynced + held > 0 {
-                // Any prefix of the writes not yet synced may have reached the disk anyway.
-                let survive = self.rng.random_range(0..=unsynced);
+                // Any prefix of the writes not yet synced may have reached the disk anyway
+                // (none on a full disk).
+                let survive = if self.nodes[i].disk_full { 0 } else { self.rng.random_range(0..=unsynced) };
                 let node = &mut self.nodes[i];
                 node.commit.crash(&mut node.disk, survive);
                 let lost = unsynced - survive;
@@ -197,6 +210,8 @@ impl Simulation {
                 match output {
                     Output::Journal(write) => commit.write(write),
                     Output::Reply { to: Requester::Console(_), .. } if replies_early => self.perform(i, output),
+                    // Acknowledges nothing: not held behind the disk, as in the daemon.
+                    output if output.is_refusal() => self.perform(i, output),
                     output if commit.must_hold() => commit.hold(output),
                     output => self.perform(i, output),
                 }
@@ -216,12 +231,41 @@ impl Simulation {
 
     /// The fsync under way at node `i` is done: its writes are on disk, and what waited for
     /// them is performed.
+    ///
+    /// On a full disk it failed instead: the writes go back to be tried again after
+    /// `JOURNAL_RETRY`, nothing held is released, and the core is told (once) that its
+    /// journal fails; the first fsync that succeeds again tells it the journal works.
     pub(super) fn journal_synced(&mut self, i: usize, run: u32) {
+        let now = self.world.now();
+        let instant = self.node_instant(i);
+        let name = self.topo.name(i).to_owned();
         let node = &mut self.nodes[i];
         if node.run != run || !node.is_running() {
             return;
         }
+        if node.disk_full {
+            node.commit.failed();
+            if !node.journal_fault {
+                node.journal_fault = true;
+                if let Some(core) = node.core.as_mut() {
+                    core.journal_failed(instant, Some(JOURNAL_FULL.to_owned()));
+                }
+                self.trace.note(now, &format!("{name} journal write failed: disk full"));
+            }
+            if node.commit.begin_sync() {
+                self.world.schedule(now.after(JOURNAL_RETRY), Event::Synced { node: i as u32, run });
+            }
+            self.drain(i);
+            return;
+        }
         node.commit.synced(&mut node.disk);
+        if node.journal_fault {
+            node.journal_fault = false;
+            if let Some(core) = node.core.as_mut() {
+                core.journal_failed(instant, None);
+            }
+            self.trace.note(now, &format!("{name} journal written again"));
+        }
         self.release(i);
     }
 

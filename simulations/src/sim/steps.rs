@@ -119,6 +119,11 @@ impl Simulation {
                     self.net.patch_links(a, b, patch.clone());
                 }
             },
+            Action::SetDiskFull(nodes, full) => {
+                for i in self.nodes_of(nodes) {
+                    self.nodes[i].disk_full = *full;
+                }
+            }
             Action::SetClockRate(nodes, rate) => {
                 for i in self.nodes_of(nodes) {
                     self.nodes[i].set_clock_rate(now, *rate);

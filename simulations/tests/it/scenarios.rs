@@ -232,6 +232,33 @@ fn a_manager_killed_while_its_journal_is_being_synced_loses_no_acknowledged_oper
 }
 
 #[test]
+fn a_manager_whose_disk_is_full_refuses_new_operations_and_loses_no_acknowledged_one() {
+    for &seed in &SEEDS[..4] {
+        let trace = scratch(&format!("disk-full-{seed}")).join("trace.txt");
+        let o = run_quiet(scenario("manager-disk-full"), seed, None, Some(trace.clone())).expect("runs");
+        assert!(o.passed, "seed {seed}:\n{}", o.report);
+        let (submitted, _, _) = o.report.ops_submitted;
+        assert!(submitted > 1500, "seed {seed}: only {submitted} operations acknowledged");
+        // Refused while the disk was full, saying why, and only then (the report keeps the
+        // first 100 refusals, the trace every one).
+        let full: Vec<_> = o.report.refusals.iter().filter(|r| r.why.contains("control cache cannot be written")).collect();
+        assert!(!full.is_empty(), "seed {seed}: no refusal for the full disk");
+        for r in &full {
+            let at = r.at.as_duration();
+            assert!(at >= Duration::from_secs(10) && at <= Duration::from_millis(16_300), "seed {seed}: refused at {at:?}");
+        }
+        let trace = std::fs::read_to_string(&trace).expect("trace");
+        let refused = trace.lines().filter(|l| l.contains(" refused ") && l.contains("control cache cannot be written")).count();
+        assert!(refused > 1000, "seed {seed}: {refused} refusals for the full disk");
+        // Both runs of the manager found their journal failing (before and after the kill),
+        // and the kill on the full disk lost what was held.
+        assert_eq!(trace.matches("mgr journal write failed").count(), 2, "seed {seed}");
+        assert_eq!(trace.matches("mgr journal written again").count(), 1, "seed {seed}");
+        assert!(losses(&trace).iter().any(|&(_, held)| held > 0), "seed {seed}: {:?}", losses(&trace));
+    }
+}
+
+#[test]
 fn acknowledging_before_the_fsync_is_caught_as_lost_acknowledged_operations() {
     // The same run with a shell that sends console replies without waiting for the fsync: a
     // crash then loses operations that were acknowledged, and the invariants say so.

@@ -249,3 +249,34 @@ fn operations_for_nodes_a_killed_manager_had_declared_down_reach_them_when_they_
         assert!(!seq.recovering());
     }
 }
+
+#[test]
+fn while_the_journal_cannot_be_written_new_operations_are_refused_and_nothing_is_journaled() {
+    let mut c = cluster(8, OpsConfig::default());
+    let (first, _) = acked(&mut c, "broadcast version").expect("acknowledged");
+    c.run_for(ms(200));
+    let disk = c.members["mgr"].disk.len();
+    let fault = "appending to control_cache: No space left on device (os error 28)".to_owned();
+    let at = c.at();
+    let mgr = c.members.get_mut("mgr").expect("the manager").core.as_mut().expect("running");
+    mgr.journal_failed(at, Some(fault.clone()));
+    for line in ["broadcast version", "subcluster broadcast west version", "unicast east1 version"] {
+        let r = c.console("mgr", line);
+        assert_eq!(c.reply(r), &Err(CommandError::Ops(OpsError::JournalUnwritable(fault.clone()))), "{line}");
+    }
+    c.run_for(ms(200));
+    assert_eq!(c.members["mgr"].disk.len(), disk, "a refused operation journals nothing");
+    for n in FOUR {
+        assert_eq!(c.members[*n].applied, [first], "{n} ran only the operation taken before");
+    }
+    // Written again: operations are taken again.
+    let at = c.at();
+    let mgr = c.members.get_mut("mgr").expect("the manager").core.as_mut().expect("running");
+    mgr.journal_failed(at, None);
+    let (second, targets) = acked(&mut c, "broadcast version").expect("acknowledged");
+    assert_eq!(targets, FOUR);
+    c.run_for(ms(200));
+    for n in FOUR {
+        assert_eq!(c.members[*n].applied, [first, second]);
+    }
+}
