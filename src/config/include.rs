@@ -113,6 +113,29 @@ pub fn read_regular_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 
 /// Parses `text` as if read from `origin`; includes resolve against `origin`'s directory.
 pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError> {
+    parse_root_with(text, origin, &Overlay::new())
+}
+
+/// Texts that stand in for files of the same path (as spans show it) when includes are read:
+/// how a writeback checks the files it is about to write before any is written.
+pub(crate) type Overlay = HashMap<PathBuf, String>;
+
+/// Reads and parses the file at `path`, taking the text of every file in `overlay` from there.
+pub(crate) fn load_root_with(path: &Path, overlay: &Overlay) -> Result<Scope, ConfigError> {
+    match overlay.get(path) {
+        Some(text) => parse_root_with(text, path, overlay),
+        None => {
+            let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|error| ConfigError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            let text = decode(&bytes, &Arc::new(path.to_path_buf()))?;
+            parse_root_with(text, path, overlay)
+        }
+    }
+}
+
+fn parse_root_with(text: &str, origin: &Path, overlay: &Overlay) -> Result<Scope, ConfigError> {
     let identity = identity_of(origin);
     let mut loader = Loader {
         chain: vec![ChainEntry {
@@ -124,6 +147,7 @@ pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError
         repeated: HashSet::new(),
         files_read: 1,
         bytes_read: text.len() as u64,
+        overlay,
     };
     let file = Arc::new(origin.to_path_buf());
     let mut root = Scope::new("", None, Span::new(Arc::clone(&file), 1, 1));
@@ -145,12 +169,7 @@ pub(crate) fn parse_root(text: &str, origin: &Path) -> Result<Scope, ConfigError
 
 /// Reads and parses the file at `path`.
 pub(crate) fn load_root(path: &Path) -> Result<Scope, ConfigError> {
-    let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|error| ConfigError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let text = decode(&bytes, &Arc::new(path.to_path_buf()))?;
-    parse_root(text, path)
+    load_root_with(path, &Overlay::new())
 }
 
 /// The bytes as UTF-8 text without a leading byte-order mark, or the position of the first bad byte.
@@ -188,7 +207,7 @@ struct ChainEntry {
 }
 
 /// Include state for one `parse_str`/`load` call.
-struct Loader {
+struct Loader<'o> {
     /// The files currently open, outermost first.
     chain: Vec<ChainEntry>,
     /// Identity of every file read so far, keyed by the path shown in spans.
@@ -201,9 +220,11 @@ struct Loader {
     files_read: usize,
     /// Bytes read so far, repeats counted (at most [`MAX_TOTAL_BYTES`]).
     bytes_read: u64,
+    /// Texts read instead of the files of the same path.
+    overlay: &'o Overlay,
 }
 
-impl Loader {
+impl Loader<'_> {
     /// The path `directive` names, made absolute against the including file's directory.
     fn resolve(directive: &IncludeDirective) -> Result<PathBuf, ConfigError> {
         let written = directive.path.as_str();
@@ -344,7 +365,10 @@ impl Loader {
                 format!("the configuration would read more than {MAX_FILES_READ} files in all (an include fan-out?)"),
             ));
         }
-        let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(failed)?;
+        let bytes = match self.overlay.get(path) {
+            Some(text) => text.clone().into_bytes(),
+            None => read_regular_file(path, MAX_FILE_BYTES).map_err(failed)?,
+        };
         self.files_read += 1;
         self.bytes_read = self.bytes_read.saturating_add(bytes.len() as u64);
         if self.bytes_read > MAX_TOTAL_BYTES {
@@ -405,7 +429,7 @@ fn is_uri_scheme(text: &str) -> bool {
         && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '+' | '-' | '.'))
 }
 
-impl IncludeHandler for Loader {
+impl IncludeHandler for Loader<'_> {
     fn include(
         &mut self,
         directive: &IncludeDirective,

@@ -114,6 +114,18 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// A lexer over `text` starting at byte `offset`, which is at `line`:`column` (for
+    /// finding where an item that starts there ends).
+    pub(crate) fn starting_at(text: &'a str, file: Arc<PathBuf>, offset: usize, line: u32, column: u32) -> Self {
+        Lexer { text, offset, line, column, file, peeked: None }
+    }
+
+    /// The byte offset just past the last token taken with [`Lexer::next_token`] (a peeked
+    /// token counts as taken).
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
     /// A span in this lexer's file.
     pub(crate) fn span(&self, at: Pos) -> Span {
         Span::new(Arc::clone(&self.file), at.line, at.column)

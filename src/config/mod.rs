@@ -14,6 +14,10 @@
 //! - `parser.rs` — tokens to options and scopes (no I/O; includes are delegated).
 //! - `include.rs` — the only file I/O: reading files, resolving includes, cycles, read-only marks.
 //! - `render.rs` — a tree back to configuration text.
+//! - `edit.rs` — scope paths, lookups (`get`, `eval` with fallback and defaults) and edits
+//!   (`set`, `unset`) of a tree, as the `config` console command makes them (no I/O).
+//! - `known.rs` — canonical spelling, scope shapes and defaults of the options eccluster reads.
+//! - `writeback.rs` — console changes written back into the files that define them.
 //! - `duravip/`, `listener.rs` — typed readers of the scopes eccluster owns.
 //!
 //! # Syntax
@@ -30,13 +34,16 @@
 //! Option and scope names are compared ignoring ASCII case and keep their spelling for display.
 
 pub mod duravip;
+pub mod edit;
 mod error;
 pub mod listener;
 mod include;
+pub mod known;
 mod lexer;
 mod parser;
 mod render;
 mod tree;
+pub mod writeback;
 
 use std::path::Path;
 

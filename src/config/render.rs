@@ -95,7 +95,7 @@ fn is_bare_word(text: &str) -> bool {
 }
 
 /// Appends `text` unquoted when that reads back the same, quoted otherwise.
-fn write_word(out: &mut String, text: &str) {
+pub(crate) fn write_word(out: &mut String, text: &str) {
     if is_bare_word(text) {
         out.push_str(text);
     } else {
