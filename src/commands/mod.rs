@@ -8,6 +8,8 @@
 //! - `mod.rs`: dispatch of the shell's commands.
 //! - [`output`]: membership and key/value output in text, XML and JSON.
 //! - [`render`]: the node core's answers (operations, results, DuraVIP) as text, XML, JSON.
+//! - [`config`]: the `config` command (running configuration, transactions) and its answers;
+//!   the daemon loop applies what it plans.
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,6 +26,7 @@ use crate::console::request::{Format, Request};
 use crate::registry::{ExternalCommand, Registry};
 use crate::transport::Transport;
 
+pub mod config;
 pub mod output;
 pub mod render;
 
@@ -78,6 +81,18 @@ const MANAGER_HELP: &[(&str, &str)] = &[
     ("subcluster retrieve SC COMMAND", "the same, for the nodes of subcluster SC"),
     ("retrieve_node NODE COMMAND", "NODE's latest answer to COMMAND"),
     ("flush control cache", "forget every stored answer"),
+    ("config get [SCOPE...] OPTION", "an option as its scope sets it"),
+    ("config eval [SCOPE...] OPTION", "the value in effect: enclosing scopes, then the default"),
+    ("config set [SCOPE...] OPTION [=] VALUE", "change the running configuration"),
+    ("config unset [SCOPE...] [OPTION]", "remove an option, or a scope with all it holds"),
+    ("config show [SCOPE...] [OPTION]", "a scope's options and subscopes, or one option"),
+    ("config showrecurse [SCOPE...]", "a scope and everything in it, in file syntax"),
+    ("config locate SCOPE [REGEX]", "the path of every scope of a kind"),
+    ("config begin [from scratch]", "start a transaction on this console"),
+    ("config commit | rollback", "apply the transaction (the first commit wins) or drop it"),
+    ("config replay", "the set and unset commands of the open transaction"),
+    ("config reload [PATH]", "read the configuration file again and apply it"),
+    ("config writeback [PATH]", "write the running configuration to its files"),
     ("shutdown", "leave the cluster and stop eccmgr"),
     ("debug drop connections", "close every QUIC connection (peers reconnect)"),
 ];
@@ -96,6 +111,18 @@ const NODE_HELP: &[(&str, &str)] = &[
     ("cluster duravip explain IP", "why the view elects the owner of IP"),
     ("cluster duravip move IP to HOST", "move IP to HOST (ordered by the manager for every node)"),
     ("cluster duravip announce view", "restate what this node holds to the other nodes"),
+    ("config get [SCOPE...] OPTION", "an option as its scope sets it"),
+    ("config eval [SCOPE...] OPTION", "the value in effect: enclosing scopes, then the default"),
+    ("config set [SCOPE...] OPTION [=] VALUE", "change the running configuration"),
+    ("config unset [SCOPE...] [OPTION]", "remove an option, or a scope with all it holds"),
+    ("config show [SCOPE...] [OPTION]", "a scope's options and subscopes, or one option"),
+    ("config showrecurse [SCOPE...]", "a scope and everything in it, in file syntax"),
+    ("config locate SCOPE [REGEX]", "the path of every scope of a kind"),
+    ("config begin [from scratch]", "start a transaction on this console"),
+    ("config commit | rollback", "apply the transaction (the first commit wins) or drop it"),
+    ("config replay", "the set and unset commands of the open transaction"),
+    ("config reload [PATH]", "read the configuration file again and apply it"),
+    ("config writeback [PATH]", "write the running configuration to its files"),
     ("shutdown", "leave the cluster and stop ecnode"),
     ("debug drop connections", "close every QUIC connection (peers reconnect)"),
 ];
