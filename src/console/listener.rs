@@ -48,11 +48,43 @@ use super::request::{parse_line, Request};
 /// The console socket Momentum operators expect.
 pub const DEFAULT_PATH: &str = "/tmp/2025";
 
-/// One console command for the daemon: the parsed request and where to send its reply.
+/// One console command for the daemon: the parsed request, where to send its reply, and the
+/// console session (connection) it came from.
 ///
 /// Dropping the sender without replying makes the listener answer
 /// `internal error: command dropped`, or [`SHUTTING_DOWN`] once shutdown has begun.
-pub type Job = (Request, oneshot::Sender<Reply>);
+#[derive(Debug)]
+pub struct Job {
+    /// The command.
+    pub request: Request,
+    /// Where its reply goes.
+    pub reply: oneshot::Sender<Reply>,
+    /// The connection it came on.
+    pub session: Session,
+}
+
+/// One console connection, as the daemon sees it: an id unique in the process, and a token
+/// cancelled when the connection ends (for state a daemon keeps per connection, such as an
+/// open `config begin` transaction).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Unique among the connections of this process.
+    pub id: u64,
+    /// Cancelled when the connection is gone.
+    pub closed: CancellationToken,
+}
+
+/// Distinguishes console sessions of one process.
+static SESSION_SEQ: AtomicU64 = AtomicU64::new(1);
+
+impl Session {
+    /// A new session; its `closed` token is cancelled when the guard it comes with drops.
+    pub fn open() -> (Session, tokio_util::sync::DropGuard) {
+        let closed = CancellationToken::new();
+        let guard = closed.clone().drop_guard();
+        (Session { id: SESSION_SEQ.fetch_add(1, Ordering::Relaxed), closed }, guard)
+    }
+}
 
 /// Reply sent when the daemon drops a job without answering it.
 const DROPPED: &str = "internal error: command dropped";
@@ -321,6 +353,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut io = BufReader::new(stream);
+    // Dropped when the connection ends, however it ends: the daemon learns the session closed.
+    let (session, _closed) = Session::open();
     loop {
         let next = tokio::select! {
             biased;
@@ -339,7 +373,7 @@ where
                     debug!("shutdown grace over with the command still running");
                     Reply::failed(SHUTTING_DOWN)
                 }
-                reply = answer(&line, jobs, stop.shutdown, limits.max_reply) => reply,
+                reply = answer(&line, jobs, &session, stop.shutdown, limits.max_reply) => reply,
             },
             Ok(Err(error)) if error.is_recoverable() => {
                 debug!(%error, "bad console request");
@@ -374,7 +408,7 @@ where
 }
 
 /// Parses `line`, runs it through the daemon and returns the reply to send.
-async fn answer(line: &str, jobs: &mpsc::Sender<Job>, shutdown: &CancellationToken, max_reply: usize) -> Reply {
+async fn answer(line: &str, jobs: &mpsc::Sender<Job>, session: &Session, shutdown: &CancellationToken, max_reply: usize) -> Reply {
     let request = match parse_line(line) {
         Ok(request) => request,
         Err(error) => {
@@ -390,7 +424,8 @@ async fn answer(line: &str, jobs: &mpsc::Sender<Job>, shutdown: &CancellationTok
         let (reply_tx, reply_rx) = oneshot::channel();
         // If the daemon is gone the job, oneshot included, is dropped: same answer as a drop.
         let abandoned = || Reply::failed(if shutdown.is_cancelled() { SHUTTING_DOWN } else { DROPPED });
-        let reply = match jobs.send((request, reply_tx)).await {
+        let job = Job { request, reply: reply_tx, session: session.clone() };
+        let reply = match jobs.send(job).await {
             Ok(()) => reply_rx.await.unwrap_or_else(|_| abandoned()),
             Err(_) => abandoned(),
         };

@@ -22,6 +22,8 @@ use tokio_util::task::TaskTracker;
 use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
+mod config;
+
 use super::control_cache::ControlCache;
 use super::group_commit::{Held, JournalWriter, Progress};
 use crate::actuator::{Action, Actuator, ActuatorReport};
@@ -68,12 +70,23 @@ pub struct DaemonConfig {
     /// Managers: the journal of operations and results (`Control_Cache`); `None` keeps them
     /// in memory only.
     pub control_cache: Option<PathBuf>,
+    /// The configuration as read at start (an empty tree without `-c`): the running
+    /// configuration the `config` command starts from.
+    pub tree: crate::config::Scope,
+    /// What `tree` says. The fields above are what is in effect; they differ from these only
+    /// for settings that wait for a restart.
+    pub settings: super::Settings,
+    /// Reads settings from configuration trees the way the start did.
+    pub reader: super::SettingsReader,
 }
 
-/// An external program finished.
+/// An external program, or file work of the `config` command, finished; or a console
+/// session with an open transaction closed.
 enum Done {
     Op(eccluster_proto::ops::OpId, registry::Outcome),
     Console(oneshot::Sender<Reply>, registry::Outcome),
+    Config(config::ConfigDone),
+    SessionClosed(u64),
 }
 
 /// A console request answered by the core, waiting for its reply.
@@ -119,6 +132,10 @@ struct Daemon {
     held_replies: usize,
     /// Why the journal cannot be written, as last told to the core.
     journal_fault: Option<String>,
+    /// The running configuration and the `config` transactions of the console sessions.
+    config: crate::commands::config::ConfigStore,
+    /// Sessions with a transaction whose closing is being watched.
+    watched: std::collections::BTreeSet<u64>,
 }
 
 /// The node core's configuration for this daemon.
@@ -206,6 +223,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         (None, None)
     };
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(1024);
+    let store = crate::commands::config::ConfigStore::new(cfg.config_path.clone(), cfg.tree.clone(), commands::program(cfg.role));
     let mut d = Daemon {
         cfg,
         node,
@@ -223,6 +241,8 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         held: Held::default(),
         held_replies: 0,
         journal_fault: None,
+        config: store,
+        watched: std::collections::BTreeSet::new(),
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
@@ -233,7 +253,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(()) = hangup.recv() => d.reload(),
+            Some(()) = hangup.recv() => d.sighup(),
             Some(expired) = d.timers.next(), if !d.timers.is_empty() => {
                 d.input(Input::Timer(expired.into_inner()));
             }
@@ -359,57 +379,6 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: re-reads the configuration file and applies its DuraVIP bindings; the node
-    /// restates its state to its peers at once. A bad file changes nothing.
-    fn reload(&mut self) {
-        let Some(path) = self.cfg.config_path.clone() else {
-            warn!("SIGHUP: no configuration file (-c) to reload");
-            return;
-        };
-        let read = crate::config::load(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|tree| super::read_duravip(&tree, &path, &self.cfg.segments, &self.cfg.name));
-        let (settings, warnings) = match read {
-            Ok(read) => read,
-            Err(e) => {
-                error!(error = %format!("{e:#}"), "configuration reload refused; the running configuration stays");
-                return;
-            }
-        };
-        for w in &warnings {
-            warn!("{w}");
-        }
-        let old = &self.cfg.duravip;
-        if old.actuator != settings.actuator || old.lifetime != settings.lifetime {
-            error!("configuration reload refused: duravip_actuator, duravip_script and duravip_address_lifetime take effect only at a restart");
-            return;
-        }
-        // While the core releases what is gone and may take what is new, the actuator knows both.
-        let mut both = settings.clone();
-        for (addr, p) in &old.plumbing {
-            both.plumbing.entry(*addr).or_insert_with(|| p.clone());
-        }
-        if let Some(a) = &self.actuator {
-            if let Err(e) = a.reconfigure(old, &both) {
-                error!(error = %format!("{e:#}"), "configuration reload refused");
-                return;
-            }
-        }
-        let setup = DuravipSetup { bindings: settings.bindings.clone(), config: settings.core.clone() };
-        if let Err(e) = self.node.reconfigure_duravip(now(), setup) {
-            error!(error = %e, "configuration reload refused; the running configuration stays");
-            return;
-        }
-        self.drain();
-        if let Some(a) = &self.actuator {
-            if let Err(e) = a.reconfigure(&both, &settings) {
-                error!(error = %format!("{e:#}"), "duravip actuator did not take the new plumbing");
-            }
-        }
-        info!(path = %path.display(), addresses = settings.bindings.len(), "configuration reloaded");
-        self.cfg.duravip = settings;
-    }
-
     /// The actuator did (or failed to do) something to an address.
     fn handle_report(&mut self, report: ActuatorReport) {
         let ActuatorReport { addr, action, outcome } = report;
@@ -442,12 +411,14 @@ impl Daemon {
                     debug!("console client went away before its answer");
                 }
             }
+            Done::Config(done) => self.config_done(done),
+            Done::SessionClosed(session) => self.session_closed(session),
         }
     }
 
     /// Answers one console request: a command of the cores goes to the node core (its reply
     /// comes back as an output), anything else is the shell's.
-    fn handle_job(&mut self, (request, reply): Job) {
+    fn handle_job(&mut self, Job { request, reply, session }: Job) {
         match Command::parse(self.cfg.role, &request.words) {
             Some(Ok(command)) => {
                 self.next_request += 1;
@@ -459,6 +430,10 @@ impl Daemon {
                 if reply.send(Reply::failed(render::error(&command_name(&request.words), &e))).is_err() {
                     debug!("console client went away before its answer");
                 }
+            }
+            None if crate::commands::config::is_config(&request.words) => {
+                let respond = config::Respond::Console { reply, format: request.format };
+                self.config_command(&request, Some(&session), respond);
             }
             None => match self.dispatch(&request) {
                 Dispatch::Reply(answer) => {
@@ -525,7 +500,7 @@ impl Daemon {
     fn abandon_console(&mut self, jobs: &mut mpsc::Receiver<Job>) {
         jobs.close();
         let mut replies: Vec<oneshot::Sender<Reply>> = std::mem::take(&mut self.pending).into_values().map(|p| p.reply).collect();
-        while let Ok((_, reply)) = jobs.try_recv() {
+        while let Ok(Job { reply, .. }) = jobs.try_recv() {
             replies.push(reply);
         }
         if !replies.is_empty() {
@@ -548,6 +523,11 @@ impl Daemon {
                 return;
             }
         };
+        if crate::commands::config::is_config(&request.words) {
+            let respond = config::Respond::Operation { id: op.id, format: request.format };
+            self.config_command(&request, None, respond);
+            return;
+        }
         match self.dispatch(&request) {
             Dispatch::Reply(r) => {
                 let status = if r.status == Status::Ok { AnswerStatus::Ok } else { AnswerStatus::Error };

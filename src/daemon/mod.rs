@@ -101,6 +101,77 @@ pub fn read_duravip(
     Ok((duravip, warnings))
 }
 
+/// Everything a daemon takes from its configuration file, read and checked. Read at start and
+/// again for every change of the running configuration (SIGHUP, `config reload`, `config
+/// set` ...), so that a change is checked exactly as a start would check it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The Control_Listener: socket path and bounds (taken at start only).
+    pub console: ListenerConfig,
+    /// `Broadcast_Timeout` (taken at start only).
+    pub answer_timeout: Option<Duration>,
+    /// `Control_Command` scopes (nodes).
+    pub registry: Registry,
+    /// DuraVIP bindings, policy and plumbing.
+    pub duravip: DuravipSettings,
+    /// `ECCluster_Listener { }` (taken at start only).
+    pub listener: crate::transport::Limits,
+    /// `Logs { Control_Cache ... }` (managers; taken at start only).
+    pub cache: control_cache::CacheSettings,
+}
+
+/// Reads [`Settings`] for one member: what the command line fixed, to read configurations
+/// against.
+#[derive(Debug, Clone)]
+pub struct SettingsReader {
+    /// Node or manager.
+    pub role: Role,
+    /// The segment file.
+    pub segments: Segments,
+    /// The member's name.
+    pub name: String,
+    /// `--console`, which wins over the configuration's Control_Listener.
+    pub console_override: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl SettingsReader {
+    /// The settings `tree` (read from `origin`; `None`: no configuration file) gives, with the
+    /// warnings it deserves; the error names the option and where it was set.
+    pub fn read(&self, tree: Option<&config::Scope>, origin: &Path) -> Result<(Settings, Vec<ConfigWarning>)> {
+        let mut console = ListenerConfig::new(
+            self.console_override
+                .clone()
+                .or_else(|| tree.and_then(console_from_config))
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE)),
+        );
+        let mut answer_timeout = None;
+        let mut registry = Registry::default();
+        let mut duravip = DuravipSettings::default();
+        let mut listener = crate::transport::Limits::default();
+        let mut warnings = Vec::new();
+        if let Some(cfg) = tree {
+            crate::console::limits::apply(cfg, &mut console)?;
+            if let Some(o) = cfg.option("Broadcast_Timeout") {
+                answer_timeout = Some(o.as_secs_in(Duration::from_secs(1), Duration::from_secs(86_400))?);
+            }
+            if self.role == Role::Node {
+                registry = Registry::from_config(cfg)?;
+            }
+            (duravip, warnings) = read_duravip(cfg, origin, &self.segments, &self.name)?;
+            let listener_warnings;
+            (listener, listener_warnings) = config::listener::read(cfg)?;
+            warnings.extend(listener_warnings);
+        }
+        let cache = match self.role {
+            Role::Manager => control_cache::read_settings(tree, self.state_dir.as_deref())?,
+            Role::Node => control_cache::CacheSettings { path: None, limits: OpsConfig::default().results },
+        };
+        Ok((Settings { console, answer_timeout, registry, duravip, listener, cache }, warnings))
+    }
+}
+
 /// Validates the command line and files into a daemon configuration, with the warnings the
 /// configuration gave. With `args.check_config` nothing is written (the start counters are
 /// not advanced).
@@ -120,19 +191,10 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
             if manager_host { "a manager" } else { "a node" }
         );
     }
-    let node_config = match &args.config {
+    let tree = match &args.config {
         Some(path) => Some(config::load(path)?),
         None => None,
     };
-    let mut console = ListenerConfig::new(
-        args.console
-            .clone()
-            .or_else(|| node_config.as_ref().and_then(console_from_config))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONSOLE)),
-    );
-    if let Some(cfg) = &node_config {
-        crate::console::limits::apply(cfg, &mut console)?;
-    }
     let tls = TlsIdentity::load(&args.tls_dir, &name)?;
     let (incarnation, epoch) = match (args.check_config, role) {
         (true, _) => (1, 1),
@@ -142,31 +204,21 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         ),
         (false, Role::Node) => (next_counter(args.state_dir.as_deref(), "incarnation")?, 0),
     };
-    let mut ops = OpsConfig::default();
-    let mut registry = Registry::default();
-    let mut duravip = DuravipSettings::default();
-    let mut listener = crate::transport::Limits::default();
-    let mut warnings = Vec::new();
-    if let Some(cfg) = &node_config {
-        if let Some(o) = cfg.option("Broadcast_Timeout") {
-            let timeout = o.as_secs_in(Duration::from_secs(1), Duration::from_secs(86_400))?;
-            ops.answer_timeout = timeout;
-        }
-        if role == Role::Node {
-            registry = Registry::from_config(cfg)?;
-        }
-        let origin = args.config.as_deref().unwrap_or(Path::new("-"));
-        (duravip, warnings) = read_duravip(cfg, origin, &segments, &name)?;
-        let listener_warnings;
-        (listener, listener_warnings) = config::listener::read(cfg)?;
-        warnings.extend(listener_warnings);
-    }
-    let cache = match role {
-        Role::Manager => control_cache::read_settings(node_config.as_ref(), args.state_dir.as_deref())?,
-        Role::Node => control_cache::CacheSettings { path: None, limits: ops.results },
+    let reader = SettingsReader {
+        role,
+        segments: segments.clone(),
+        name: name.clone(),
+        console_override: args.console.clone(),
+        state_dir: args.state_dir.clone(),
     };
-    ops.results = cache.limits;
-    ops.journal = cache.path.is_some();
+    let origin = args.config.as_deref().unwrap_or(Path::new("-"));
+    let (settings, warnings) = reader.read(tree.as_ref(), origin)?;
+    let mut ops = OpsConfig::default();
+    if let Some(timeout) = settings.answer_timeout {
+        ops.answer_timeout = timeout;
+    }
+    ops.results = settings.cache.limits;
+    ops.journal = settings.cache.path.is_some();
     Ok((DaemonConfig {
         role,
         membership: MembershipConfig::lan(segments.hosts.len()),
@@ -174,15 +226,18 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         segments,
         segments_path: args.segments.clone(),
         tls,
-        console,
+        console: settings.console.clone(),
         incarnation,
         epoch,
         ops,
-        registry,
-        duravip,
+        registry: settings.registry.clone(),
+        duravip: settings.duravip.clone(),
         config_path: args.config.clone(),
-        listener,
-        control_cache: cache.path,
+        listener: settings.listener,
+        control_cache: settings.cache.path.clone(),
+        tree: tree.unwrap_or_else(|| config::Scope::new("", None, config::Span::new(std::sync::Arc::new(PathBuf::from("-")), 1, 1))),
+        settings,
+        reader,
     }, warnings))
 }
 

@@ -45,7 +45,7 @@ impl Server {
 /// `echo WORDS` answers the words; `fail WORDS` fails with them; `stop` answers and then
 /// shuts the listener down; anything else is an unknown command.
 async fn fake_daemon(mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
-    while let Some((request, reply)) = rx.recv().await {
+    while let Some(Job { request, reply, .. }) = rx.recv().await {
         let answer = if request.matches(&["echo"]) {
             Reply::ok(join_words(request.args(1)))
         } else if request.matches(&["fail"]) {

@@ -50,7 +50,7 @@ impl Harness {
 /// anything else with a failure.
 async fn fake_daemon(mut rx: mpsc::Receiver<Job>) {
     let mut hung = Vec::new();
-    while let Some((request, reply)) = rx.recv().await {
+    while let Some(Job { request, reply, .. }) = rx.recv().await {
         let answer = if request.matches(&["big"]) {
             let n: usize = request.args(1).first().and_then(|n| n.parse().ok()).expect("big N");
             Reply::ok("x".repeat(n))
@@ -105,7 +105,7 @@ async fn bad_lines_get_bad_request_without_reaching_the_daemon() {
         assert_eq!(call(&mut stream, line).await, Reply::bad_request(message), "{line:?}");
     }
     write_request(&mut stream, "echo first").await.expect("write");
-    let (request, reply) = rx.recv().await.expect("a job");
+    let Job { request, reply, .. } = rx.recv().await.expect("a job");
     assert_eq!(request.words, ["echo", "first"], "the daemon saw no bad line before this one");
     reply.send(Reply::ok("first")).expect("send reply");
     assert_eq!(read_reply(&mut stream).await.expect("read"), Some(Reply::ok("first")));
@@ -214,7 +214,7 @@ async fn shutdown_removes_the_socket_and_answers_commands_in_flight() {
     // A bad line is answered by the listener itself: proof the connection was accepted.
     assert_eq!(call(&mut idle, "xml").await.status, Status::BadRequest);
     write_request(&mut busy, "echo slow").await.expect("write");
-    let (request, reply) = rx.recv().await.expect("the job is in flight");
+    let Job { request, reply, .. } = rx.recv().await.expect("the job is in flight");
     assert_eq!(request.line, "echo slow");
 
     harness.shutdown.cancel();
@@ -326,7 +326,7 @@ async fn shutdown_answers_an_abandoned_command_at_once() {
     let (harness, mut rx) = Harness::with_jobs(|_| {}).await;
     let mut stream = harness.connect().await;
     write_request(&mut stream, "echo never answered").await.expect("write");
-    let (_request, reply) = rx.recv().await.expect("the job is in flight");
+    let Job { reply, .. } = rx.recv().await.expect("the job is in flight");
     harness.shutdown.cancel();
     // The daemon, stopping, drops what it will not run.
     drop(reply);
