@@ -27,6 +27,8 @@ pub struct Cluster {
     pub node_config: Option<PathBuf>,
     /// Members that run inside a network namespace: name → namespace.
     pub netns: BTreeMap<String, String>,
+    /// Configuration files of single members (`-c`), in place of `node_config`.
+    pub member_configs: BTreeMap<String, PathBuf>,
 }
 
 /// A segment file with a manager `mgr` and `nodes` (subcluster, count) on 127.`net`.k.0/24.
@@ -57,7 +59,16 @@ impl Cluster {
         let names: Vec<String> = parsed.hosts.iter().map(|h| h.name.clone()).collect();
         eccluster::tls::ca_issue(&tls, &names).expect("issue");
         let managers = eccluster::local::manager_names(&parsed).into_iter().collect();
-        Cluster { dir, segments, tls, procs: BTreeMap::new(), managers, node_config: None, netns: BTreeMap::new() }
+        Cluster {
+            dir,
+            segments,
+            tls,
+            procs: BTreeMap::new(),
+            managers,
+            node_config: None,
+            netns: BTreeMap::new(),
+            member_configs: BTreeMap::new(),
+        }
     }
 
     /// Writes `text` as the members' configuration file.
@@ -65,6 +76,14 @@ impl Cluster {
         let path = self.dir.path().join("node.conf");
         fs::write(&path, text).expect("write node config");
         self.node_config = Some(path);
+    }
+
+    /// Writes `text` as member `name`'s own configuration file (`NAME.conf`) and returns its path.
+    pub fn set_member_config(&mut self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.conf"));
+        fs::write(&path, text).expect("write member config");
+        self.member_configs.insert(name.to_owned(), path.clone());
+        path
     }
 
     pub fn console(&self, name: &str) -> PathBuf {
@@ -93,7 +112,7 @@ impl Cluster {
             }
             None => Command::new(bin),
         };
-        if let Some(c) = &self.node_config {
+        if let Some(c) = self.member_configs.get(name).or(self.node_config.as_ref()) {
             cmd.arg("-c").arg(c);
         }
         let child = cmd
