@@ -136,6 +136,9 @@ struct Daemon {
     config: crate::commands::config::ConfigStore,
     /// Sessions with a transaction whose closing is being watched.
     watched: std::collections::BTreeSet<u64>,
+    /// `config` commands of operations, run once the drain that found them is over: applying
+    /// a configuration drains the core itself, and a drain must not run inside another.
+    deferred: std::collections::VecDeque<(Request, eccluster_proto::ops::OpId)>,
 }
 
 /// The node core's configuration for this daemon.
@@ -243,6 +246,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         journal_fault: None,
         config: store,
         watched: std::collections::BTreeSet::new(),
+        deferred: std::collections::VecDeque::new(),
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
@@ -279,6 +283,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             }
         }
         d.drain();
+        d.run_deferred();
     }
 
     // The stop. Each step is bounded, and the whole within STOP_BUDGET: the process's hard
@@ -524,8 +529,7 @@ impl Daemon {
             }
         };
         if crate::commands::config::is_config(&request.words) {
-            let respond = config::Respond::Operation { id: op.id, format: request.format };
-            self.config_command(&request, None, respond);
+            self.deferred.push_back((request, op.id));
             return;
         }
         match self.dispatch(&request) {

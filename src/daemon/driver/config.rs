@@ -106,6 +106,16 @@ impl Daemon {
         }
     }
 
+    /// Runs the `config` commands of operations that [`Daemon::execute`] set aside, each after
+    /// the drain that found it (see `Daemon::deferred`), draining after each.
+    pub(super) fn run_deferred(&mut self) {
+        while let Some((request, id)) = self.deferred.pop_front() {
+            let respond = Respond::Operation { id, format: request.format };
+            self.config_command(&request, None, respond);
+            self.drain();
+        }
+    }
+
     /// SIGHUP: re-reads the configuration file and applies it, as `config reload` does.
     pub(super) fn sighup(&mut self) {
         match self.config.source().cloned() {
