@@ -112,3 +112,44 @@ fn unset_says_what_is_in_effect_now_and_writeback_keeps_later_changes() {
     assert_eq!(job.changed.len(), 1, "the unset after the first writeback is still to write");
     assert!(run(&mut s, None, "config eval cluster nothing_here").expect_err("unknown").contains("has no default"));
 }
+
+/// A fixed-seed xorshift64 generator, so failures reproduce.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn no_console_line_makes_the_config_command_panic() {
+    const PIECES: &[&str] = &[
+        "config", "get", "eval", "set", "unset", "show", "showrecurse", "locate", "begin", "from", "scratch", "commit",
+        "rollback", "replay", "cluster", "Binding", "b1", "Listen", ":25", "=", "(", ")", "[", "]", "(a", "b)", "[k",
+        "v]", "duravip_policy", "x", "", "\\", "[(", "*", "Broadcast_Timeout",
+    ];
+    let mut rng = XorShift(0xC0FFEE);
+    let mut s = store();
+    for _ in 0..20_000 {
+        let count = 1 + (rng.next() % 8) as usize;
+        let mut words = vec!["config".to_owned()];
+        words.extend((0..count).map(|_| PIECES[(rng.next() % PIECES.len() as u64) as usize].to_owned()));
+        let Ok(command) = parse(&words) else { continue };
+        let session = (!rng.next().is_multiple_of(3)).then_some(rng.next() % 3);
+        match s.plan(command, session, &words.join(" ")) {
+            Plan::Apply(apply) => {
+                let _ = answer::render_answer(&apply.answer, &[], crate::console::request::Format::Xml);
+                s.installed(apply);
+            }
+            Plan::Stage(stage) => s.staged(stage),
+            Plan::Answer(Ok(answer)) => {
+                let _ = answer::render_answer(&answer, &[], crate::console::request::Format::Json);
+            }
+            Plan::Answer(Err(_)) | Plan::Reload { .. } | Plan::Writeback(_) => {}
+        }
+    }
+}

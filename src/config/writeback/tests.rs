@@ -114,3 +114,67 @@ fn writing_a_whole_configuration_elsewhere_renders_it() {
     write_whole(&other, &running).expect("written");
     assert!(load(&other).expect("read back").same_content(&running));
 }
+
+/// A fixed-seed xorshift64 generator, so failures reproduce.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn random_changes_written_back_read_back_as_they_run() {
+    const PATHS: &[&str] = &["", "cluster", "Binding b1", "Binding b3", "ESMTP_Listener Listen :25", "Logs"];
+    const NAMES: &[&str] = &["a", "Bind_Address", "view_mature_time", "x_y", "Control_Cache"];
+    const VALUES: &[&str] = &["1", "two words", "/tmp/2025", "\"q\"", "#hash", ""];
+    let mut rng = XorShift(0xC0FFEE);
+    let mut written = 0;
+    for round in 0..60 {
+        let (_dir, main) = files();
+        let mut running = load(&main).expect("load");
+        let mut changed = BTreeSet::new();
+        for _ in 0..1 + rng.next() % 6 {
+            let path = split_path(&running, &words(rng.pick(PATHS)));
+            let name = rng.pick(NAMES);
+            match rng.next() % 4 {
+                0 => {
+                    edit::unset_option(&mut running, &path, name);
+                    changed.insert(Changed::option(&path, name));
+                }
+                1 if !path.is_empty() => {
+                    edit::unset_scope(&mut running, &path);
+                    changed.insert(Changed::scope(&path));
+                }
+                2 => {
+                    let list = Value::List(vec![rng.pick(VALUES).to_owned(), rng.pick(VALUES).to_owned()]);
+                    edit::set(&mut running, &path, name, list, &console());
+                    changed.insert(Changed::option(&path, name));
+                }
+                _ => {
+                    edit::set(&mut running, &path, name, Value::Scalar(rng.pick(VALUES).to_owned()), &console());
+                    changed.insert(Changed::option(&path, name));
+                }
+            }
+        }
+        match write_back(&main, &running, &changed) {
+            Ok(_) => {
+                written += 1;
+                let back = load(&main).expect("the written files read back");
+                for change in &changed {
+                    verify(&back, &running, change).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                }
+            }
+            Err(e) => assert!(e.contains("read-only") || e.contains("would still win"), "round {round}: {e}"),
+        }
+    }
+    assert!(written > 30, "only {written} of 60 rounds were written");
+}
