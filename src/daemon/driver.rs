@@ -3,7 +3,8 @@
 //! turn is short: hand an input to the core, then perform what it outputs. Nothing here
 //! blocks; external programs run in tracked tasks and report back, and a manager's journal is
 //! written and fsynced by its own thread while the outputs that must wait for it are held
-//! (`group_commit`).
+//! (`group_commit`). The running configuration and the `config` command are in `config.rs`:
+//! its file reads and writes run on blocking threads and report back like programs do.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
