@@ -14,6 +14,8 @@
 //! - [`ops`]: ordered cluster-wide operations: sequencer (manager), applier (node), results.
 //! - [`duravip`]: DuraVIP address ownership: who holds each virtual address, failover,
 //!   moves, partition policy (available or majority).
+//! - [`revisions`]: configuration revisions: the newest of each repository, told by the
+//!   manager to every node, and what each node runs.
 //! - [`node`]: the state machine of one member, composing the cores above; the one thing
 //!   the daemons and the simulator drive.
 //! - [`segments`]: mbus.conf-style segment files mapped to subclusters and networks.
@@ -34,6 +36,7 @@ pub mod ids;
 pub mod membership;
 pub mod node;
 pub mod ops;
+pub mod revisions;
 pub mod segments;
 pub mod wire;
 

@@ -27,6 +27,8 @@ pub enum Kind {
     Ops = 2,
     /// A DuraVIP ownership message (datagram).
     Duravip = 3,
+    /// A configuration-revision message (stream).
+    Config = 4,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             1 => Ok(Kind::Swim),
             2 => Ok(Kind::Ops),
             3 => Ok(Kind::Duravip),
+            4 => Ok(Kind::Config),
             other => Err(DecodeError::Kind(other)),
         }
     }

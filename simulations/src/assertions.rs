@@ -40,6 +40,8 @@ pub enum Check {
         /// Observers.
         by: Option<Vec<usize>>,
     },
+    /// Every running node (not manager) runs at least these configuration revisions.
+    Config(eccluster_proto::revisions::Revisions),
     /// Exactly `count` running nodes of `among` hold each address of `addrs`.
     Holders {
         /// The addresses.
@@ -89,12 +91,26 @@ pub struct View<'a> {
     pub topo: &'a Topology,
     /// Who holds which DuraVIP address.
     pub ownership: &'a Ownership,
+    /// The configuration revisions each node's core runs.
+    pub config: &'a std::collections::BTreeMap<usize, eccluster_proto::revisions::Revisions>,
 }
 
 impl View<'_> {
     fn evaluate(&self, check: &Check) -> Result<(), String> {
         let name = |i: usize| self.topo.name(i);
         match check {
+            Check::Config(newest) => {
+                let behind: Vec<String> = (0..self.topo.len())
+                    .filter(|&i| self.running.contains(i) && self.topo.host(i).role == eccluster_proto::Role::Node)
+                    .filter(|i| !self.config.get(i).is_some_and(|r| eccluster_proto::revisions::covers(r, newest)))
+                    .map(|i| format!("{} runs {:?}", name(i), self.config.get(&i).cloned().unwrap_or_default()))
+                    .collect();
+                if behind.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("not on {newest:?}: {}", behind.join(", ")))
+                }
+            }
             Check::Members { nodes, up } => {
                 let observers: Vec<usize> = nodes.iter().copied().filter(|&x| self.running.contains(x)).collect();
                 if observers.is_empty() {
@@ -298,7 +314,8 @@ mod tests {
         let t0 = SimTime::ZERO;
         {
             let ownership = Ownership::default();
-        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership };
+        let config = std::collections::BTreeMap::new();
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config };
             let (i, deadline) = a.add("members".into(), Check::Members { nodes: vec![0, 1, 2], up: 3 }, None, t0, &view);
             assert!(deadline.is_none());
             match &a.items()[i].verdict {
@@ -315,7 +332,8 @@ mod tests {
             }
         }
         let ownership = Ownership::default();
-        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership };
+        let config = std::collections::BTreeMap::new();
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config };
         a.poll(SimTime::from_duration(Duration::from_secs(1)), &view);
         assert!(!a.has_pending());
         assert!(matches!(a.items()[1].verdict, Verdict::Held(_)));

@@ -45,6 +45,8 @@ pub enum EventWhat {
     },
     /// A manager's journal fsync completed.
     Synced(u32),
+    /// A node's configuration pull completed.
+    Fetched(u32),
     /// A scenario step.
     Step {
         /// Timeline index.
@@ -89,6 +91,7 @@ impl EventRef {
             EventWhat::Timer { node, kind } => format!("timer {kind} on {}", name(node)),
             EventWhat::CoreTimer { node } => format!("core timer on {}", name(node)),
             EventWhat::Synced(n) => format!("journal fsync on {}", name(n)),
+            EventWhat::Fetched(n) => format!("configuration pull on {}", name(n)),
             EventWhat::Step { index, action } => format!("timeline[{index}] {action}"),
             EventWhat::Start(n) => format!("start of {}", name(n)),
             EventWhat::Stop(n) => format!("stop of {}", name(n)),

@@ -44,6 +44,15 @@ pub enum Event {
         /// The run of the node that began the fsync.
         run: u32,
     },
+    /// Node `node`'s shell has pulled these configuration revisions, unless it restarted since.
+    Fetched {
+        /// Node index.
+        node: u32,
+        /// The run of the node that asked.
+        run: u32,
+        /// What it pulled.
+        revisions: eccluster_proto::revisions::Revisions,
+    },
     /// Step `index` of the scenario plan runs.
     Step(u32),
     /// Node `node` starts (a restart scheduled by churn or a rolling restart).

@@ -664,6 +664,10 @@ impl Daemon {
                 }
             }
             Output::Completed(id) => debug!(op = %id, "operation complete"),
+            // Following a configuration repository is not wired into the node shell yet.
+            Output::ConfigFetch(revisions) => {
+                info!(?revisions, "newer configuration revisions announced; this node follows no configuration repository")
+            }
             Output::Journal(_) => {}
         }
     }

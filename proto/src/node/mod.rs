@@ -59,6 +59,7 @@ use crate::ids::{MemberId, Role};
 use crate::membership::{self, ClusterEvent, MemberView, Membership, MembershipConfig, Roster};
 use crate::ops::journal::{JournalRecord, JournalWrite};
 use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
+use crate::revisions::{Follower, Publisher, Revisions};
 
 /// DuraVIP bindings and tuning of a member.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub enum Timer {
     DuraVip(DuraVipTimer),
     /// A console request forwarded to the manager has waited long enough.
     Forwarded(u64),
+    /// Managers: time to tell lagging nodes the newest configuration revisions again.
+    Revisions,
 }
 
 /// Who asked for a command.
@@ -215,6 +218,9 @@ pub enum Output {
     /// Manager: write this to the journal (the `Control_Cache` file) and make it durable
     /// before performing any [`Output::Send`] or [`Output::Reply`] that follows.
     Journal(JournalWrite),
+    /// Node: a manager says these configuration revisions are the newest; bring the working
+    /// copy up to them, then report what runs with [`Node::config_running`].
+    ConfigFetch(Revisions),
 }
 
 impl Output {
@@ -253,6 +259,15 @@ enum RoleCore {
     Node(Box<Applier>),
 }
 
+/// The configuration-revision core of a member.
+enum RevisionCore {
+    Publisher(Publisher),
+    Follower(Follower),
+}
+
+/// How often a manager tells a node that does not run the newest configuration revisions.
+const REVISION_RESEND: Duration = Duration::from_secs(1);
+
 /// A console request forwarded to a manager, waiting for its answer.
 struct Forward {
     to: Requester,
@@ -263,6 +278,7 @@ struct Forward {
 pub struct Node {
     membership: Membership,
     role: RoleCore,
+    revisions: RevisionCore,
     duravip: Option<DuraVip>,
     /// The bindings by address (managers check moves against them).
     bindings: BTreeMap<IpAddr, Binding>,
@@ -290,6 +306,10 @@ impl Node {
             _ => None,
         };
         let bindings = duravip.bindings.into_iter().map(|b| (b.addr, b)).collect();
+        let revisions = match id.role {
+            Role::Manager => RevisionCore::Publisher(Publisher::new(REVISION_RESEND)),
+            Role::Node => RevisionCore::Follower(Follower::new()),
+        };
         let role = match id.role {
             Role::Manager => RoleCore::Manager(Box::new(Sequencer::new(epoch, ops.clone()).with_cluster_nodes(nodes))),
             Role::Node => RoleCore::Node(Box::new(Applier::new(id.incarnation, ops.clone()))),
@@ -297,6 +317,7 @@ impl Node {
         Ok(Node {
             membership: Membership::new(id, roster.clone(), membership, rng),
             role,
+            revisions,
             duravip: core,
             bindings,
             roster,
@@ -353,6 +374,22 @@ impl Node {
         }
     }
 
+    /// Managers: the newest configuration revisions and what each live node runs.
+    pub fn config_publisher(&self) -> Option<&Publisher> {
+        match &self.revisions {
+            RevisionCore::Publisher(p) => Some(p),
+            RevisionCore::Follower(_) => None,
+        }
+    }
+
+    /// Nodes: the configuration revisions in force and the newest heard of.
+    pub fn config_follower(&self) -> Option<&Follower> {
+        match &self.revisions {
+            RevisionCore::Follower(f) => Some(f),
+            RevisionCore::Publisher(_) => None,
+        }
+    }
+
     /// The DuraVIP ownership core (nodes with bindings).
     pub fn duravip(&self) -> Option<&DuraVip> {
         self.duravip.as_ref()
@@ -405,6 +442,31 @@ impl Node {
         self.now = Some(now);
         if let RoleCore::Manager(seq) = &mut self.role {
             seq.set_journal_fault(fault);
+        }
+        self.pump(now);
+    }
+
+    /// Manager: revision `rev` of configuration repository `repo` is the newest (the
+    /// configuration server said so). Every live node that does not run it is told, and told
+    /// again until it reports running it. False, with nothing changed, for a revision not
+    /// newer than the one known (or a name out of bounds). Nodes ignore this.
+    pub fn config_published(&mut self, now: Instant, repo: &str, rev: u64) -> bool {
+        self.now = Some(now);
+        let newer = match &mut self.revisions {
+            RevisionCore::Publisher(p) => p.publish(repo, rev),
+            RevisionCore::Follower(_) => false,
+        };
+        self.pump(now);
+        newer
+    }
+
+    /// Node: the working copy runs `revisions` (after the start, a pull or a reload), with the
+    /// failure that keeps it from the newest, if one does; every live manager is told.
+    /// Managers ignore this.
+    pub fn config_running(&mut self, now: Instant, revisions: Revisions, error: Option<String>) {
+        self.now = Some(now);
+        if let RevisionCore::Follower(f) = &mut self.revisions {
+            f.set_running(revisions, error);
         }
         self.pump(now);
     }

@@ -12,6 +12,7 @@ use crate::duravip::DuraVipOutput;
 use crate::ids::Role;
 use crate::membership::{self, ClusterEvent};
 use crate::ops::{AnswerStatus, ApplierOutput, Op, OpMessage, Receipt, SequencerOutput, Target};
+use crate::revisions::{FollowerOutput, PublisherOutput, RevisionMessage};
 use crate::wire::{self, Kind};
 
 impl Node {
@@ -27,10 +28,14 @@ impl Node {
                 None => Err(NodeError::NotHere(format!("DuraVIP datagram from {from}, but this member has no bindings"))),
             },
             Kind::Ops => Err(NodeError::NotHere(format!("operations datagram from {from}: operations travel on streams"))),
+            Kind::Config => Err(NodeError::NotHere(format!("configuration datagram from {from}: revisions travel on streams"))),
         }
     }
 
     pub(super) fn on_message(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
+        if let (Kind::Config, _) = wire::decode_message(payload)? {
+            return self.on_revisions(now, from, payload);
+        }
         let message = OpMessage::decode(payload)?;
         match (&mut self.role, message) {
             (RoleCore::Node(applier), message @ OpMessage::Apply { .. }) => {
@@ -91,8 +96,32 @@ impl Node {
         }
     }
 
+    /// A configuration-revision message: the newest revisions from a manager at a node, or
+    /// what a node runs at a manager.
+    fn on_revisions(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
+        let message = RevisionMessage::decode(payload)?;
+        let from_manager = self.managers.contains(from);
+        match (&mut self.revisions, message) {
+            (super::RevisionCore::Follower(f), RevisionMessage::Newest(newest)) if from_manager => {
+                f.handle_newest(from, &newest);
+                Ok(())
+            }
+            (super::RevisionCore::Publisher(p), RevisionMessage::Running { revisions, error }) if !from_manager => {
+                p.handle_running(now, from, revisions, error);
+                Ok(())
+            }
+            (_, RevisionMessage::Newest(_)) => Err(NodeError::NotHere(format!("newest revisions from {from}, which is not a manager, or at a manager"))),
+            (_, RevisionMessage::Running { .. }) => Err(NodeError::NotHere(format!("a node's revisions from {from} at a member that is not a manager, or from a manager"))),
+        }
+    }
+
     pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
+            Timer::Revisions => {
+                if let super::RevisionCore::Publisher(p) = &mut self.revisions {
+                    p.handle_timer();
+                }
+            }
             Timer::Membership(t) => self.membership.handle_timer(now, t),
             Timer::Ops(t) => {
                 if let RoleCore::Manager(seq) = &mut self.role {
@@ -155,6 +184,7 @@ impl Node {
             }
             progressed |= self.pump_role(now);
             progressed |= self.pump_duravip();
+            progressed |= self.pump_revisions();
             if !progressed {
                 break;
             }
@@ -219,6 +249,28 @@ impl Node {
         progressed
     }
 
+    fn pump_revisions(&mut self) -> bool {
+        let mut progressed = false;
+        loop {
+            let output = match &mut self.revisions {
+                super::RevisionCore::Publisher(p) => p.poll_output().map(Err),
+                super::RevisionCore::Follower(f) => f.poll_output().map(Ok),
+            };
+            let Some(output) = output else { return progressed };
+            progressed = true;
+            match output {
+                Err(PublisherOutput::Send { to, payload }) | Ok(FollowerOutput::Send { to, payload }) => {
+                    match self.addr_of(&to) {
+                        Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                        None => warn!(member = %to, "no address for a revisions message"),
+                    }
+                }
+                Err(PublisherOutput::SetTimer(after)) => self.outputs.push_back(Output::SetTimer { after, timer: Timer::Revisions }),
+                Ok(FollowerOutput::Fetch(revisions)) => self.outputs.push_back(Output::ConfigFetch(revisions)),
+            }
+        }
+    }
+
     /// An operation's turn came: a command of the cores runs here, anything else goes to the
     /// shell.
     fn run_op(&mut self, now: Instant, op: Op) {
@@ -246,6 +298,11 @@ impl Node {
                 if let RoleCore::Manager(seq) = &mut self.role {
                     seq.handle_member_up(now, m);
                 }
+                match (&mut self.revisions, m.role) {
+                    (super::RevisionCore::Publisher(p), Role::Node) => p.handle_node_up(&m.name),
+                    (super::RevisionCore::Follower(f), Role::Manager) => f.handle_manager_up(&m.name),
+                    _ => {}
+                }
                 if let Some(vip) = &mut self.duravip {
                     vip.handle_member_up(now, m);
                 }
@@ -253,6 +310,10 @@ impl Node {
             ClusterEvent::MemberDown(m) => {
                 if let RoleCore::Manager(seq) = &mut self.role {
                     seq.handle_member_down(now, &m.name);
+                }
+                match &mut self.revisions {
+                    super::RevisionCore::Publisher(p) => p.handle_node_down(&m.name),
+                    super::RevisionCore::Follower(f) => f.handle_manager_down(&m.name),
                 }
                 if let Some(vip) = &mut self.duravip {
                     vip.handle_member_down(now, m);

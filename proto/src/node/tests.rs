@@ -2,7 +2,8 @@
 //! ordered operations and DuraVIP work together as the daemons and the simulator run them.
 //! By subject: `membership`, `ops`, `duravip` (election, failover, preference, the state
 //! table), `moves` (`cluster duravip move` and `announce view`), `partition` (both
-//! policies) and `reload` (configuration reloads); the determinism test is here.
+//! policies), `reload` (configuration reloads) and `revisions` (configuration revisions
+//! told to nodes); the determinism test is here.
 
 mod durable;
 mod duravip;
@@ -12,6 +13,7 @@ mod moves;
 mod ops;
 mod partition;
 mod reload;
+mod revisions;
 
 use std::net::IpAddr;
 

@@ -119,6 +119,12 @@ pub(crate) struct AssertConvergedArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct ConfigCommitArgs {
+    repo: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AssertSeenArgs {
     member: String,
     by: Option<Selector>,
@@ -171,6 +177,8 @@ pub(crate) enum ActionFile {
     AssertHolders(AssertHoldersArgs),
     DiskFull(IsolateArgs),
     DiskFree(IsolateArgs),
+    ConfigCommit(ConfigCommitArgs),
+    AssertConfig(AssertConvergedArgs),
 }
 
 /// Which nodes a `crash`, `restart` or `leave` acts on.
@@ -272,6 +280,14 @@ pub enum Action {
         within: Option<Duration>,
     },
     /// Every running node sees exactly the running nodes it can reach as up.
+    /// A commit to configuration repository `repo` (its next revision), told to the running
+    /// manager as the configuration server tells it.
+    ConfigCommit(String),
+    /// Every running node runs the newest revision of every repository committed to.
+    AssertConfig {
+        /// How long it may take.
+        within: Option<Duration>,
+    },
     AssertConverged {
         /// How long it may take.
         within: Option<Duration>,
@@ -337,6 +353,8 @@ impl Action {
             Action::Wait(_) => "wait",
             Action::AssertMembers { .. } => "assert_members",
             Action::AssertConverged { .. } => "assert_converged",
+            Action::ConfigCommit(_) => "config_commit",
+            Action::AssertConfig { .. } => "assert_config",
             Action::AssertDown { .. } => "assert_down",
             Action::AssertUp { .. } => "assert_up",
             Action::Broadcast { .. } => "broadcast",
@@ -353,6 +371,7 @@ impl Action {
             Action::Churn { period, down_for, .. } => *period + down_for.1,
             Action::AssertMembers { within, .. }
             | Action::AssertConverged { within }
+            | Action::AssertConfig { within }
             | Action::AssertDown { within, .. }
             | Action::AssertUp { within, .. }
             | Action::AssertHolders { within, .. } => within.unwrap_or_default(),
@@ -516,6 +535,13 @@ impl ActionFile {
                 up: a.up,
                 within: optional_duration("within", a.within)?,
             },
+            ActionFile::ConfigCommit(a) => {
+                if a.repo.is_empty() || a.repo.len() > eccluster_proto::revisions::MAX_NAME {
+                    return Err(format!("`repo` must be 1 to {} bytes", eccluster_proto::revisions::MAX_NAME));
+                }
+                Action::ConfigCommit(a.repo)
+            }
+            ActionFile::AssertConfig(a) => Action::AssertConfig { within: optional_duration("within", a.within)? },
             ActionFile::AssertConverged(a) => {
                 Action::AssertConverged { within: optional_duration("within", a.within)? }
             }

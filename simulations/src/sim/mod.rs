@@ -232,6 +232,15 @@ pub struct Simulation {
     submits: BTreeMap<u64, (String, String)>,
     next_request: u64,
     progress: ProgressBar,
+    revisions: ConfigRevisions,
+}
+
+/// Configuration revisions in the run: what the timeline committed, what each node's core
+/// runs (set when its modelled pull is done).
+#[derive(Debug, Default)]
+pub(crate) struct ConfigRevisions {
+    pub(crate) committed: eccluster_proto::revisions::Revisions,
+    pub(crate) running: BTreeMap<usize, eccluster_proto::revisions::Revisions>,
 }
 
 /// Builds the hosts of a scenario, applying a node-count override.
@@ -403,6 +412,7 @@ impl Simulation {
             current: EventRef { seq: 0, at: SimTime::ZERO, what: EventWhat::Boot },
             scheduled_check: SimTime::NEVER,
             poll_scheduled: false,
+            revisions: ConfigRevisions::default(),
             stopped_early: false,
             setup,
             submits: BTreeMap::new(),
@@ -484,6 +494,10 @@ impl Simulation {
                 self.current = EventRef { seq, at, what: EventWhat::Synced(node) };
                 self.journal_synced(node as usize, run);
             }
+            Event::Fetched { node, run, revisions } => {
+                self.current = EventRef { seq, at, what: EventWhat::Fetched(node) };
+                self.config_fetched(node as usize, run, revisions);
+            }
             Event::Step(i) => {
                 let action = self.steps[i as usize].action.name();
                 self.current = EventRef { seq, at, what: EventWhat::Step { index: self.steps[i as usize].index as u32, action } };
@@ -528,7 +542,7 @@ impl Simulation {
             }
             Event::AssertionDeadline(i) => {
                 self.current = EventRef { seq, at, what: EventWhat::AssertionDeadline };
-                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
+                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
                 self.assertions.expire(i as usize, at, false, &view);
             }
         }
@@ -573,7 +587,7 @@ impl Simulation {
     }
 
     fn poll_assertions(&mut self) {
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
         self.assertions.poll(self.world.now(), &view);
     }
 
@@ -609,7 +623,7 @@ impl Simulation {
         let now = self.world.now();
         self.stats.set_running(now, self.running.count());
         self.sample();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
         for i in self.assertions.pending() {
             self.assertions.expire(i, now, true, &view);
         }

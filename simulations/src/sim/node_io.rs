@@ -33,10 +33,13 @@ pub(super) fn timer_what(node: u32, timer: &Timer) -> EventWhat {
             foca::Timer::PeriodicGossip(_) => "PeriodicGossip",
             foca::Timer::RemoveDown(_) => "RemoveDown",
         },
-        Timer::Ops(_) | Timer::DuraVip(_) | Timer::Forwarded(_) => return EventWhat::CoreTimer { node },
+        Timer::Ops(_) | Timer::DuraVip(_) | Timer::Forwarded(_) | Timer::Revisions => return EventWhat::CoreTimer { node },
     };
     EventWhat::Timer { node, kind }
 }
+
+/// How long a node's shell takes to pull a configuration revision and reload.
+const CONFIG_PULL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why the simulated journal fails on a full disk, as the daemon's writer reports it.
 const JOURNAL_FULL: &str = "appending to control_cache: No space left on device (os error 28)";
@@ -77,6 +80,18 @@ impl Simulation {
         let line = format!("start {}#{incarnation}", self.topo.name(i));
         self.trace.note(now, &line);
         self.truth_changed(if first_start { "boot" } else { "restart" });
+        // The configuration server tells a manager that starts the newest revisions (it
+        // re-announces them); a node starts on nothing known and hears of them.
+        self.revisions.running.remove(&i);
+        if self.topo.host(i).role == eccluster_proto::Role::Manager {
+            let instant = self.node_instant(i);
+            let committed = self.revisions.committed.clone();
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                for (repo, rev) in &committed {
+                    core.config_published(instant, repo, *rev);
+                }
+            }
+        }
         if let Some(d) = &replay.damage {
             self.notes.push(format!("at {now}: {} journal damaged at offset {}: {}", self.topo.name(i), d.offset, d.reason));
         }
@@ -269,6 +284,23 @@ impl Simulation {
         self.release(i);
     }
 
+    /// Node `i`'s shell pulled `revisions`: its core runs them now (a node restarted since
+    /// starts from nothing and asks again).
+    pub(super) fn config_fetched(&mut self, i: usize, run: u32, revisions: eccluster_proto::revisions::Revisions) {
+        if self.nodes[i].run != run || !self.nodes[i].is_running() {
+            return;
+        }
+        let instant = self.node_instant(i);
+        let now = self.world.now();
+        self.trace.note(now, &format!("{} runs configuration {revisions:?}", self.topo.name(i)));
+        self.revisions.running.insert(i, revisions.clone());
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.config_running(instant, revisions, None);
+        }
+        self.drain(i);
+        self.views_changed();
+    }
+
     /// Performs node `i`'s held outputs whose writes are durable, then drains its core.
     fn release(&mut self, i: usize) {
         while let Some(output) = self.nodes[i].commit.pop_ready() {
@@ -327,6 +359,13 @@ impl Simulation {
                 self.trace.note(self.world.now(), &line);
             }
             Output::Journal(write) => group_commit::apply(&mut self.nodes[i].disk, write),
+            Output::ConfigFetch(revisions) => {
+                // The shell pulls the working copy: CONFIG_PULL later it runs the revisions.
+                let now = self.world.now();
+                self.trace.note(now, &format!("{} fetches configuration {revisions:?}", self.topo.name(i)));
+                let run = self.nodes[i].run;
+                self.world.schedule(now.after(CONFIG_PULL), Event::Fetched { node: i as u32, run, revisions });
+            }
             Output::Completed(id) => {
                 if let Some(started) = self.ops_log.started.remove(&(id.epoch, id.seq)) {
                     self.ops_log.completion.push(self.world.now().since(started));

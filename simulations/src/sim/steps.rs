@@ -164,6 +164,21 @@ impl Simulation {
                 self.assert(label, Check::Members { nodes, up: *up }, *within);
             }
             Action::AssertConverged { within } => self.assert(label, Check::Converged, *within),
+            Action::AssertConfig { within } => self.assert(label, Check::Config(self.revisions.committed.clone()), *within),
+            Action::ConfigCommit(repo) => {
+                let rev = self.revisions.committed.get(repo).map_or(1, |r| r + 1);
+                self.revisions.committed.insert(repo.clone(), rev);
+                self.trace.note(now, &format!("commit {repo} revision {rev}"));
+                // The configuration server tells the manager that runs (none: the nodes hear
+                // of it when a manager is back and is told again).
+                if let Some(m) = (0..self.topo.len()).find(|&i| self.topo.host(i).role == eccluster_proto::Role::Manager && self.nodes[i].is_running()) {
+                    let instant = self.node_instant(m);
+                    if let Some(core) = self.nodes[m].core.as_mut() {
+                        core.config_published(instant, repo, rev);
+                    }
+                    self.drain(m);
+                }
+            }
             Action::Broadcast { command, target, repeat } => {
                 let target = match target {
                     OpsTarget::Cluster => Target::Cluster,
@@ -203,7 +218,7 @@ impl Simulation {
     fn assert(&mut self, label: String, check: Check, within: Option<Duration>) {
         self.ensure_truth();
         let now = self.world.now();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
         let (index, deadline) = self.assertions.add(label, check, within, now, &view);
         if let Some(deadline) = deadline {
             self.world.schedule(deadline, Event::AssertionDeadline(index as u32));

@@ -259,6 +259,21 @@ fn a_manager_whose_disk_is_full_refuses_new_operations_and_loses_no_acknowledged
 }
 
 #[test]
+fn configuration_commits_reach_every_node_through_crashes_a_partition_and_a_manager_restart() {
+    for &seed in &SEEDS[..4] {
+        let trace = scratch(&format!("config-revisions-{seed}")).join("trace.txt");
+        let o = run_quiet(scenario("config-revisions"), seed, None, Some(trace.clone())).expect("runs");
+        assert!(o.passed, "seed {seed}:\n{}", o.report);
+        let trace = std::fs::read_to_string(&trace).expect("trace");
+        // The node that was down, the one cut off, and every node after the manager's
+        // restart ran the revisions committed meanwhile.
+        for line in ["west2 runs configuration {\"default\": 3", "east1 runs configuration {\"default\": 4", "east8 runs configuration {\"default\": 4, \"global\": 2}"] {
+            assert!(trace.contains(line), "seed {seed}: no {line:?}");
+        }
+    }
+}
+
+#[test]
 fn acknowledging_before_the_fsync_is_caught_as_lost_acknowledged_operations() {
     // The same run with a shell that sends console replies without waiting for the fsync: a
     // crash then loses operations that were acknowledged, and the invariants say so.

@@ -88,6 +88,8 @@ enum Event {
     Deliver { from: String, to: String, channel: Channel, payload: Bytes },
     Timer { node: String, run: u32, timer: Timer },
     Executed { node: String, run: u32, op: OpId, status: AnswerStatus, body: String },
+    /// The shell's pull of the newest configuration revisions is done.
+    Fetched { node: String, run: u32, revisions: crate::revisions::Revisions },
 }
 
 /// One member of the test cluster.
@@ -118,6 +120,8 @@ pub(crate) struct Member {
     pub(crate) disk: Vec<u8>,
     /// Manager: where reading the journal stopped early at the last start, if it did.
     pub(crate) damage: Option<Damage>,
+    /// Node: the configuration revisions its core asked the shell to fetch, in order.
+    pub(crate) fetches: Vec<crate::revisions::Revisions>,
 }
 
 /// The network between the members.
@@ -272,6 +276,7 @@ impl Cluster {
                     events: Vec::new(),
                     disk: Vec::new(),
                     damage: None,
+                    fetches: Vec::new(),
                 },
             );
         }
@@ -499,6 +504,11 @@ impl Cluster {
                 self.announced.push((now, name.to_owned(), addr));
             }
             Output::Completed(id) => self.member_mut(name).completed.push(id),
+            Output::ConfigFetch(revisions) => {
+                // The shell pulls (10 ms), then says what runs.
+                self.member_mut(name).fetches.push(revisions.clone());
+                self.push(Duration::from_millis(10), Event::Fetched { node: name.to_owned(), run, revisions });
+            }
             Output::Journal(write) => {
                 let m = self.member_mut(name);
                 match write {
@@ -618,7 +628,9 @@ impl Cluster {
                 self.drain(&to);
                 return;
             }
-            Event::Timer { node, run, .. } | Event::Executed { node, run, .. } => (node.clone(), *run),
+            Event::Timer { node, run, .. } | Event::Executed { node, run, .. } | Event::Fetched { node, run, .. } => {
+                (node.clone(), *run)
+            }
         };
         let Some(m) = self.members.get_mut(&node) else { return };
         if m.run != run || m.core.is_none() {
@@ -635,6 +647,12 @@ impl Cluster {
                 }
             }
             Event::Executed { op, status, body, .. } => self.executed(&node, op, status, body),
+            Event::Fetched { revisions, .. } => {
+                let now = self.at();
+                if let Some(core) = self.members.get_mut(&node).and_then(|m| m.core.as_mut()) {
+                    core.config_running(now, revisions, None);
+                }
+            }
             Event::Deliver { .. } => {}
         }
         self.drain(&node);

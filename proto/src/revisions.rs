@@ -1,0 +1,330 @@
+//! Configuration revisions across the cluster: which revision of each configuration repository
+//! is the newest, and which one each node runs. No I/O here.
+//!
+//! The manager's shell learns of a new revision (the configuration server tells it after a
+//! commit) and hands it to the [`Publisher`], which tells every live node the newest revisions
+//! and keeps telling a node, every `resend`, until the node reports running them. A node's
+//! [`Follower`] asks its shell to bring the working copy up to the newest revisions
+//! ([`FollowerOutput::Fetch`]) once per newer revision it hears of, and reports to every
+//! manager what it runs, with the reason when it cannot run the newest (a pull that failed, a
+//! revision that does not parse). Revisions only go up: an older or equal number changes
+//! nothing, so messages may be lost, repeated or reordered.
+//!
+//! Messages travel on streams in the [`Kind::Config`] envelope; both are small (bounded by
+//! [`MAX_REPOS`], [`MAX_NAME`] and [`MAX_ERROR`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DecodeError;
+use crate::wire::{self, Kind};
+
+/// Repository name → revision number.
+pub type Revisions = BTreeMap<String, u64>;
+
+/// The most repositories a message carries (the subclusters and `global`).
+pub const MAX_REPOS: usize = 256;
+/// The longest repository name.
+pub const MAX_NAME: usize = 64;
+/// The longest error a node reports (longer ones are cut at a character boundary).
+pub const MAX_ERROR: usize = 400;
+/// The largest message, envelope included: room for the bounds above, checked before decoding.
+pub const MAX_BYTES: usize = 32 * 1024;
+
+/// A configuration-revision message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevisionMessage {
+    /// Manager → node: the newest revision of every repository.
+    Newest(Revisions),
+    /// Node → manager: the revisions its working copy runs, and why not the newest, if so.
+    Running {
+        /// Repository → revision in force.
+        revisions: Revisions,
+        /// The last pull's or reload's failure, while it stands.
+        error: Option<String>,
+    },
+}
+
+impl RevisionMessage {
+    /// The message in its envelope.
+    pub fn encode(&self) -> Result<Bytes, DecodeError> {
+        wire::encode_body(Kind::Config, self, MAX_BYTES)
+    }
+
+    /// A message read from a stream: the envelope, then one message within the bounds.
+    pub fn decode(message: &[u8]) -> Result<RevisionMessage, DecodeError> {
+        if message.len() > MAX_BYTES {
+            return Err(DecodeError::Oversize { len: message.len(), limit: MAX_BYTES });
+        }
+        let (kind, body) = wire::decode_message(message)?;
+        let decoded: RevisionMessage = wire::decode_body(Kind::Config, kind, body)?;
+        let (revisions, error) = match &decoded {
+            RevisionMessage::Newest(r) => (r, None),
+            RevisionMessage::Running { revisions, error } => (revisions, error.as_ref()),
+        };
+        if revisions.len() > MAX_REPOS {
+            return Err(DecodeError::Body(format!("{} repositories, at most {MAX_REPOS}", revisions.len())));
+        }
+        if let Some(name) = revisions.keys().find(|n| n.is_empty() || n.len() > MAX_NAME) {
+            return Err(DecodeError::Body(format!("repository name of {} bytes (1 to {MAX_NAME})", name.len())));
+        }
+        if error.is_some_and(|e| e.len() > MAX_ERROR) {
+            return Err(DecodeError::Body(format!("error text over {MAX_ERROR} bytes")));
+        }
+        Ok(decoded)
+    }
+}
+
+/// Raises `into` to `from` repository by repository; true if anything rose.
+fn raise(into: &mut Revisions, from: &Revisions) -> bool {
+    let mut rose = false;
+    for (repo, rev) in from {
+        let have = into.entry(repo.clone()).or_insert(0);
+        if rev > have {
+            *have = *rev;
+            rose = true;
+        }
+    }
+    rose
+}
+
+/// True if `running` has every revision of `newest` (or a later one).
+pub fn covers(running: &Revisions, newest: &Revisions) -> bool {
+    newest.iter().all(|(repo, rev)| running.get(repo).is_some_and(|r| r >= rev))
+}
+
+/// Cuts `text` to at most [`MAX_ERROR`] bytes at a character boundary.
+pub fn bounded_error(text: &str) -> String {
+    let mut end = text.len().min(MAX_ERROR);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// What a node last reported, as the manager knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeRevisions {
+    /// The revisions it runs.
+    pub running: Revisions,
+    /// Why not the newest, while that stands.
+    pub error: Option<String>,
+    /// When it last reported (`None`: not since it came up).
+    pub heard: Option<Instant>,
+}
+
+/// What the publisher asks of the node core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublisherOutput {
+    /// Send this (encoded [`RevisionMessage`]) to node `to`.
+    Send {
+        /// The node.
+        to: String,
+        /// The message.
+        payload: Bytes,
+    },
+    /// Hand back [`Publisher::handle_timer`] after this long.
+    SetTimer(Duration),
+}
+
+/// The manager's side: the newest revisions, and what each live node runs.
+#[derive(Debug)]
+pub struct Publisher {
+    newest: Revisions,
+    nodes: BTreeMap<String, NodeRevisions>,
+    resend: Duration,
+    timer_set: bool,
+    outputs: VecDeque<PublisherOutput>,
+}
+
+impl Publisher {
+    /// A publisher that tells a lagging node again every `resend`.
+    pub fn new(resend: Duration) -> Publisher {
+        Publisher { newest: Revisions::new(), nodes: BTreeMap::new(), resend, timer_set: false, outputs: VecDeque::new() }
+    }
+
+    /// The newest revisions known.
+    pub fn newest(&self) -> &Revisions {
+        &self.newest
+    }
+
+    /// Every live node and what it last reported.
+    pub fn nodes(&self) -> &BTreeMap<String, NodeRevisions> {
+        &self.nodes
+    }
+
+    /// Revision `rev` of `repo` is the newest: every live node that does not run it is told.
+    /// An older or equal revision changes nothing; false then.
+    pub fn publish(&mut self, repo: &str, rev: u64) -> bool {
+        if repo.is_empty() || repo.len() > MAX_NAME || (self.newest.len() >= MAX_REPOS && !self.newest.contains_key(repo)) {
+            return false;
+        }
+        if !raise(&mut self.newest, &Revisions::from([(repo.to_owned(), rev)])) {
+            return false;
+        }
+        let lagging: Vec<String> =
+            self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest)).map(|(name, _)| name.clone()).collect();
+        for node in lagging {
+            self.tell(node);
+        }
+        self.arm();
+        true
+    }
+
+    /// Node `name` is up (again): it is told the newest revisions, if there are any.
+    pub fn handle_node_up(&mut self, name: &str) {
+        self.nodes.insert(name.to_owned(), NodeRevisions::default());
+        if !self.newest.is_empty() {
+            self.tell(name.to_owned());
+            self.arm();
+        }
+    }
+
+    /// Node `name` is down or gone.
+    pub fn handle_node_down(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
+    /// Node `from` reports what it runs. Reports of nodes not up are ignored (the node is
+    /// told on its way up).
+    pub fn handle_running(&mut self, now: Instant, from: &str, revisions: Revisions, error: Option<String>) {
+        if let Some(node) = self.nodes.get_mut(from) {
+            node.running = revisions;
+            node.error = error;
+            node.heard = Some(now);
+        }
+    }
+
+    /// The resend timer fired: every lagging node is told again.
+    pub fn handle_timer(&mut self) {
+        self.timer_set = false;
+        let lagging: Vec<String> =
+            self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest)).map(|(name, _)| name.clone()).collect();
+        if lagging.is_empty() {
+            return;
+        }
+        for node in lagging {
+            self.tell(node);
+        }
+        self.arm();
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<PublisherOutput> {
+        self.outputs.pop_front()
+    }
+
+    fn tell(&mut self, to: String) {
+        if let Ok(payload) = RevisionMessage::Newest(self.newest.clone()).encode() {
+            self.outputs.push_back(PublisherOutput::Send { to, payload });
+        }
+    }
+
+    fn arm(&mut self) {
+        if !self.timer_set {
+            self.timer_set = true;
+            self.outputs.push_back(PublisherOutput::SetTimer(self.resend));
+        }
+    }
+}
+
+/// What the follower asks of the node core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowerOutput {
+    /// Send this (encoded [`RevisionMessage`]) to manager `to`.
+    Send {
+        /// The manager.
+        to: String,
+        /// The message.
+        payload: Bytes,
+    },
+    /// Bring the working copy up to at least these revisions, then report with
+    /// [`Follower::set_running`].
+    Fetch(Revisions),
+}
+
+/// A node's side: what it runs, and the newest it has heard of.
+#[derive(Debug, Default)]
+pub struct Follower {
+    running: Revisions,
+    error: Option<String>,
+    newest: Revisions,
+    managers: Vec<String>,
+    outputs: VecDeque<FollowerOutput>,
+}
+
+impl Follower {
+    /// A follower that runs nothing known yet.
+    pub fn new() -> Follower {
+        Follower::default()
+    }
+
+    /// The revisions in force.
+    pub fn running(&self) -> &Revisions {
+        &self.running
+    }
+
+    /// Why the newest revisions are not in force, while that stands.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The newest revisions heard of.
+    pub fn newest(&self) -> &Revisions {
+        &self.newest
+    }
+
+    /// Manager `name` is up: it is told what this node runs, if anything is known (a node
+    /// that follows no repository stays silent until a manager tells it of one).
+    pub fn handle_manager_up(&mut self, name: &str) {
+        if !self.managers.iter().any(|m| m == name) {
+            self.managers.push(name.to_owned());
+        }
+        if !self.running.is_empty() || self.error.is_some() {
+            self.report_to(name.to_owned());
+        }
+    }
+
+    /// Manager `name` is down or gone.
+    pub fn handle_manager_down(&mut self, name: &str) {
+        self.managers.retain(|m| m != name);
+    }
+
+    /// Manager `from` says which revisions are the newest. The shell is asked to fetch them
+    /// if any is newer than any heard of before; the manager is told what runs.
+    pub fn handle_newest(&mut self, from: &str, newest: &Revisions) {
+        if raise(&mut self.newest, newest) && !covers(&self.running, &self.newest) {
+            self.outputs.push_back(FollowerOutput::Fetch(self.newest.clone()));
+        }
+        self.report_to(from.to_owned());
+    }
+
+    /// The shell's working copy now runs `revisions` (after a start, a pull, a reload), with
+    /// the failure that keeps it from the newest, if one does. Every manager is told.
+    pub fn set_running(&mut self, revisions: Revisions, error: Option<String>) {
+        self.running = revisions;
+        self.error = error.map(|e| bounded_error(&e));
+        let managers = self.managers.clone();
+        for m in managers {
+            self.report_to(m);
+        }
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<FollowerOutput> {
+        self.outputs.pop_front()
+    }
+
+    fn report_to(&mut self, to: String) {
+        let message = RevisionMessage::Running { revisions: self.running.clone(), error: self.error.clone() };
+        if let Ok(payload) = message.encode() {
+            self.outputs.push_back(FollowerOutput::Send { to, payload });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
