@@ -3,6 +3,7 @@
 //! actuator. One binary, several modules.
 
 mod actuator;
+mod confrepo;
 mod console;
 mod console_client;
 mod duravip;
