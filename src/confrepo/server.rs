@@ -94,18 +94,18 @@ struct App {
 
 type Shared = Arc<App>;
 
-/// An error answer.
-struct Refusal(StatusCode, ErrorBody);
+/// An error answer (boxed: it travels in every handler's `Result`).
+struct Refusal(StatusCode, Box<ErrorBody>);
 
 impl Refusal {
     fn new(status: StatusCode, kind: ErrorKind, error: impl Into<String>) -> Refusal {
-        Refusal(status, ErrorBody { kind, error: error.into(), conflict: None, invalid: None })
+        Refusal(status, Box::new(ErrorBody { kind, error: error.into(), conflict: None, invalid: None }))
     }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let mut response = (self.0, Json(self.1)).into_response();
+        let mut response = (self.0, Json(*self.1)).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             if let Ok(value) = format!("Basic realm=\"{REALM}\"").parse() {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, value);

@@ -368,14 +368,17 @@ fn check_message(message: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checked changes of one repository: path and new contents (`None`: delete).
+type Prepared = Vec<(RepoPath, Option<Vec<u8>>)>;
+
 /// Checks the names, bounds and `.conf` syntax of one repository's changes before any lock is
 /// taken; returns them as checked paths.
-fn prepare(changes: &RepoChanges) -> Result<Vec<(RepoPath, Option<Vec<u8>>)>, StoreError> {
+fn prepare(changes: &RepoChanges) -> Result<Prepared, StoreError> {
     check_repo_name(&changes.repo).map_err(|e| StoreError::BadRequest(e.to_string()))?;
     if changes.changes.len() > MAX_FILES {
         return Err(StoreError::BadRequest(format!("a commit may change at most {MAX_FILES} files")));
     }
-    let mut out: Vec<(RepoPath, Option<Vec<u8>>)> = Vec::new();
+    let mut out: Prepared = Vec::new();
     for Change { path, content } in &changes.changes {
         let path = RepoPath::parse(path).map_err(|e| StoreError::BadRequest(e.to_string()))?;
         check_placement(&changes.repo, &path).map_err(|e| StoreError::BadRequest(e.to_string()))?;
