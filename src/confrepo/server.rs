@@ -3,7 +3,8 @@
 //!
 //! Bounds: request bodies up to [`MAX_REQUEST_BYTES`], files up to [`MAX_FILE_BYTES`], at most
 //! [`MAX_JOBS`] blocking jobs (git, Argon2) at once — further requests wait for a place rather
-//! than start threads without limit — and a TLS handshake must finish within 10 s.
+//! than start threads without limit — a TLS handshake must finish within 10 s and a request's
+//! headers within [`HEADER_TIMEOUT`].
 //!
 //! State, all under one directory: `repos/NAME.git`, `users`, `tls/ecconfigd.{pem,key}`, and
 //! `ecconfigd.lock`, held while the server runs so that two servers never share a store. When
@@ -42,6 +43,8 @@ pub const DEFAULT_PORT: u16 = 2027;
 pub const MAX_JOBS: usize = 8;
 /// How long start-up retries when `cluster.boot` exists.
 pub const BOOT_RETRY: Duration = Duration::from_secs(60);
+/// How long a client may take to send a request's headers (also bounds idle connections).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The basic-auth realm.
 pub const REALM: &str = "ecconfigd repo";
 
@@ -363,10 +366,11 @@ pub async fn run(
     let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS) });
     let handle = axum_server::Handle::new();
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(identity.config));
-    let server = axum_server::from_tcp_rustls(listener, tls)
-        .context("serving the listener")?
-        .handle(handle.clone())
-        .serve(router(app).into_make_service());
+    let mut server = axum_server::from_tcp_rustls(listener, tls).context("serving the listener")?.handle(handle.clone());
+    // A client that connects and then sends no request is disconnected (idle or slow clients
+    // cannot hold connections open forever).
+    server.http_builder().http1().header_read_timeout(Some(HEADER_TIMEOUT));
+    let server = server.serve(router(app).into_make_service());
     tracing::info!(%addr, fingerprint = %identity.fingerprint, max_file_kib = MAX_FILE_BYTES >> 10, "ecconfigd listening");
     ready(addr, &identity.fingerprint);
     tokio::pin!(server);
