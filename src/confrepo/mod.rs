@@ -18,12 +18,14 @@
 //! - `client.rs` — the HTTPS client and its errors.
 //! - `wc/` — working copies: metadata, local changes, merge, atomic swap, the operations.
 //! - `ecconfigd.rs`, `eccfg.rs` — the two command lines turned into actions and output.
+//! - `local.rs` — ecconfigd, its users and working copies under `eccluster local up`.
 //! - `stop_point.rs` — where tests freeze a process to kill it at an exact moment.
 
 pub mod cert;
 pub mod client;
 pub mod eccfg;
 pub mod ecconfigd;
+pub mod local;
 pub mod path;
 pub mod server;
 pub mod stop_point;
