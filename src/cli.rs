@@ -186,6 +186,10 @@ pub struct EcconfigdServe {
     /// Accepted for compatibility; ecconfigd always runs in the foreground.
     #[arg(short = 'd', long = "daemonize")]
     pub daemonize: bool,
+    /// Read and validate the segment file, the users file and the certificate, then exit: 0
+    /// if they are valid, 2 with the error if not.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// Subcommands of `ecconfigd` (without one, it serves).

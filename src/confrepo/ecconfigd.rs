@@ -35,6 +35,18 @@ pub fn main(cli: EcconfigdCli) -> ExitCode {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
+    if cli.serve.check_config && cli.command.is_none() {
+        return match check(&cli) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("ecconfigd: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -56,6 +68,28 @@ fn config(cli: &EcconfigdCli) -> Result<ServerConfig> {
         hostnames: cli.hostnames.clone(),
         subclusters,
     })
+}
+
+/// `--check-config`: the segment file, the users file and the certificate (when made), read
+/// and checked without serving or changing anything.
+fn check(cli: &EcconfigdCli) -> Result<String> {
+    let config = config(cli)?;
+    for name in &config.subclusters {
+        crate::confrepo::path::check_repo_name(name)?;
+    }
+    let state = &cli.state_dir;
+    let users = Users::load(&users_path(state))?;
+    let mut summary = format!("ecconfigd configuration valid: {} user(s)", users.names().count());
+    if cert::paths(state).0.exists() {
+        let identity = cert::load_server(state)?;
+        summary.push_str(&format!(", certificate valid until {}, key {}", identity.not_after, identity.fingerprint));
+    } else {
+        summary.push_str(", certificate not made yet (made at first start)");
+    }
+    if !config.subclusters.is_empty() {
+        summary.push_str(&format!(", subclusters {}", config.subclusters.join(" ")));
+    }
+    Ok(summary)
 }
 
 fn run(cli: EcconfigdCli) -> Result<()> {

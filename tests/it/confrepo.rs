@@ -593,3 +593,21 @@ fn paths_outside_the_repository_rules_never_reach_the_server() {
     assert!(!site.path("escape.conf").exists());
     drop(server);
 }
+
+#[test]
+fn check_config_names_a_malformed_users_file_and_exits_2() {
+    let site = Site::new(11);
+    let check = || {
+        Command::new(ECCONFIGD).args(["--check-config", "--subcluster", "east", "--state-dir"]).arg(&site.state).output().expect("ecconfigd")
+    };
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 user(s)"), "{}", text(&out.stdout));
+    let users = site.state.join("users");
+    let mut text_of_users = fs::read_to_string(&users).expect("users");
+    text_of_users.push_str("eve:plain-text-password\n");
+    fs::write(&users, text_of_users).expect("write users");
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("users:4: the hash of 'eve' is not a PHC string"), "{}", text(&out.stderr));
+}
