@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::merge::{merge, Resolve};
 use super::tree::{self, TreeSpec};
-use super::{compare, io_err, Change, Files, Meta, StoredTrust, WcError, WorkingCopy, META_DIR};
+use super::{compare, io_err, Change, Files, Meta, Scan, StoredTrust, WcError, WorkingCopy, META_DIR};
 use crate::confrepo::cert::{normalise_fingerprint, Trust};
 use crate::confrepo::client::{Client, ClientError, Credentials, Endpoint};
 use crate::confrepo::path::{check_node_name, check_placement, check_repo_name, RepoPath, GLOBAL};
@@ -187,7 +187,8 @@ impl PullOutcome {
 
 /// Brings the working copy at `root` to the newest revisions, keeping local changes that do
 /// not conflict; conflicting ones are refused (nothing changes) unless `resolve` says which side
-/// wins. The working copy is replaced whole or not at all.
+/// wins. The working copy is replaced whole or not at all. Its file work runs on blocking
+/// threads (`spawn_blocking`), so a daemon may await it on its runtime.
 pub async fn pull(root: &Path, conn: &Connection, resolve: Resolve) -> Result<PullOutcome, WcError> {
     let _lock = tree::lock(root)?;
     pull_locked(root, conn, resolve).await
@@ -212,9 +213,13 @@ async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve) -> Result
     if moved.is_empty() {
         return Ok(outcome);
     }
-    let base = wc.pristine()?;
-    let before = wc.scan()?;
-    let mut theirs: Files = base.iter().filter(|(p, _)| !moved.iter().any(|(r, _)| wc.origin(p).is_some_and(|o| &o.repo == r))).map(|(p, b)| (p.clone(), b.clone())).collect();
+    let local = wc.clone();
+    let (base, before) = off_runtime(move || Ok((local.pristine()?, local.scan()?))).await?;
+    let mut theirs: Files = base
+        .iter()
+        .filter(|(p, _)| !moved.iter().any(|(r, _)| wc.origin(p).is_some_and(|o| &o.repo == r)))
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .collect();
     for (repo, head) in &moved {
         let dirs = if repo == GLOBAL { None } else { wc.scope() };
         let snap = client.snapshot(repo, Some(*head), dirs.as_deref()).await?;
@@ -226,6 +231,29 @@ async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve) -> Result
     }
     let mut meta = wc.meta.clone();
     meta.bases = outcome.to.clone();
+    let (files, scanned) = (merged.files.clone(), before.clone());
+    off_runtime(move || replace(&wc, &scanned, &files, &theirs, &meta)).await?;
+    outcome.changed = compare(&before.files, &merged.files)
+        .into_iter()
+        .map(|(path, change)| (if change == Change::Modified { 'U' } else { change.letter() }, path))
+        .collect();
+    outcome.merged = merged.merged;
+    outcome.resolved = merged.conflicts;
+    Ok(outcome)
+}
+
+/// Runs blocking file work on a thread where blocking is allowed, so that a daemon can call
+/// [`pull`] from its runtime.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> Result<T, WcError> + Send + 'static) -> Result<T, WcError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| WcError::Refused(format!("the file work of a pull failed: {e}")))?
+}
+
+/// Writes the merged files with their metadata beside the working copy and swaps them in,
+/// unless the working copy changed since `before` was read.
+fn replace(wc: &WorkingCopy, before: &Scan, files: &Files, pristine: &Files, meta: &Meta) -> Result<(), WcError> {
+    let root = wc.root();
     let ca_path = root.join(META_DIR).join("ca.pem");
     let ca_pem = match crate::config::read_regular_file(&ca_path, 1 << 20) {
         Ok(pem) => Some(pem),
@@ -234,26 +262,19 @@ async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve) -> Result
     };
     let skeleton = wc.skeleton();
     let spec = TreeSpec {
-        files: &merged.files,
+        files,
         skeleton: &skeleton,
-        meta: &meta,
-        pristine: &theirs,
+        meta,
+        pristine,
         ca_pem: ca_pem.as_deref(),
         carry: Some((root, &before.unmanaged)),
     };
     let new = tree::build(root, &spec)?;
-    if wc.scan()? != before {
+    if wc.scan()? != *before {
         std::fs::remove_dir_all(&new).map_err(io_err(format!("removing {}", new.display())))?;
         return Err(WcError::Refused("the working copy changed while pulling; nothing was replaced: run eccfg pull again".into()));
     }
-    tree::install(&new, root)?;
-    outcome.changed = compare(&before.files, &merged.files)
-        .into_iter()
-        .map(|(path, change)| (if change == Change::Modified { 'U' } else { change.letter() }, path))
-        .collect();
-    outcome.merged = merged.merged;
-    outcome.resolved = merged.conflicts;
-    Ok(outcome)
+    tree::install(&new, root)
 }
 
 /// What a commit did.
