@@ -21,7 +21,7 @@ use eccluster_proto::segments::Segments;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::net::UnixStream;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -120,7 +120,18 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len() + 1);
     let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref()).await?;
     let repo_addr = repo.addr;
-    track(&mut members, &exits_tx, dir, repo)?;
+    let pid_file = dir.join("ecconfigd.pid");
+    let ecconfigd = Member {
+        name: "ecconfigd".to_owned(),
+        manager: false,
+        in_cluster: false,
+        console: PathBuf::new(),
+        log: repo.log,
+        pid_file,
+        pid: None,
+        exit: None,
+    };
+    track(&mut members, &exits_tx, ecconfigd, repo.child)?;
     for h in &segments.hosts {
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
@@ -140,20 +151,10 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         if let Some(c) = &config_abs {
             cmd.arg("-c").arg(c);
         }
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
+        let child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
         let pid_file = dir.join(format!("{}.pid", h.name));
-        let pid = child.id();
-        if let Some(pid) = pid {
-            fs::write(&pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", pid_file.display()))?;
-        }
-        let (index, tx) = (members.len(), exits_tx.clone());
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            if tx.send((index, status)).await.is_err() {
-                tracing::debug!("local up is gone; a member's exit goes unreported");
-            }
-        });
-        members.push(Member { name: h.name.clone(), manager, in_cluster: true, console, log, pid_file, pid, exit: None });
+        let member = Member { name: h.name.clone(), manager, in_cluster: true, console, log, pid_file, pid: None, exit: None };
+        track(&mut members, &exits_tx, member, child)?;
     }
     drop(exits_tx);
 
@@ -193,28 +194,21 @@ async fn start_config_server(
     crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config).await
 }
 
-/// Writes ecconfigd's pid file and has a task report its end like a member's.
-fn track(
-    members: &mut Vec<Member>,
-    exits: &mpsc::Sender<Exited>,
-    dir: &Path,
-    repo: crate::confrepo::local::LocalRepo,
-) -> Result<()> {
-    let mut child = repo.child;
-    let pid_file = dir.join("ecconfigd.pid");
-    let pid = child.id();
-    if let Some(pid) = pid {
-        fs::write(&pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", pid_file.display()))?;
+/// Writes `member`'s pid file, has a task own `child` and report its end (once, on `exits`,
+/// by the member's index), and adds the member to `members`.
+fn track(members: &mut Vec<Member>, exits: &mpsc::Sender<Exited>, mut member: Member, mut child: Child) -> Result<()> {
+    member.pid = child.id();
+    if let Some(pid) = member.pid {
+        fs::write(&member.pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", member.pid_file.display()))?;
     }
     let (index, tx) = (members.len(), exits.clone());
     tokio::spawn(async move {
         let status = child.wait().await;
         if tx.send((index, status)).await.is_err() {
-            tracing::debug!("local up is gone; ecconfigd's exit goes unreported");
+            tracing::debug!("local up is gone; a member's exit goes unreported");
         }
     });
-    let name = "ecconfigd".to_owned();
-    members.push(Member { name, manager: false, in_cluster: false, console: PathBuf::new(), log: repo.log, pid_file, pid, exit: None });
+    members.push(member);
     Ok(())
 }
 

@@ -20,9 +20,12 @@ use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
 use super::{io_err, Files, Meta, WcError, META_DIR};
 use crate::confrepo::stop_point::stop_point;
 
-/// The parent directory and file name of a working copy.
+/// The parent directory and file name of a working copy. A working copy reached through a
+/// symlink is swapped where it really is, so the symlink keeps pointing at it.
 fn split(root: &Path) -> Result<(PathBuf, String), WcError> {
-    let absolute = std::path::absolute(root).map_err(io_err(format!("resolving {}", root.display())))?;
+    let absolute = fs::canonicalize(root)
+        .or_else(|_| std::path::absolute(root))
+        .map_err(io_err(format!("resolving {}", root.display())))?;
     let name = absolute
         .file_name()
         .and_then(|n| n.to_str())
@@ -172,10 +175,11 @@ pub(crate) fn build(root: &Path, spec: &TreeSpec<'_>) -> Result<PathBuf, WcError
 /// Puts the tree at `new` in place of `root` in one step: exchanges them when `root` exists
 /// (the old tree is then at `new` and is removed), renames otherwise.
 pub(crate) fn install(new: &Path, root: &Path) -> Result<(), WcError> {
-    let (parent, _) = split(root)?;
+    let (parent, name) = split(root)?;
+    let target = parent.join(name);
     stop_point("eccfg-before-swap");
-    if root.exists() && !is_empty_dir(root) {
-        renameat2(AT_FDCWD, new, AT_FDCWD, root, RenameFlags::RENAME_EXCHANGE).map_err(|errno| {
+    if target.exists() && !is_empty_dir(&target) {
+        renameat2(AT_FDCWD, new, AT_FDCWD, &target, RenameFlags::RENAME_EXCHANGE).map_err(|errno| {
             WcError::Refused(format!(
                 "cannot swap the new revision into {} ({errno}); renameat2(RENAME_EXCHANGE) needs Linux 3.15+ and a \
                  filesystem that supports it; the working copy is unchanged",
@@ -186,7 +190,7 @@ pub(crate) fn install(new: &Path, root: &Path) -> Result<(), WcError> {
         stop_point("eccfg-after-swap");
         fs::remove_dir_all(new).map_err(io_err(format!("removing the old tree {}", new.display())))?;
     } else {
-        fs::rename(new, root).map_err(io_err(format!("moving the new tree to {}", root.display())))?;
+        fs::rename(new, &target).map_err(io_err(format!("moving the new tree to {}", target.display())))?;
         sync_dir(&parent)?;
     }
     Ok(())
