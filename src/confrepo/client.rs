@@ -38,21 +38,21 @@ impl Endpoint {
         let text = text.trim();
         let text = text.strip_prefix("https://").unwrap_or(text).trim_end_matches('/');
         let bad = || format!("'{text}' is not HOST[:PORT]");
-        if let Some(rest) = text.strip_prefix('[') {
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (host, after) = rest.split_once(']').ok_or_else(bad)?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| bad())?,
                 None if after.is_empty() => DEFAULT_PORT,
                 None => return Err(bad()),
             };
-            return Ok(Endpoint { host: host.to_owned(), port });
-        }
-        let (host, port) = match text.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h, p.parse().map_err(|_| bad())?),
-            Some(_) => (text, DEFAULT_PORT),
-            None => (text, DEFAULT_PORT),
+            (host, port)
+        } else {
+            match text.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h, p.parse().map_err(|_| bad())?),
+                _ => (text, DEFAULT_PORT),
+            }
         };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '[' | ']' | '@' | '?' | '#')) {
             return Err(bad());
         }
         Ok(Endpoint { host: host.to_owned(), port })

@@ -368,6 +368,13 @@ fn check_message(message: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks one repository's changes as a commit does before taking any lock — names,
+/// placement, bounds, `.conf` syntax — without touching a repository; returns how many there
+/// are. For tools and fuzzing; [`Store::commit`] runs the same checks.
+pub fn check_changes(changes: &RepoChanges) -> Result<usize, StoreError> {
+    prepare(changes).map(|prepared| prepared.len())
+}
+
 /// Checked changes of one repository: path and new contents (`None`: delete).
 type Prepared = Vec<(RepoPath, Option<Vec<u8>>)>;
 

@@ -75,13 +75,18 @@ impl Users {
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| UsersError::Malformed { path: shown.clone(), line: 1, message: "not utf-8 text".into() })?;
+        Users::parse(&text, &shown)
+    }
+
+    /// Parses the text of a users file read from `origin` (named in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<Users, UsersError> {
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let malformed = |message: String| UsersError::Malformed { path: shown.clone(), line: i + 1, message };
+            let malformed = |message: String| UsersError::Malformed { path: origin.to_owned(), line: i + 1, message };
             let (name, hash) = line.split_once(':').ok_or_else(|| malformed("expected NAME:HASH".into()))?;
             check_user_name(name).map_err(|e| malformed(e.to_string()))?;
             PasswordHash::new(hash).map_err(|e| malformed(format!("the hash of '{name}' is not a PHC string: {e}")))?;
