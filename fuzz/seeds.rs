@@ -55,6 +55,23 @@ pub fn write(corpus: &Path) {
     put(corpus, "config", configs);
     put(corpus, "segments", files(&root.join("segments"), "conf"));
     put(corpus, "scenario", files(&root.join("simulations/scenarios"), "toml"));
+    put(corpus, "confrepo", confrepo_inputs().iter().map(|t| t.as_bytes().to_vec()).collect());
+}
+
+/// Commit bodies as eccfg sends them, a users file, endpoints and a fingerprint.
+pub fn confrepo_inputs() -> Vec<&'static str> {
+    vec![
+        r#"{"message":"m","repos":[{"repo":"east","base":3,"changes":[{"path":"default/ecelerity.conf","content":"TG9nX0xldmVsID0gNAo="},{"path":"east1/x.conf","content":null}]}]}"#,
+        r#"{"message":"","repos":[{"repo":"global","base":0,"changes":[{"path":"msgc.conf","content":"bXNnYyB7Cg=="}]}]}"#,
+        r#"{"message":"t","repos":[{"repo":"east","base":1,"changes":[{"path":"../x","content":"eA=="},{"path":"default/.eccfg/wc.json","content":"eA=="}]}]}"#,
+        "# users
+admin:$argon2id$v=19$m=19456,t=2,p=1$IgNFRyvK0zHp+zIzLO5MrA$J26s91wOuhTpfkOtiFmUoR/zy6R3Yv7mgT0k2sXJVks
+bob:plain
+",
+        "mgr.example.com:2027",
+        "[::1]:2027",
+        "SHA256:B1:15:C0:1F:00:A1:7D:C4:CC:76:5F:DF:CA:38:98:9B:EA:B8:D8:1B:2D:AB:15:FB:39:1C:3A:C2:83:47:E8:3F",
+    ]
 }
 
 /// Writes `inputs` as `corpus/TARGET/seed-N`.

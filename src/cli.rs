@@ -144,3 +144,191 @@ pub enum LocalCommand {
         config: Option<PathBuf>,
     },
 }
+
+/// ecconfigd: the configuration server (git repositories served over HTTPS).
+#[derive(Debug, Parser)]
+#[command(name = "ecconfigd", version, about = "eccluster configuration server: versioned configuration repositories over HTTPS")]
+pub struct EcconfigdCli {
+    /// Directory holding all of ecconfigd's state: repos/, users, tls/ (and cluster.boot).
+    #[arg(long, global = true, default_value = "/var/ecconfigd")]
+    pub state_dir: PathBuf,
+    /// Names (host names or addresses) clients use to reach this server, for the certificate
+    /// made at first start and by renew-cert; the host name, localhost and loopback are added.
+    #[arg(long = "hostname", global = true)]
+    pub hostnames: Vec<String>,
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub command: Option<EcconfigdCommand>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub serve: EcconfigdServe,
+}
+
+/// Options of the server itself.
+#[derive(Debug, Args, Clone)]
+pub struct EcconfigdServe {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:2027")]
+    pub listen: std::net::SocketAddr,
+    /// Create a repository for this subcluster if missing (repeatable; global and default
+    /// always exist).
+    #[arg(long = "subcluster")]
+    pub subclusters: Vec<String>,
+    /// Create a repository for every subcluster of this segment file (mbus.conf style).
+    #[arg(long)]
+    pub segments: Option<PathBuf>,
+    /// Run in the foreground at log level 7 (debug).
+    #[arg(long)]
+    pub debug: bool,
+    /// Log level 0..7 (syslog numbering: 3 errors, 4 warnings, 6 info, 7 debug).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=7))]
+    pub log_level: u8,
+    /// Accepted for compatibility; ecconfigd always runs in the foreground.
+    #[arg(short = 'd', long = "daemonize")]
+    pub daemonize: bool,
+    /// Read and validate the segment file, the users file and the certificate, then exit: 0
+    /// if they are valid, 2 with the error if not.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// Subcommands of `ecconfigd` (without one, it serves).
+#[derive(Debug, Subcommand)]
+pub enum EcconfigdCommand {
+    /// Make a new certificate, valid one year, for the same key (working copies that pinned
+    /// the key keep working); restart ecconfigd to serve it.
+    RenewCert {
+        /// Make a new key too (every working copy must be told to trust it again).
+        #[arg(long)]
+        new_key: bool,
+    },
+    /// Print the key fingerprint working copies pin (`eccfg bootstrap --trust FINGERPRINT`).
+    Fingerprint,
+    /// Manage the users file.
+    User {
+        #[command(subcommand)]
+        #[allow(missing_docs)]
+        command: UserCommand,
+    },
+}
+
+/// `ecconfigd user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user, or set an existing user's password.
+    Add {
+        /// User name.
+        name: String,
+        /// Read the password from the first line of this file instead of prompting.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Remove a user.
+    Del {
+        /// User name.
+        name: String,
+    },
+    /// List the users.
+    List,
+}
+
+/// eccfg: the configuration client: working copies of ecconfigd's repositories.
+#[derive(Debug, Parser)]
+#[command(name = "eccfg", version, about = "eccluster configuration client")]
+pub struct EccfgCli {
+    /// The working copy.
+    #[arg(long = "wc", visible_alias = "dir", global = true, default_value = crate::confrepo::wc::DEFAULT_WC)]
+    pub wc: PathBuf,
+    /// User name (default: the one the working copy was made with, else $USER).
+    #[arg(long = "username", visible_alias = "user", global = true)]
+    pub username: Option<String>,
+    /// Read the password from the first line of this file (else ECCFG_PASSWORD, else the file
+    /// given at bootstrap, else a prompt). Never on the command line itself.
+    #[arg(long, global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Longest wait for the server, in seconds.
+    #[arg(long, global = true, default_value_t = 30)]
+    pub timeout: u64,
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub command: EccfgCommand,
+}
+
+/// Subcommands of `eccfg`.
+#[derive(Debug, Subcommand)]
+pub enum EccfgCommand {
+    /// Make a working copy: global/, default/ and the node's directory.
+    Bootstrap {
+        /// ecconfigd's HOST[:PORT] (port 2027 by default).
+        #[arg(long)]
+        server: String,
+        /// The subcluster (its repository).
+        #[arg(long)]
+        clustername: String,
+        /// The node whose directory to hold; without it, every directory of the subcluster.
+        #[arg(long)]
+        node: Option<String>,
+        /// Trust the server's certificate through this PEM file (a CA, or ecconfigd's own
+        /// certificate).
+        #[arg(long, conflicts_with = "trust")]
+        ca: Option<PathBuf>,
+        /// Pin the server's key: give the fingerprint ecconfigd prints, or no value to trust
+        /// the one shown now.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        trust: Option<String>,
+    },
+    /// Commit the local changes (of PATHs only, when given).
+    Commit {
+        /// The log message.
+        #[arg(short = 'm', long = "message", default_value = "")]
+        message: String,
+        /// Working-copy paths to commit.
+        paths: Vec<String>,
+    },
+    /// Bring the working copy to the newest revisions, keeping local changes.
+    Pull {
+        /// Keep the working copy's version of conflicting files.
+        #[arg(long, conflicts_with = "theirs")]
+        mine: bool,
+        /// Take the server's version of conflicting files.
+        #[arg(long)]
+        theirs: bool,
+    },
+    /// Show the local changes and the revisions the working copy is at.
+    Status,
+    /// Show the history of the subcluster's repository (or --repo global).
+    Log {
+        /// Repository (default: the working copy's subcluster).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Most entries shown.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show the local changes as unified diffs.
+    Diff {
+        /// Working-copy paths to show.
+        paths: Vec<String>,
+    },
+    /// Make a new revision with the files of revision REV, then pull it.
+    Rollback {
+        /// The revision to restore.
+        rev: u64,
+        /// Repository (default: the working copy's subcluster).
+        #[arg(long)]
+        repo: Option<String>,
+        /// The log message.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
+    },
+    /// Copy SOURCE to the working-copy path DEST and commit that file alone.
+    Put {
+        /// The file to copy.
+        source: PathBuf,
+        /// Its working-copy path (e.g. default/ecelerity.conf).
+        dest: String,
+        /// The log message.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
+    },
+}

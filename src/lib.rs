@@ -11,6 +11,8 @@
 //! - [`commands`]: the shell's console commands and the text / XML / JSON output of every
 //!   answer.
 //! - [`config`]: Momentum configuration syntax parsed into a tree with file, line, column.
+//! - [`confrepo`]: the configuration repository: `ecconfigd` (git repositories over HTTPS) and
+//!   `eccfg` (working copies, pull with atomic swap, commit on the newest revision only).
 //! - [`daemon`], [`cli`]: start-up of `eccmgr` / `ecnode`, the one loop per daemon that drives
 //!   the node core (`daemon::driver`), and the command lines.
 //! - [`registry`]: a node's operator-declared commands (external programs).
@@ -22,6 +24,7 @@ pub mod actuator;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod confrepo;
 pub mod console;
 pub mod daemon;
 pub mod local;

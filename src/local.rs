@@ -3,7 +3,9 @@
 //!
 //! Files in DIR: `tls/` (CA and certificates, created when absent), `<name>.pid` (while the
 //! member runs), `<name>.log`, the manager console `console`, each node's console
-//! `<name>.console`, and `state/<name>/` (incarnation counters).
+//! `<name>.console`, and `state/<name>/` (incarnation counters). The configuration server
+//! runs beside them (`ecconfigd.pid`, `ecconfigd.log`, `ecconfigd/`, `admin.password`, the
+//! operator's working copy `conf/`; see [`crate::confrepo::local`]).
 //!
 //! A member that exits is reported at once on stdout (which, how, its log) and stays down;
 //! see [`up`].
@@ -19,7 +21,7 @@ use eccluster_proto::segments::Segments;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::net::UnixStream;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +33,8 @@ use crate::tls;
 struct Member {
     name: String,
     manager: bool,
+    /// False for ecconfigd, which runs beside the cluster but is not a member of it.
+    in_cluster: bool,
     console: PathBuf,
     log: PathBuf,
     pid_file: PathBuf,
@@ -113,7 +117,21 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
 
     let mut members = Vec::new();
     // Every member has a task that owns its process and reports its end here, once.
-    let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len().max(1));
+    let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len() + 1);
+    let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref()).await?;
+    let repo_addr = repo.addr;
+    let pid_file = dir.join("ecconfigd.pid");
+    let ecconfigd = Member {
+        name: "ecconfigd".to_owned(),
+        manager: false,
+        in_cluster: false,
+        console: PathBuf::new(),
+        log: repo.log,
+        pid_file,
+        pid: None,
+        exit: None,
+    };
+    track(&mut members, &exits_tx, ecconfigd, repo.child)?;
     for h in &segments.hosts {
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
@@ -133,25 +151,15 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         if let Some(c) = &config_abs {
             cmd.arg("-c").arg(c);
         }
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
+        let child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
         let pid_file = dir.join(format!("{}.pid", h.name));
-        let pid = child.id();
-        if let Some(pid) = pid {
-            fs::write(&pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", pid_file.display()))?;
-        }
-        let (index, tx) = (members.len(), exits_tx.clone());
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            if tx.send((index, status)).await.is_err() {
-                tracing::debug!("local up is gone; a member's exit goes unreported");
-            }
-        });
-        members.push(Member { name: h.name.clone(), manager, console, log, pid_file, pid, exit: None });
+        let member = Member { name: h.name.clone(), manager, in_cluster: true, console, log, pid_file, pid: None, exit: None };
+        track(&mut members, &exits_tx, member, child)?;
     }
     drop(exits_tx);
 
     let shutdown = crate::daemon::shutdown_on_signals()?;
-    let n = members.len();
+    let n = members.iter().filter(|m| m.in_cluster).count();
     let ready = tokio::select! {
         r = wait_ready(&mut members, &mut exits, n) => r,
         _ = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted before the cluster was ready")),
@@ -162,9 +170,46 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     }
     say(&format!("ready: {n} members"));
     say(&format!("manager console: ec_console {}", dir.join("console").display()));
+    say(&format!("config repository: https://{repo_addr}"));
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
     watched
+}
+
+/// Starts ecconfigd on port 2027 of the first manager's address (127.0.0.1 without one).
+async fn start_config_server(
+    dir: &Path,
+    segments: &Segments,
+    segments_path: &Path,
+    config: Option<&Path>,
+) -> Result<crate::confrepo::local::LocalRepo> {
+    let manager = manager_names(segments).into_iter().next();
+    let ip = segments
+        .hosts
+        .iter()
+        .find(|h| Some(&h.name) == manager.as_ref())
+        .map_or(std::net::Ipv4Addr::LOCALHOST, |h| h.addr);
+    let listen = std::net::SocketAddr::from((ip, crate::confrepo::server::DEFAULT_PORT));
+    let binary = sibling_binary("ecconfigd")?;
+    crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config).await
+}
+
+/// Writes `member`'s pid file, has a task own `child` and report its end (once, on `exits`,
+/// by the member's index), and adds the member to `members`.
+fn track(members: &mut Vec<Member>, exits: &mpsc::Sender<Exited>, mut member: Member, mut child: Child) -> Result<()> {
+    member.pid = child.id();
+    if let Some(pid) = member.pid {
+        fs::write(&member.pid_file, format!("{pid}\n")).with_context(|| format!("writing {}", member.pid_file.display()))?;
+    }
+    let (index, tx) = (members.len(), exits.clone());
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        if tx.send((index, status)).await.is_err() {
+            tracing::debug!("local up is gone; a member's exit goes unreported");
+        }
+    });
+    members.push(member);
+    Ok(())
 }
 
 /// Records that member `index` ended with `status`, removes its pid file (the pid no longer
@@ -202,7 +247,7 @@ async fn wait_ready(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>, 
             _ = interval.tick() => {}
         }
         let mut all = true;
-        for m in members.iter() {
+        for m in members.iter().filter(|m| m.in_cluster) {
             if members_up(&m.console, m.manager).await != Some(n) {
                 all = false;
             }
@@ -233,7 +278,9 @@ async fn watch(members: &mut [Member], exits: &mut mpsc::Receiver<Exited>, shutd
             },
         };
         let Some(m) = ended(members, index, status) else { continue };
-        let consequence = if m.manager {
+        let consequence = if !m.in_cluster {
+            "it was ecconfigd: the configuration repository is unavailable (eccfg cannot pull or commit)"
+        } else if m.manager {
             "it was the manager: broadcast, unicast and retrieve are unavailable; the nodes keep their membership \
              and DuraVIP addresses"
         } else {

@@ -31,7 +31,7 @@ fn ca_paths(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("ca.pem"), dir.join("ca.key"))
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -132,7 +132,7 @@ pub struct TlsIdentity {
     key: PrivateKeyDer<'static>,
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut text.as_slice())
         .collect::<Result<_, _>>()

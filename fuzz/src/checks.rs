@@ -491,3 +491,47 @@ pub fn scenario(data: &[u8]) {
         let _ = spec.resolve(&topology);
     }
 }
+
+/// ecconfigd's inputs from the network and its users file, and the names eccfg parses: the
+/// bytes as a commit body (`CommitRequest`) through the checks a commit runs before any lock
+/// (`store::check_changes`: names, placement, bounds, `.conf` syntax), as a users file
+/// (`Users::parse`), as a server endpoint and as a key fingerprint.
+pub fn confrepo(data: &[u8]) {
+    use eccluster::confrepo::{cert, client::Endpoint, path, store, users::Users, wire::CommitRequest};
+    if let Ok(request) = serde_json::from_slice::<CommitRequest>(data) {
+        for changes in &request.repos {
+            match store::check_changes(changes) {
+                Ok(count) => {
+                    assert_eq!(count, changes.changes.len());
+                    for change in &changes.changes {
+                        let p = &change.path;
+                        let checked = path::RepoPath::parse(p).unwrap_or_else(|e| panic!("accepted {p:?}: {e}"));
+                        assert!(
+                            !p.starts_with('/') && !p.split('/').any(|c| c.is_empty() || c == ".." || c.starts_with('.')),
+                            "accepted a path that leaves the repository or reaches hidden files: {p:?}"
+                        );
+                        assert!(path::check_placement(&changes.repo, &checked).is_ok(), "{p:?} in {}", changes.repo);
+                    }
+                }
+                Err(store::StoreError::Invalid(detail)) => {
+                    assert!(detail.message.starts_with(&format!("{}:", detail.path)), "{}", detail.message);
+                    assert!(detail.line.is_some_and(|l| l >= 1) && detail.column.is_some_and(|c| c >= 1), "{}", detail.message);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(users) = Users::parse(text, "fuzz.users") {
+        for name in users.names() {
+            assert!(path::check_user_name(name).is_ok(), "accepted user name {name:?}");
+        }
+    }
+    if let Ok(endpoint) = Endpoint::parse(text) {
+        let shown = endpoint.to_string();
+        assert_eq!(Endpoint::parse(&shown).as_ref(), Ok(&endpoint), "{text:?} shown as {shown:?}");
+    }
+    if let Ok(fingerprint) = cert::normalise_fingerprint(text) {
+        assert_eq!(cert::normalise_fingerprint(&fingerprint).ok().as_ref(), Some(&fingerprint));
+    }
+}

@@ -172,6 +172,25 @@ pub(crate) fn load_root(path: &Path) -> Result<Scope, ConfigError> {
     load_root_with(path, &Overlay::new())
 }
 
+/// Parses `bytes` (UTF-8, an initial byte-order mark is ignored) as if read from `origin`,
+/// without following includes: each `include` / `readonly_include` is checked as syntax and
+/// left out of the tree. Reads no file, so it is safe on text whose includes name another
+/// machine's files (ecconfigd checks committed files this way).
+pub(crate) fn parse_detached(bytes: &[u8], origin: &Path) -> Result<Scope, ConfigError> {
+    /// Accepts every include directive and reads nothing.
+    struct Detached;
+    impl IncludeHandler for Detached {
+        fn include(&mut self, _: &IncludeDirective, _: &mut Scope, _: usize) -> Result<(), ConfigError> {
+            Ok(())
+        }
+    }
+    let file = Arc::new(origin.to_path_buf());
+    let text = decode(bytes, &file)?;
+    let mut root = Scope::new("", None, Span::new(Arc::clone(&file), 1, 1));
+    parser::parse_into(Source { text, file, readonly: false }, &mut root, 0, &mut Detached)?;
+    Ok(root)
+}
+
 /// The bytes as UTF-8 text without a leading byte-order mark, or the position of the first bad byte.
 fn decode<'b>(bytes: &'b [u8], file: &Arc<PathBuf>) -> Result<&'b str, ConfigError> {
     match std::str::from_utf8(bytes) {

@@ -58,6 +58,14 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Scope, ConfigError> {
     include::parse_root(text, origin)
 }
 
+/// Parses `bytes` as the text of a file at `origin` without following `include` /
+/// `readonly_include` (their syntax is checked, their targets are not read): the check for text
+/// that belongs to another machine, such as a file committed to the configuration repository.
+/// Invalid UTF-8 is a [`ConfigError::InvalidUtf8`] naming its line and column.
+pub fn parse_detached(bytes: &[u8], origin: &Path) -> Result<Scope, ConfigError> {
+    include::parse_detached(bytes, origin)
+}
+
 /// Reads the file at `path` (UTF-8, an initial byte-order mark is ignored) and parses it with
 /// its includes.
 pub fn load(path: &Path) -> Result<Scope, ConfigError> {

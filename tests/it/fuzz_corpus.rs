@@ -77,6 +77,11 @@ fn segments_corpus() {
 }
 
 #[test]
+fn confrepo_corpus() {
+    replay("confrepo", checks::confrepo);
+}
+
+#[test]
 fn scenario_corpus() {
     replay("scenario", checks::scenario);
 }

@@ -92,6 +92,19 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     let mut up = StopOnDrop(Some(up));
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
     assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
+    assert_eq!(next_line(&mut lines, Duration::from_secs(5)).await, "config repository: https://127.0.1.10:2027");
+    // The operator's working copy, seeded with the configuration, usable with admin's password.
+    let conf = dir.path().join("conf");
+    let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");
+    assert_eq!(seeded, std::fs::read_to_string("docs/examples/duravip.conf").expect("example"));
+    assert!(conf.join("east1/ecelerity.conf").is_file() && conf.join("global").is_dir());
+    let pull = std::process::Command::new(env!("CARGO_BIN_EXE_eccfg"))
+        .arg("--wc").arg(&conf)
+        .arg("--password-file").arg(dir.path().join("admin.password"))
+        .arg("pull")
+        .output()
+        .expect("eccfg pull");
+    assert!(String::from_utf8_lossy(&pull.stdout).contains("No files changed."), "{}", String::from_utf8_lossy(&pull.stderr));
 
     let before = eventually("every node agreeing on six owners", Duration::from_secs(20), || async {
         agreed(dir.path()).await.filter(|o| o.len() == 6)

@@ -4,6 +4,7 @@
 
 mod actuator;
 mod config;
+mod confrepo;
 mod console;
 mod console_client;
 mod duravip;

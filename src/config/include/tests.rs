@@ -413,3 +413,21 @@ fn oversized_files_and_oversized_totals_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn parse_detached_checks_includes_without_reading_them() {
+    let tree = crate::config::parse_detached(
+        b"include \"/etc/shadow\"\nreadonly_include conf.d/\nLog_Level = 4\n",
+        Path::new("default/ecelerity.conf"),
+    )
+    .unwrap();
+    assert_eq!(names(&tree), ["Log_Level"]);
+    let error = crate::config::parse_detached(b"Log_Level = 4\ninclude\n", Path::new("default/x.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("default/x.conf:3:1: "), "{error}");
+    let error = crate::config::parse_detached(b"a = 1\nb = \xff\n", Path::new("global/y.conf"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "global/y.conf:2:5: expected utf-8 text but found an invalid byte sequence");
+}

@@ -1,0 +1,167 @@
+//! `ecconfigd`: its command line turned into actions — serve (the default), `renew-cert`,
+//! `fingerprint`, `user add|del|list` — with Momentum's logging options: `--log-level 0..7`
+//! (default 4, warnings and errors) and `--debug` (level 7). It always runs in the foreground;
+//! SIGTERM or SIGINT stops it after the requests under way.
+//!
+//! Once it serves it prints one line on stdout, `ecconfigd listening on ADDR key FINGERPRINT`,
+//! which scripts and tests wait for.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{EcconfigdCli, EcconfigdCommand, UserCommand};
+use crate::confrepo::cert;
+use crate::confrepo::server::{self, users_path, ServerConfig};
+use crate::confrepo::users::{read_password_file, Users};
+
+/// The tracing filter of a syslog-style level 0..7.
+fn filter(level: u8) -> &'static str {
+    match level {
+        0..=3 => "error",
+        4 => "warn",
+        5 | 6 => "info",
+        _ => "debug",
+    }
+}
+
+/// Runs the command line.
+pub fn main(cli: EcconfigdCli) -> ExitCode {
+    let level = if cli.serve.debug { 7 } else { cli.serve.log_level };
+    let spec = std::env::var("RUST_LOG").ok().unwrap_or_else(|| filter(level).to_owned());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(crate::daemon::log_filter(Some(&spec)))
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+    if cli.serve.check_config && cli.command.is_none() {
+        return match check(&cli) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("ecconfigd: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ecconfigd: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn config(cli: &EcconfigdCli) -> Result<ServerConfig> {
+    let mut subclusters = cli.serve.subclusters.clone();
+    if let Some(path) = &cli.serve.segments {
+        let segments = crate::daemon::load_segments(path)?;
+        subclusters.extend(segments.subclusters.into_iter().map(|s| s.name));
+    }
+    Ok(ServerConfig {
+        listen: cli.serve.listen,
+        state_dir: cli.state_dir.clone(),
+        hostnames: cli.hostnames.clone(),
+        subclusters,
+    })
+}
+
+/// `--check-config`: the segment file, the users file and the certificate (when made), read
+/// and checked without serving or changing anything.
+fn check(cli: &EcconfigdCli) -> Result<String> {
+    let config = config(cli)?;
+    for name in &config.subclusters {
+        crate::confrepo::path::check_repo_name(name)?;
+    }
+    let state = &cli.state_dir;
+    let users = Users::load(&users_path(state))?;
+    let mut summary = format!("ecconfigd configuration valid: {} user(s)", users.names().count());
+    if cert::paths(state).0.exists() {
+        let identity = cert::load_server(state)?;
+        summary.push_str(&format!(", certificate valid until {}, key {}", identity.not_after, identity.fingerprint));
+    } else {
+        summary.push_str(", certificate not made yet (made at first start)");
+    }
+    if !config.subclusters.is_empty() {
+        summary.push_str(&format!(", subclusters {}", config.subclusters.join(" ")));
+    }
+    Ok(summary)
+}
+
+fn run(cli: EcconfigdCli) -> Result<()> {
+    let state = cli.state_dir.clone();
+    match &cli.command {
+        None => {
+            let config = config(&cli)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(async {
+                let stop = crate::daemon::shutdown_on_signals()?;
+                server::run(config, stop.cancelled_owned(), |addr, fingerprint| {
+                    println!("ecconfigd listening on {addr} key {fingerprint}");
+                })
+                .await
+            })
+        }
+        Some(EcconfigdCommand::RenewCert { new_key }) => {
+            let config = config(&cli)?;
+            cert::renew(&state, &server::certificate_names(&config), *new_key)?;
+            let identity = cert::load_server(&state)?;
+            println!("New certificate {}, valid until {}.", cert::paths(&state).0.display(), identity.not_after);
+            println!("Key fingerprint: {}{}", identity.fingerprint, if *new_key { " (new key: working copies must trust it again)" } else { " (unchanged)" });
+            println!("Restart ecconfigd to serve it.");
+            Ok(())
+        }
+        Some(EcconfigdCommand::Fingerprint) => {
+            let config = config(&cli)?;
+            cert::ensure(&state, &server::certificate_names(&config))?;
+            println!("{}", cert::load_server(&state)?.fingerprint);
+            Ok(())
+        }
+        Some(EcconfigdCommand::User { command }) => user(&state, command),
+    }
+}
+
+fn user(state: &std::path::Path, command: &UserCommand) -> Result<()> {
+    std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    let path = users_path(state);
+    let mut users = Users::load(&path)?;
+    match command {
+        UserCommand::Add { name, password_file } => {
+            let password = match password_file {
+                Some(file) => read_password_file(file)?,
+                None => {
+                    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        bail!("no terminal to prompt for the password: give --password-file FILE");
+                    }
+                    let first = rpassword::prompt_password(format!("New password for {name}: ")).context("reading the password")?;
+                    let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+                    if first != again {
+                        bail!("the two passwords differ; nothing changed");
+                    }
+                    first
+                }
+            };
+            let existed = users.contains(name);
+            users.set(name, &password)?;
+            users.save(&path)?;
+            println!("{} user {name} in {}.", if existed { "Updated" } else { "Added" }, path.display());
+        }
+        UserCommand::Del { name } => {
+            if !users.remove(name) {
+                bail!("no user {name} in {}", path.display());
+            }
+            users.save(&path)?;
+            println!("Removed user {name}.");
+        }
+        UserCommand::List => {
+            for name in users.names() {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}
