@@ -114,14 +114,15 @@ pub async fn bootstrap(opts: &BootstrapOptions, conn: &Connection) -> Result<(Wo
         }
         TrustChoice::Ask => (Trust::Discover, None),
     };
+    let client = Client::new(opts.server.clone(), &trust, conn.credentials.clone(), conn.timeout)
+        .map_err(|e| WcError::Refused(format!("{e:#}")))?;
+    // Without trust this fails, showing the server's key fingerprint.
+    let heads = client.heads().await?;
     let stored = match &trust {
         Trust::Pinned(fp) => StoredTrust::Pinned { fingerprint: fp.clone() },
         Trust::Ca(_) => StoredTrust::Ca,
-        Trust::Discover => StoredTrust::Ca,
+        Trust::Discover => return Err(WcError::Refused("the server was trusted without a trust setting".into())),
     };
-    let client = Client::new(opts.server.clone(), &trust, conn.credentials.clone(), conn.timeout)
-        .map_err(|e| WcError::Refused(format!("{e:#}")))?;
-    let heads = client.heads().await?;
     for repo in [GLOBAL, opts.clustername.as_str()] {
         if !heads.iter().any(|h| h.repo == repo) {
             let known: Vec<&str> = heads.iter().map(|h| h.repo.as_str()).collect();
