@@ -81,6 +81,16 @@ const MANAGER_HELP: &[(&str, &str)] = &[
     ("subcluster retrieve SC COMMAND", "the same, for the nodes of subcluster SC"),
     ("retrieve_node NODE COMMAND", "NODE's latest answer to COMMAND"),
     ("flush control cache", "forget every stored answer"),
+];
+
+/// The last of eccmgr's built-in commands, after the `config` commands.
+const MANAGER_TAIL: &[(&str, &str)] = &[
+    ("shutdown", "leave the cluster and stop eccmgr"),
+    ("debug drop connections", "close every QUIC connection (peers reconnect)"),
+];
+
+/// The `config` commands, the same on managers and nodes.
+const CONFIG_HELP: &[(&str, &str)] = &[
     ("config get [SCOPE...] OPTION", "an option as its scope sets it"),
     ("config eval [SCOPE...] OPTION", "the value in effect: enclosing scopes, then the default"),
     ("config set [SCOPE...] OPTION [=] VALUE", "change the running configuration"),
@@ -93,8 +103,6 @@ const MANAGER_HELP: &[(&str, &str)] = &[
     ("config replay", "the set and unset commands of the open transaction"),
     ("config reload [PATH]", "read the configuration file again and apply it"),
     ("config writeback [PATH]", "write the running configuration to its files"),
-    ("shutdown", "leave the cluster and stop eccmgr"),
-    ("debug drop connections", "close every QUIC connection (peers reconnect)"),
 ];
 
 /// A node's built-in commands: (usage, what it does).
@@ -111,21 +119,22 @@ const NODE_HELP: &[(&str, &str)] = &[
     ("cluster duravip explain IP", "why the view elects the owner of IP"),
     ("cluster duravip move IP to HOST", "move IP to HOST (ordered by the manager for every node)"),
     ("cluster duravip announce view", "restate what this node holds to the other nodes"),
-    ("config get [SCOPE...] OPTION", "an option as its scope sets it"),
-    ("config eval [SCOPE...] OPTION", "the value in effect: enclosing scopes, then the default"),
-    ("config set [SCOPE...] OPTION [=] VALUE", "change the running configuration"),
-    ("config unset [SCOPE...] [OPTION]", "remove an option, or a scope with all it holds"),
-    ("config show [SCOPE...] [OPTION]", "a scope's options and subscopes, or one option"),
-    ("config showrecurse [SCOPE...]", "a scope and everything in it, in file syntax"),
-    ("config locate SCOPE [REGEX]", "the path of every scope of a kind"),
-    ("config begin [from scratch]", "start a transaction on this console"),
-    ("config commit | rollback", "apply the transaction (the first commit wins) or drop it"),
-    ("config replay", "the set and unset commands of the open transaction"),
-    ("config reload [PATH]", "read the configuration file again and apply it"),
-    ("config writeback [PATH]", "write the running configuration to its files"),
+];
+
+/// The last of ecnode's built-in commands, after the `config` commands.
+const NODE_TAIL: &[(&str, &str)] = &[
     ("shutdown", "leave the cluster and stop ecnode"),
     ("debug drop connections", "close every QUIC connection (peers reconnect)"),
 ];
+
+/// A role's built-in commands, in help order.
+fn help_rows(role: Role) -> Vec<(&'static str, &'static str)> {
+    let (head, tail) = match role {
+        Role::Manager => (MANAGER_HELP, MANAGER_TAIL),
+        Role::Node => (NODE_HELP, NODE_TAIL),
+    };
+    [head, CONFIG_HELP, tail].concat()
+}
 
 /// `Commands:` and one line per command, the descriptions in one column.
 fn command_list(commands: &[(&str, &str)]) -> String {
@@ -156,9 +165,9 @@ pub fn handle(ctx: &mut CommandContext<'_>, req: &Request) -> Dispatch {
 
 fn help(ctx: &CommandContext<'_>) -> String {
     match ctx.role {
-        Role::Manager => format!("{}{FORMAT_HELP}", command_list(MANAGER_HELP)),
+        Role::Manager => format!("{}{FORMAT_HELP}", command_list(&help_rows(Role::Manager))),
         Role::Node => {
-            let mut h = format!("{}{FORMAT_HELP}", command_list(NODE_HELP));
+            let mut h = format!("{}{FORMAT_HELP}", command_list(&help_rows(Role::Node)));
             let names = ctx.registry.names();
             if !names.is_empty() {
                 h.push_str("Declared commands (Control_Command):\n");
@@ -318,16 +327,18 @@ mod tests {
 
     #[test]
     fn help_lines_put_every_description_in_one_column() {
-        for list in [MANAGER_HELP, NODE_HELP] {
-            let text = command_list(list);
+        for role in [Role::Manager, Role::Node] {
+            let list = help_rows(role);
+            let text = command_list(&list);
             let columns: Vec<usize> = text
                 .lines()
                 .skip(1)
-                .zip(list)
+                .zip(&list)
                 .map(|(line, (_, what))| line.find(what).expect("the description"))
                 .collect();
             assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
-            assert!(text.contains("  broadcast COMMAND") || list == NODE_HELP, "{text}");
+            assert!(text.contains("  broadcast COMMAND") || role == Role::Node, "{text}");
+            assert!(text.contains("  config writeback [PATH]") && text.contains("  shutdown "), "{text}");
         }
     }
 }
