@@ -19,6 +19,11 @@ pub struct DaemonArgs {
     /// Configuration file (Momentum syntax).
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
+    /// Nodes: follow the configuration repository as this cluster.boot says (pull at start,
+    /// when the manager announces a new revision, and every poll_interval; run the working
+    /// copy's NODE/ecelerity.conf, else default/ecelerity.conf). Not with -c.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_boot: Option<PathBuf>,
     /// Control_Listener socket path (default: the config's Control_Listener, else /tmp/2025).
     #[arg(long)]
     pub console: Option<PathBuf>,

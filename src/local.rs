@@ -119,7 +119,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     // Every member has a task that owns its process and reports its end here, once.
     let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len() + 1);
     let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref()).await?;
-    let repo_addr = repo.addr;
+    let (repo_addr, repo_key) = (repo.addr, repo.fingerprint.clone());
     let pid_file = dir.join("ecconfigd.pid");
     let ecconfigd = Member {
         name: "ecconfigd".to_owned(),
@@ -147,9 +147,14 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
-        // The manager reads the same file: it checks `duravip move` against the bindings.
-        if let Some(c) = &config_abs {
-            cmd.arg("-c").arg(c);
+        if manager {
+            // The manager reads the file itself: it checks `duravip move` against the bindings.
+            if let Some(c) = &config_abs {
+                cmd.arg("-c").arg(c);
+            }
+        } else {
+            // Nodes run the repository's copy of it (default/ecelerity.conf), and follow it.
+            cmd.arg("--cluster-boot").arg(crate::confrepo::local::write_boot(dir, repo_addr, &repo_key, &h.name, &h.subcluster)?);
         }
         let child = cmd.spawn().with_context(|| format!("starting {}", h.name))?;
         let pid_file = dir.join(format!("{}.pid", h.name));

@@ -58,6 +58,8 @@ pub struct CommandContext<'a> {
     pub transport: &'a mut Transport,
     /// Cancelled by `shutdown`.
     pub shutdown: &'a CancellationToken,
+    /// Nodes following the configuration repository: lines for `cluster info`.
+    pub config_info: Vec<(&'static str, String)>,
 }
 
 /// The program name operators know for a role.
@@ -318,6 +320,7 @@ fn info(ctx: &mut CommandContext<'_>, format: Format) -> Reply {
     if let Some(vip) = ctx.node.duravip() {
         items.push(("DuraVIP Addresses", format!("{} ({} held here)", ctx.node.bindings().len(), vip.held().count())));
     }
+    items.extend(std::mem::take(&mut ctx.config_info));
     Reply::ok(output::fields("ClusterInfo", &items, format))
 }
 

@@ -112,7 +112,7 @@ impl Default for Announce {
 }
 
 /// The DuraVIP settings of one member.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuravipSettings {
     /// What the ownership core manages, in declaration order (empty: DuraVIP is off).
     pub bindings: Vec<Binding>,
@@ -127,6 +127,14 @@ pub struct DuravipSettings {
     pub lifetime: Duration,
     /// Announcements after an acquisition.
     pub announce: Announce,
+}
+
+/// What a member without a configuration file runs with: the same as an empty file gives.
+impl Default for DuravipSettings {
+    fn default() -> Self {
+        let ClusterSettings { core, actuator, lifetime, announce, .. } = cluster::defaults();
+        DuravipSettings { bindings: Vec::new(), core, actuator, plumbing: BTreeMap::new(), lifetime, announce }
+    }
 }
 
 /// Something in the configuration that was accepted but is probably not what was meant (an

@@ -2,8 +2,9 @@
 //! `DIR/ecconfigd.log`, the users `admin` and `ecuser` (passwords made at random the first
 //! time, in `DIR/admin.password` and `DIR/ecuser.password`, owner-only), and the operator's
 //! working copy of the first subcluster in `DIR/conf` (`DIR/conf-NAME` for the others), seeded
-//! at revision 1 with `default/ecelerity.conf` (the `--config` file, when given) and one
-//! `NODE/ecelerity.conf` per node.
+//! at revision 1 with `default/ecelerity.conf` (the `--config` file, when given). Every node
+//! follows the repository: its `cluster.boot` is `DIR/boot/NAME.boot`, its working copy
+//! `DIR/wc/NAME`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub struct LocalRepo {
     pub addr: SocketAddr,
     /// Its log.
     pub log: PathBuf,
+    /// The key fingerprint of its certificate (what nodes trust).
+    pub fingerprint: String,
 }
 
 fn random_password() -> Result<String> {
@@ -102,7 +105,6 @@ pub async fn start(
     let password = read_password_file(&admin_file)?;
     let conn = Connection { credentials: Credentials { user: "admin".into(), password }, timeout: Duration::from_secs(30) };
     let (segments, _) = segments;
-    let managers = segments.managers();
     for (index, sc) in segments.subclusters.iter().enumerate() {
         let root = working_copy(dir, index, &sc.name);
         if !root.exists() {
@@ -124,16 +126,35 @@ pub async fn start(
                 None => format!("# default configuration of subcluster {}\n", sc.name).into_bytes(),
             };
             std::fs::write(root.join("default/ecelerity.conf"), default).context("seeding default/ecelerity.conf")?;
-            for host in segments.hosts.iter().filter(|h| h.subcluster == sc.name && !managers.contains(&h.name)) {
-                let node_dir = root.join(&host.name);
-                std::fs::create_dir_all(&node_dir).with_context(|| format!("creating {}", node_dir.display()))?;
-                std::fs::write(node_dir.join("ecelerity.conf"), format!("# node-specific configuration of {}\n", host.name))
-                    .with_context(|| format!("seeding {}/ecelerity.conf", host.name))?;
-            }
             wc::commit(&root, &conn, "initial configuration (eccluster local up)", None)
                 .await
                 .with_context(|| format!("committing the initial configuration of {}", sc.name))?;
         }
     }
-    Ok(LocalRepo { child, addr: listen, log })
+    Ok(LocalRepo { child, addr: listen, log, fingerprint })
+}
+
+/// Writes the `cluster.boot` of node `name` of subcluster `subcluster` (in `DIR/boot/`): it
+/// follows ecconfigd at `repo` (trusting `fingerprint`) as `ecuser`, with its working copy in `DIR/wc/NAME`.
+pub fn write_boot(dir: &Path, repo: SocketAddr, fingerprint: &str, name: &str, subcluster: &str) -> Result<PathBuf> {
+    let boot_dir = dir.join("boot");
+    std::fs::create_dir_all(&boot_dir).with_context(|| format!("creating {}", boot_dir.display()))?;
+    let path = boot_dir.join(format!("{name}.boot"));
+    let text = format!(
+        "# cluster.boot of {name}, written by eccluster local up\n\
+         cluster_name={subcluster}\n\
+         repo={addr}\n\
+         autoupdate=true\n\
+         reload_config_on_update=true\n\
+         wc={wc}\n\
+         username=ecuser\n\
+         password_file={password}\n\
+         fingerprint={fingerprint}\n\
+         poll_interval=60\n",
+        addr = repo,
+        wc = dir.join("wc").join(name).display(),
+        password = dir.join("ecuser.password").display(),
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //!
+//! - `boot.rs` — `cluster.boot`: how a node follows the repository.
 //! - `path.rs` — the naming rules every path and name passes (no traversal).
 //! - `wire.rs` — the HTTP API: routes, bodies, bounds.
 //! - `store.rs` — the git repositories, revision numbers, the no-lost-commit rule, validation.
@@ -21,6 +22,7 @@
 //! - `local.rs` — ecconfigd, its users and working copies under `eccluster local up`.
 //! - `stop_point.rs` — where tests freeze a process to kill it at an exact moment.
 
+pub mod boot;
 pub mod cert;
 pub mod client;
 pub mod eccfg;

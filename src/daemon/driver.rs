@@ -24,6 +24,7 @@ use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
 mod config;
+mod follow;
 
 use super::control_cache::ControlCache;
 use super::group_commit::{Held, JournalWriter, Progress};
@@ -79,6 +80,9 @@ pub struct DaemonConfig {
     pub settings: super::Settings,
     /// Reads settings from configuration trees the way the start did.
     pub reader: super::SettingsReader,
+    /// Nodes following the configuration repository (`--cluster-boot`), and whether the
+    /// configuration read at start is the working copy's.
+    pub follow: Option<(super::follow::FollowSettings, bool)>,
 }
 
 /// An external program, or file work of the `config` command, finished; or a console
@@ -88,6 +92,7 @@ enum Done {
     Console(oneshot::Sender<Reply>, registry::Outcome),
     Config(config::ConfigDone),
     SessionClosed(u64),
+    Fetched(Result<super::follow::Fetched, super::follow::FetchError>),
 }
 
 /// A console request answered by the core, waiting for its reply.
@@ -140,6 +145,10 @@ struct Daemon {
     /// `config` commands of operations, run once the drain that found them is over: applying
     /// a configuration drains the core itself, and a drain must not run inside another.
     deferred: std::collections::VecDeque<(Request, eccluster_proto::ops::OpId)>,
+    /// Nodes: following the configuration repository.
+    following: Option<follow::Following>,
+    /// When to look for new revisions without an announcement (or retry a failed fetch).
+    poll: Option<tokio::time::Interval>,
 }
 
 /// The node core's configuration for this daemon.
@@ -228,6 +237,14 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     };
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(1024);
     let store = crate::commands::config::ConfigStore::new(cfg.config_path.clone(), cfg.tree.clone(), commands::program(cfg.role));
+    let following = cfg.follow.clone().map(|(settings, loaded)| follow::Following::new(settings, cfg.reader.clone(), loaded));
+    // Without an announcement, the working copy is checked every poll_interval (the first
+    // tick, at once, is the pull at start).
+    let poll = following.as_ref().map(|f| {
+        let mut poll = tokio::time::interval(f.poll_interval());
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll
+    });
     let mut d = Daemon {
         cfg,
         node,
@@ -248,9 +265,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         config: store,
         watched: std::collections::BTreeSet::new(),
         deferred: std::collections::VecDeque::new(),
+        following,
+        poll,
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
+    d.report_running();
     d.drain();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
 
@@ -265,6 +285,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(event) = net_rx.recv() => d.handle_net(event),
             Some(done) = done_rx.recv() => d.handle_done(done),
             Some(report) = next_report(&mut reports) => d.handle_report(report),
+            Some(_) = next_tick(&mut d.poll) => d.start_fetch(),
             // Journal writes reached the disk: what waited for them goes out (in the drain).
             Some(()) = next_sync(&mut synced) => d.journal_progress(),
             // While console replies wait for an fsync, new requests wait in the channel: they
@@ -352,6 +373,14 @@ async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Op
     }
 }
 
+/// The next tick of `interval`, or never without one.
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) -> Option<tokio::time::Instant> {
+    match interval {
+        Some(i) => Some(i.tick().await),
+        None => std::future::pending().await,
+    }
+}
+
 /// The next change of the journal's synced ticket, or never when there is no journal (or its
 /// writer is gone).
 async fn next_sync(synced: &mut Option<watch::Receiver<Progress>>) -> Option<()> {
@@ -419,6 +448,7 @@ impl Daemon {
             }
             Done::Config(done) => self.config_done(done),
             Done::SessionClosed(session) => self.session_closed(session),
+            Done::Fetched(result) => self.fetched(result),
         }
     }
 
@@ -455,6 +485,10 @@ impl Daemon {
     }
 
     fn dispatch(&mut self, request: &Request) -> Dispatch {
+        let config_info = match &self.following {
+            Some(f) => f.info(self.node.config_follower().map(|follower| follower.newest())),
+            None => Vec::new(),
+        };
         let mut ctx = CommandContext {
             role: self.cfg.role,
             node: &self.node,
@@ -465,6 +499,7 @@ impl Daemon {
             started: self.started,
             transport: &mut self.transport,
             shutdown: &self.shutdown,
+            config_info,
         };
         commands::handle(&mut ctx, request)
     }
@@ -664,9 +699,13 @@ impl Daemon {
                 }
             }
             Output::Completed(id) => debug!(op = %id, "operation complete"),
-            // Following a configuration repository is not wired into the node shell yet.
             Output::ConfigFetch(revisions) => {
-                info!(?revisions, "newer configuration revisions announced; this node follows no configuration repository")
+                if self.following.is_some() {
+                    debug!(revisions = %super::follow::show(&revisions), "newer configuration revisions announced; pulling");
+                    self.start_fetch();
+                } else {
+                    debug!(revisions = %super::follow::show(&revisions), "newer configuration revisions announced; this node follows no repository (no --cluster-boot)");
+                }
             }
             Output::Journal(_) => {}
         }

@@ -4,6 +4,7 @@
 
 pub mod control_cache;
 pub mod driver;
+pub mod follow;
 pub mod group_commit;
 pub mod stop;
 
@@ -191,7 +192,21 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
             if manager_host { "a manager" } else { "a node" }
         );
     }
-    let tree = match &args.config {
+    let follow = match &args.cluster_boot {
+        None => None,
+        Some(_) if role == Role::Manager => {
+            bail!("--cluster-boot: eccmgr does not follow the configuration repository; ecnode does")
+        }
+        Some(_) if args.config.is_some() => bail!(
+            "-c and --cluster-boot together: a node following the repository runs its working copy's \
+             NODE/{file} (else default/{file}); give one of them",
+            file = follow::CONFIG_FILE
+        ),
+        Some(path) => Some(follow::FollowSettings::new(crate::confrepo::boot::ClusterBoot::load(path)?, &name, &segments)),
+    };
+    // A following node runs its working copy's file, when the working copy has one.
+    let config_path = args.config.clone().or_else(|| follow.as_ref().and_then(|f| f.config_file(f.wc())));
+    let tree = match &config_path {
         Some(path) => Some(config::load(path)?),
         None => None,
     };
@@ -211,7 +226,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         console_override: args.console.clone(),
         state_dir: args.state_dir.clone(),
     };
-    let origin = args.config.as_deref().unwrap_or(Path::new("-"));
+    let origin = config_path.as_deref().unwrap_or(Path::new("-"));
     let (settings, warnings) = reader.read(tree.as_ref(), origin)?;
     let mut ops = OpsConfig::default();
     if let Some(timeout) = settings.answer_timeout {
@@ -232,7 +247,8 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         ops,
         registry: settings.registry.clone(),
         duravip: settings.duravip.clone(),
-        config_path: args.config.clone(),
+        follow: follow.map(|f| (f, config_path.is_some())),
+        config_path,
         listener: settings.listener,
         control_cache: settings.cache.path.clone(),
         tree: tree.unwrap_or_else(|| config::Scope::new("", None, config::Span::new(std::sync::Arc::new(PathBuf::from("-")), 1, 1))),

@@ -9,6 +9,7 @@ mod console;
 mod console_client;
 mod duravip;
 mod flood;
+mod follow;
 #[path = "../../benches/support/initials.rs"]
 mod initials;
 mod fuzz_corpus;

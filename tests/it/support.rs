@@ -29,6 +29,10 @@ pub struct Cluster {
     pub netns: BTreeMap<String, String>,
     /// Configuration files of single members (`-c`), in place of `node_config`.
     pub member_configs: BTreeMap<String, PathBuf>,
+    /// More arguments for single members (e.g. `--cluster-boot FILE`).
+    pub member_args: BTreeMap<String, Vec<std::ffi::OsString>>,
+    /// Environment variables for single members' next start only.
+    pub member_env: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// A segment file with a manager `mgr` and `nodes` (subcluster, count) on 127.`net`.k.0/24.
@@ -68,6 +72,8 @@ impl Cluster {
             node_config: None,
             netns: BTreeMap::new(),
             member_configs: BTreeMap::new(),
+            member_args: BTreeMap::new(),
+            member_env: BTreeMap::new(),
         }
     }
 
@@ -115,6 +121,8 @@ impl Cluster {
         if let Some(c) = self.member_configs.get(name).or(self.node_config.as_ref()) {
             cmd.arg("-c").arg(c);
         }
+        cmd.args(self.member_args.get(name).into_iter().flatten());
+        cmd.envs(self.member_env.remove(name).unwrap_or_default());
         let child = cmd
             .arg("--name").arg(name)
             .arg("--segments").arg(&self.segments)

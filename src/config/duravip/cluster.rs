@@ -91,15 +91,20 @@ pub(super) struct ClusterSettings {
     pub(super) topologies: Vec<Topology>,
 }
 
-/// Reads `cluster { }` (`None`: every default).
-pub(super) fn read(cluster: Option<&Scope>, warnings: &mut Vec<ConfigWarning>) -> Result<ClusterSettings, ConfigError> {
-    let mut settings = ClusterSettings {
+/// What `cluster { }` gives when it sets nothing.
+pub(super) fn defaults() -> ClusterSettings {
+    ClusterSettings {
         core: DuraVipConfig { settle: DEFAULT_SETTLE, ..DuraVipConfig::default() },
         actuator: ActuatorKind::None,
         lifetime: Duration::from_secs(DEFAULT_LIFETIME),
         announce: Announce::default(),
         topologies: Vec::new(),
-    };
+    }
+}
+
+/// Reads `cluster { }` (`None`: every default).
+pub(super) fn read(cluster: Option<&Scope>, warnings: &mut Vec<ConfigWarning>) -> Result<ClusterSettings, ConfigError> {
+    let mut settings = defaults();
     let Some(cluster) = cluster else {
         return Ok(settings);
     };

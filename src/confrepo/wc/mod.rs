@@ -36,8 +36,8 @@ use super::wire::MAX_FILE_BYTES;
 
 pub use merge::Resolve;
 pub use ops::{
-    bootstrap, commit, diff, log, pull, put, rollback, BootstrapOptions, CommitOutcome, Connection, LogLine, PullOutcome,
-    TrustChoice,
+    bootstrap, commit, diff, log, pull, pull_checked, put, rollback, BootstrapOptions, Check, CommitOutcome, Connection, LogLine,
+    PullOutcome, TrustChoice,
 };
 
 /// The metadata directory inside a working copy.
@@ -74,6 +74,9 @@ pub enum WcError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The new revisions were not taken: their check failed (see [`ops::pull_checked`]).
+    #[error("{0}")]
+    Invalid(String),
     /// Anything else the operator must fix (named in the message).
     #[error("{0}")]
     Refused(String),

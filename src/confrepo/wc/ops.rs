@@ -191,11 +191,23 @@ impl PullOutcome {
 /// wins. The working copy is replaced whole or not at all. Its file work runs on blocking
 /// threads (`spawn_blocking`), so a daemon may await it on its runtime.
 pub async fn pull(root: &Path, conn: &Connection, resolve: Resolve) -> Result<PullOutcome, WcError> {
-    let _lock = tree::lock(root)?;
-    pull_locked(root, conn, resolve).await
+    pull_checked(root, conn, resolve, None).await
 }
 
-async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve) -> Result<PullOutcome, WcError> {
+/// Checks a new tree before it replaces the working copy: given the new tree's root (a
+/// directory beside the working copy, laid out as it), an error keeps the working copy as it
+/// is. A node checks that its configuration in the new tree can run.
+pub type Check = std::sync::Arc<dyn Fn(&Path) -> Result<(), String> + Send + Sync>;
+
+/// [`pull`], with `check` run on the new tree before it is swapped in: when it fails, the
+/// working copy stays at its revisions and the error is [`WcError::Invalid`] (paths in it
+/// name the working copy, not the temporary tree).
+pub async fn pull_checked(root: &Path, conn: &Connection, resolve: Resolve, check: Option<Check>) -> Result<PullOutcome, WcError> {
+    let _lock = tree::lock(root)?;
+    pull_locked(root, conn, resolve, check).await
+}
+
+async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve, check: Option<Check>) -> Result<PullOutcome, WcError> {
     let cleaned = tree::clean_stray(root)?;
     let wc = WorkingCopy::open(root)?;
     let client = client(&wc, conn)?;
@@ -233,7 +245,7 @@ async fn pull_locked(root: &Path, conn: &Connection, resolve: Resolve) -> Result
     let mut meta = wc.meta.clone();
     meta.bases = outcome.to.clone();
     let (files, scanned) = (merged.files.clone(), before.clone());
-    off_runtime(move || replace(&wc, &scanned, &files, &theirs, &meta)).await?;
+    off_runtime(move || replace(&wc, &scanned, &files, &theirs, &meta, check.as_ref())).await?;
     outcome.changed = compare(&before.files, &merged.files)
         .into_iter()
         .map(|(path, change)| (if change == Change::Modified { 'U' } else { change.letter() }, path))
@@ -253,7 +265,7 @@ async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> Result<T, WcError
 
 /// Writes the merged files with their metadata beside the working copy and swaps them in,
 /// unless the working copy changed since `before` was read.
-fn replace(wc: &WorkingCopy, before: &Scan, files: &Files, pristine: &Files, meta: &Meta) -> Result<(), WcError> {
+fn replace(wc: &WorkingCopy, before: &Scan, files: &Files, pristine: &Files, meta: &Meta, check: Option<&Check>) -> Result<(), WcError> {
     let root = wc.root();
     let ca_path = root.join(META_DIR).join("ca.pem");
     let ca_pem = match crate::config::read_regular_file(&ca_path, 1 << 20) {
@@ -271,6 +283,13 @@ fn replace(wc: &WorkingCopy, before: &Scan, files: &Files, pristine: &Files, met
         carry: Some((root, &before.unmanaged)),
     };
     let new = tree::build(root, &spec)?;
+    if let Some(check) = check {
+        if let Err(why) = check(&new) {
+            std::fs::remove_dir_all(&new).map_err(io_err(format!("removing {}", new.display())))?;
+            let why = why.replace(&new.display().to_string(), &root.display().to_string());
+            return Err(WcError::Invalid(why));
+        }
+    }
     if wc.scan()? != *before {
         std::fs::remove_dir_all(&new).map_err(io_err(format!("removing {}", new.display())))?;
         return Err(WcError::Refused("the working copy changed while pulling; nothing was replaced: run eccfg pull again".into()));
@@ -370,7 +389,7 @@ pub async fn rollback(
     let base = wc.meta.bases.get(&repo).copied().unwrap_or(0);
     let request = RollbackRequest { base, to, message: message.map(str::to_owned) };
     let done = client(&wc, conn)?.rollback(&repo, &request).await?;
-    let pulled = pull_locked(root, conn, Resolve::Refuse).await?;
+    let pulled = pull_locked(root, conn, Resolve::Refuse, None).await?;
     Ok((done.committed, pulled))
 }
 

@@ -47,6 +47,11 @@ pub(super) enum Respond {
     },
     /// SIGHUP: the log.
     Signal,
+    /// A fetch from the configuration repository changed the working copy at these revisions.
+    Pulled {
+        /// The working copy's revisions.
+        revisions: eccluster_proto::revisions::Revisions,
+    },
 }
 
 /// File work of the `config` command, finished on a blocking thread.
@@ -214,7 +219,7 @@ impl Daemon {
     }
 
     /// Reads the configuration at `path` on a blocking thread; [`Daemon::config_done`] goes on.
-    fn spawn_read(&self, path: PathBuf, respond: Respond) {
+    pub(super) fn spawn_read(&self, path: PathBuf, respond: Respond) {
         let done = self.done.clone();
         self.tracker.spawn(async move {
             let reading = path.clone();
@@ -250,6 +255,20 @@ impl Daemon {
     /// File work finished: applies a reload, records a writeback, answers.
     pub(super) fn config_done(&mut self, done: ConfigDone) {
         match done {
+            ConfigDone::Read { path, read, respond: Respond::Pulled { revisions } } => {
+                let applied = read.and_then(|tree| self.apply_tree(&tree, true).map(|notes| (tree, notes)));
+                let result = match applied {
+                    Ok((tree, notes)) => {
+                        for note in &notes {
+                            info!("{note}");
+                        }
+                        self.config.reloaded(tree, path);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                self.pulled_loaded(revisions, result);
+            }
             ConfigDone::Read { path, read, respond } => {
                 let applied = read.and_then(|tree| self.apply_tree(&tree, true).map(|notes| (tree, notes)));
                 match applied {
@@ -260,6 +279,7 @@ impl Daemon {
                         }
                         let answer = Answer::Message(format!("OK: reloaded {}", path.display()));
                         let body = render_answer(&answer, &notes, respond.format());
+                        self.reloaded_from(&path);
                         self.config.reloaded(tree, path);
                         self.respond(respond, Ok(body));
                     }
@@ -336,6 +356,7 @@ impl Daemon {
                 Ok(_) => {}
                 Err(e) => error!(error = %e.trim_end(), "configuration reload refused; the running configuration stays"),
             },
+            Respond::Pulled { .. } => {}
         }
     }
 }
@@ -344,7 +365,7 @@ impl Respond {
     fn format(&self) -> Format {
         match self {
             Respond::Console { format, .. } | Respond::Operation { format, .. } => *format,
-            Respond::Signal => Format::Text,
+            Respond::Signal | Respond::Pulled { .. } => Format::Text,
         }
     }
 }
