@@ -17,4 +17,5 @@ mod local;
 mod membership;
 mod netns;
 mod ops;
+mod repo_support;
 mod support;
