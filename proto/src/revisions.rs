@@ -241,12 +241,49 @@ pub enum FollowerOutput {
         /// The message.
         payload: Bytes,
     },
-    /// Bring the working copy up to at least these revisions, then report with
-    /// [`Follower::set_running`].
+    /// Bring the working copy up to at least these revisions, then say how it went with
+    /// [`Follower::fetch_done`] and report what runs with [`Follower::set_running`].
     Fetch(Revisions),
+    /// Hand back [`Follower::handle_timer`] after this long.
+    SetTimer(Duration),
 }
 
-/// A node's side: what it runs, and the newest it has heard of.
+/// How much earlier than due a follower's timer may fire and still count.
+const TIMER_SLACK: Duration = Duration::from_millis(100);
+
+/// How a fetch the follower asked for went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// The working copy is at the newest revisions the server has, or the newest were refused
+    /// for a reason a new fetch would not change (they do not load, local changes conflict):
+    /// the next look is a poll interval away, or when a newer revision is announced.
+    Done,
+    /// The server could not be reached or failed: tried again soon, backing off.
+    Unreachable,
+}
+
+/// When a following node looks for new revisions without being told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowTiming {
+    /// Between looks when nothing fails.
+    pub poll: Duration,
+    /// The first retry after [`FetchOutcome::Unreachable`]; each next one waits twice as long.
+    pub first_retry: Duration,
+    /// The longest wait between retries (never longer than `poll`).
+    pub last_retry: Duration,
+}
+
+impl FollowTiming {
+    /// Polling every `poll`, retrying after 1 s doubling to 10 s.
+    pub fn polling(poll: Duration) -> FollowTiming {
+        FollowTiming { poll, first_retry: Duration::from_secs(1), last_retry: Duration::from_secs(10) }
+    }
+}
+
+/// A node's side: what it runs, and the newest it has heard of. A node whose shell follows a
+/// repository ([`Follower::follow`]) also has its fetches scheduled here: one at a time (a
+/// newer revision heard of during a fetch makes one more after it), at start, on every newer
+/// revision announced, every poll interval, and after a failure with a backing-off retry.
 #[derive(Debug, Default)]
 pub struct Follower {
     running: Revisions,
@@ -254,6 +291,13 @@ pub struct Follower {
     newest: Revisions,
     managers: Vec<String>,
     outputs: VecDeque<FollowerOutput>,
+    /// Polling and retries, once the shell follows a repository.
+    timing: Option<FollowTiming>,
+    fetching: bool,
+    again: bool,
+    retry: Duration,
+    /// When the armed timer is due; timers that fire at another time are stale.
+    due: Option<Instant>,
 }
 
 impl Follower {
@@ -277,6 +321,18 @@ impl Follower {
         &self.newest
     }
 
+    /// A fetch is under way.
+    pub fn fetching(&self) -> bool {
+        self.fetching
+    }
+
+    /// The shell follows a repository: fetch now (the pull at start), then as `timing` says.
+    pub fn follow(&mut self, timing: FollowTiming) {
+        self.retry = timing.first_retry;
+        self.timing = Some(timing);
+        self.fetch();
+    }
+
     /// Manager `name` is up: it is told what this node runs, if anything is known (a node
     /// that follows no repository stays silent until a manager tells it of one).
     pub fn handle_manager_up(&mut self, name: &str) {
@@ -297,9 +353,45 @@ impl Follower {
     /// if any is newer than any heard of before; the manager is told what runs.
     pub fn handle_newest(&mut self, from: &str, newest: &Revisions) {
         if raise(&mut self.newest, newest) && !covers(&self.running, &self.newest) {
-            self.outputs.push_back(FollowerOutput::Fetch(self.newest.clone()));
+            self.fetch();
         }
         self.report_to(from.to_owned());
+    }
+
+    /// The fetch asked for ended. A newer revision heard of meanwhile is fetched at once;
+    /// otherwise the next look is armed (a retry after [`FetchOutcome::Unreachable`]).
+    pub fn fetch_done(&mut self, now: Instant, outcome: FetchOutcome) {
+        if !self.fetching {
+            return;
+        }
+        self.fetching = false;
+        if std::mem::take(&mut self.again) {
+            self.fetch();
+            return;
+        }
+        let Some(timing) = self.timing else { return };
+        let wait = match outcome {
+            FetchOutcome::Unreachable => {
+                let wait = self.retry.min(timing.poll);
+                self.retry = (self.retry * 2).min(timing.last_retry);
+                wait
+            }
+            FetchOutcome::Done => {
+                self.retry = timing.first_retry;
+                timing.poll
+            }
+        };
+        self.due = Some(now + wait);
+        self.outputs.push_back(FollowerOutput::SetTimer(wait));
+    }
+
+    /// A timer armed by the follower fired: time to look again. Timers armed before the
+    /// last one, which fire well before it is due, do nothing (the slack lets the due one
+    /// fire a little early, as clocks and timer wheels round).
+    pub fn handle_timer(&mut self, now: Instant) {
+        if self.due.is_some_and(|due| now + TIMER_SLACK >= due) {
+            self.fetch();
+        }
     }
 
     /// The shell's working copy now runs `revisions` (after a start, a pull, a reload), with
@@ -316,6 +408,17 @@ impl Follower {
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<FollowerOutput> {
         self.outputs.pop_front()
+    }
+
+    /// Asks the shell for a fetch, or for one more after the one under way.
+    fn fetch(&mut self) {
+        if self.fetching {
+            self.again = true;
+            return;
+        }
+        self.fetching = true;
+        self.due = None;
+        self.outputs.push_back(FollowerOutput::Fetch(self.newest.clone()));
     }
 
     fn report_to(&mut self, to: String) {

@@ -147,8 +147,6 @@ struct Daemon {
     deferred: std::collections::VecDeque<(Request, eccluster_proto::ops::OpId)>,
     /// Nodes: following the configuration repository.
     following: Option<follow::Following>,
-    /// When to look for new revisions without an announcement (or retry a failed fetch).
-    poll: Option<tokio::time::Interval>,
 }
 
 /// The node core's configuration for this daemon.
@@ -238,13 +236,6 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(1024);
     let store = crate::commands::config::ConfigStore::new(cfg.config_path.clone(), cfg.tree.clone(), commands::program(cfg.role));
     let following = cfg.follow.clone().map(|(settings, loaded)| follow::Following::new(settings, cfg.reader.clone(), loaded));
-    // Without an announcement, the working copy is checked every poll_interval (the first
-    // tick, at once, is the pull at start).
-    let poll = following.as_ref().map(|f| {
-        let mut poll = tokio::time::interval(f.poll_interval());
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        poll
-    });
     let mut d = Daemon {
         cfg,
         node,
@@ -266,11 +257,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         watched: std::collections::BTreeSet::new(),
         deferred: std::collections::VecDeque::new(),
         following,
-        poll,
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
     d.report_running();
+    if let Some(timing) = d.following.as_ref().map(follow::Following::timing) {
+        d.node.config_follow(now(), timing);
+    }
     d.drain();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
 
@@ -285,7 +278,6 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(event) = net_rx.recv() => d.handle_net(event),
             Some(done) = done_rx.recv() => d.handle_done(done),
             Some(report) = next_report(&mut reports) => d.handle_report(report),
-            Some(_) = next_tick(&mut d.poll) => d.start_fetch(),
             // Journal writes reached the disk: what waited for them goes out (in the drain).
             Some(()) = next_sync(&mut synced) => d.journal_progress(),
             // While console replies wait for an fsync, new requests wait in the channel: they
@@ -369,14 +361,6 @@ const STOP_BUDGET: Duration = Duration::from_secs(9);
 async fn next_report(reports: &mut Option<mpsc::Receiver<ActuatorReport>>) -> Option<ActuatorReport> {
     match reports {
         Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next tick of `interval`, or never without one.
-async fn next_tick(interval: &mut Option<tokio::time::Interval>) -> Option<tokio::time::Instant> {
-    match interval {
-        Some(i) => Some(i.tick().await),
         None => std::future::pending().await,
     }
 }

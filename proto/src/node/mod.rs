@@ -59,7 +59,7 @@ use crate::ids::{MemberId, Role};
 use crate::membership::{self, ClusterEvent, MemberView, Membership, MembershipConfig, Roster};
 use crate::ops::journal::{JournalRecord, JournalWrite};
 use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
-use crate::revisions::{Follower, Publisher, Revisions};
+use crate::revisions::{FetchOutcome, FollowTiming, Follower, Publisher, Revisions};
 
 /// DuraVIP bindings and tuning of a member.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,7 +124,8 @@ pub enum Timer {
     DuraVip(DuraVipTimer),
     /// A console request forwarded to the manager has waited long enough.
     Forwarded(u64),
-    /// Managers: time to tell lagging nodes the newest configuration revisions again.
+    /// Managers: time to tell lagging nodes the newest configuration revisions again. Nodes
+    /// following a repository: time to look for new revisions (or retry).
     Revisions,
 }
 
@@ -218,8 +219,9 @@ pub enum Output {
     /// Manager: write this to the journal (the `Control_Cache` file) and make it durable
     /// before performing any [`Output::Send`] or [`Output::Reply`] that follows.
     Journal(JournalWrite),
-    /// Node: a manager says these configuration revisions are the newest; bring the working
-    /// copy up to them, then report what runs with [`Node::config_running`].
+    /// Node: bring the working copy up to at least these revisions (a manager says they are
+    /// the newest, or it is time to look), say how it went with [`Node::config_fetch_done`],
+    /// and report what runs with [`Node::config_running`].
     ConfigFetch(Revisions),
 }
 
@@ -467,6 +469,27 @@ impl Node {
         self.now = Some(now);
         if let RevisionCore::Follower(f) = &mut self.revisions {
             f.set_running(revisions, error);
+        }
+        self.pump(now);
+    }
+
+    /// Node: the shell follows a configuration repository: it is asked to fetch now (the pull
+    /// at start), on every newer revision announced, and as `timing` says, one fetch at a time
+    /// ([`Output::ConfigFetch`]). Managers ignore this.
+    pub fn config_follow(&mut self, now: Instant, timing: FollowTiming) {
+        self.now = Some(now);
+        if let RevisionCore::Follower(f) = &mut self.revisions {
+            f.follow(timing);
+        }
+        self.pump(now);
+    }
+
+    /// Node: the fetch asked for by [`Output::ConfigFetch`] ended (report what runs with
+    /// [`Node::config_running`]). Managers ignore this.
+    pub fn config_fetch_done(&mut self, now: Instant, outcome: FetchOutcome) {
+        self.now = Some(now);
+        if let RevisionCore::Follower(f) = &mut self.revisions {
+            f.fetch_done(now, outcome);
         }
         self.pump(now);
     }

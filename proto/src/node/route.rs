@@ -117,11 +117,10 @@ impl Node {
 
     pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
-            Timer::Revisions => {
-                if let super::RevisionCore::Publisher(p) = &mut self.revisions {
-                    p.handle_timer();
-                }
-            }
+            Timer::Revisions => match &mut self.revisions {
+                super::RevisionCore::Publisher(p) => p.handle_timer(),
+                super::RevisionCore::Follower(f) => f.handle_timer(now),
+            },
             Timer::Membership(t) => self.membership.handle_timer(now, t),
             Timer::Ops(t) => {
                 if let RoleCore::Manager(seq) = &mut self.role {
@@ -265,7 +264,9 @@ impl Node {
                         None => warn!(member = %to, "no address for a revisions message"),
                     }
                 }
-                Err(PublisherOutput::SetTimer(after)) => self.outputs.push_back(Output::SetTimer { after, timer: Timer::Revisions }),
+                Err(PublisherOutput::SetTimer(after)) | Ok(FollowerOutput::SetTimer(after)) => {
+                    self.outputs.push_back(Output::SetTimer { after, timer: Timer::Revisions })
+                }
                 Ok(FollowerOutput::Fetch(revisions)) => self.outputs.push_back(Output::ConfigFetch(revisions)),
             }
         }

@@ -67,7 +67,7 @@ fn a_follower_fetches_once_per_newer_revision_and_reports_to_every_manager() {
         out.iter()
             .filter_map(|o| match o {
                 FollowerOutput::Send { to, payload } => Some((to.clone(), RevisionMessage::decode(payload).expect("decodes"))),
-                FollowerOutput::Fetch(_) => None,
+                FollowerOutput::Fetch(_) | FollowerOutput::SetTimer(_) => None,
             })
             .collect()
     };
@@ -92,6 +92,67 @@ fn a_follower_fetches_once_per_newer_revision_and_reports_to_every_manager() {
     assert!(drain_follower(&mut f).is_empty());
     assert_eq!(f.running(), &revs(&[("default", 4)]));
     assert_eq!(f.newest(), &revs(&[("default", 4)]));
+}
+
+fn fetches(out: &[FollowerOutput]) -> Vec<Revisions> {
+    out.iter().filter_map(|o| if let FollowerOutput::Fetch(r) = o { Some(r.clone()) } else { None }).collect()
+}
+
+fn timers(out: &[FollowerOutput]) -> Vec<Duration> {
+    out.iter().filter_map(|o| if let FollowerOutput::SetTimer(d) = o { Some(*d) } else { None }).collect()
+}
+
+#[test]
+fn a_following_node_fetches_one_at_a_time_polls_and_backs_off_while_the_server_fails() {
+    // A test's only clock reading: the core is handed it, never reads one.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let mut f = Follower::new();
+    f.follow(FollowTiming::polling(s(60)));
+    // The pull at start.
+    assert_eq!(fetches(&drain_follower(&mut f)), [Revisions::new()]);
+    assert!(f.fetching());
+    // Two newer revisions announced during it: one more fetch, after it, of the newest.
+    f.handle_newest("mgr", &revs(&[("default", 3)]));
+    f.handle_newest("mgr", &revs(&[("default", 4)]));
+    assert!(fetches(&drain_follower(&mut f)).is_empty(), "one fetch at a time");
+    f.fetch_done(t0, FetchOutcome::Done);
+    assert_eq!(fetches(&drain_follower(&mut f)), [revs(&[("default", 4)])]);
+    // The server fails: retries after 1, 2, 4, 8, 10, 10 s.
+    let mut at = t0;
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        f.fetch_done(at, FetchOutcome::Unreachable);
+        let wait = timers(&drain_follower(&mut f));
+        assert_eq!(wait.len(), 1);
+        waits.push(wait[0]);
+        // A stale timer (earlier than due) fetches nothing; the due one does.
+        f.handle_timer(at);
+        assert!(fetches(&drain_follower(&mut f)).is_empty(), "a stale timer fetched");
+        at += wait[0];
+        f.handle_timer(at);
+        assert_eq!(fetches(&drain_follower(&mut f)).len(), 1);
+    }
+    assert_eq!(waits, [s(1), s(2), s(4), s(8), s(10), s(10)]);
+    // It answers again: back to the poll interval, and the backoff starts over.
+    f.fetch_done(at, FetchOutcome::Done);
+    assert_eq!(timers(&drain_follower(&mut f)), [s(60)]);
+    // An announcement before the poll is due fetches at once; the poll timer armed before is
+    // stale when it fires.
+    f.handle_newest("mgr", &revs(&[("default", 5)]));
+    assert_eq!(fetches(&drain_follower(&mut f)), [revs(&[("default", 5)])]);
+    f.handle_timer(at + s(60));
+    assert!(fetches(&drain_follower(&mut f)).is_empty(), "the poll armed before the fetch is stale");
+    f.fetch_done(at + s(1), FetchOutcome::Unreachable);
+    assert_eq!(timers(&drain_follower(&mut f)), [s(1)], "the backoff started over");
+    // A node that follows nothing is asked once per newer revision and never polled.
+    let mut g = Follower::new();
+    g.handle_newest("mgr", &revs(&[("default", 1)]));
+    let out = drain_follower(&mut g);
+    assert_eq!(fetches(&out), [revs(&[("default", 1)])]);
+    g.fetch_done(t0, FetchOutcome::Done);
+    assert!(timers(&drain_follower(&mut g)).is_empty());
 }
 
 #[test]

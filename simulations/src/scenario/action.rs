@@ -179,6 +179,8 @@ pub(crate) enum ActionFile {
     DiskFree(IsolateArgs),
     ConfigCommit(ConfigCommitArgs),
     AssertConfig(AssertConvergedArgs),
+    ConfigServerDown(NoArgs),
+    ConfigServerUp(NoArgs),
 }
 
 /// Which nodes a `crash`, `restart` or `leave` acts on.
@@ -283,6 +285,9 @@ pub enum Action {
     /// A commit to configuration repository `repo` (its next revision), told to the running
     /// manager as the configuration server tells it.
     ConfigCommit(String),
+    /// The configuration server stops answering (`true`) or answers again: pulls that end
+    /// while it is down fail, and the nodes retry, backing off.
+    ConfigServerDown(bool),
     /// Every running node runs the newest revision of every repository committed to.
     AssertConfig {
         /// How long it may take.
@@ -355,6 +360,8 @@ impl Action {
             Action::AssertConverged { .. } => "assert_converged",
             Action::ConfigCommit(_) => "config_commit",
             Action::AssertConfig { .. } => "assert_config",
+            Action::ConfigServerDown(true) => "config_server_down",
+            Action::ConfigServerDown(false) => "config_server_up",
             Action::AssertDown { .. } => "assert_down",
             Action::AssertUp { .. } => "assert_up",
             Action::Broadcast { .. } => "broadcast",
@@ -542,6 +549,8 @@ impl ActionFile {
                 Action::ConfigCommit(a.repo)
             }
             ActionFile::AssertConfig(a) => Action::AssertConfig { within: optional_duration("within", a.within)? },
+            ActionFile::ConfigServerDown(NoArgs {}) => Action::ConfigServerDown(true),
+            ActionFile::ConfigServerUp(NoArgs {}) => Action::ConfigServerDown(false),
             ActionFile::AssertConverged(a) => {
                 Action::AssertConverged { within: optional_duration("within", a.within)? }
             }

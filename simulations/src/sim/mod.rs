@@ -241,6 +241,12 @@ pub struct Simulation {
 pub(crate) struct ConfigRevisions {
     pub(crate) committed: eccluster_proto::revisions::Revisions,
     pub(crate) running: BTreeMap<usize, eccluster_proto::revisions::Revisions>,
+    /// Nodes follow a repository (the timeline has configuration steps): their cores schedule
+    /// pulls at start, on announcements, polling and retrying, as a daemon's with
+    /// `--cluster-boot` does.
+    pub(crate) follow: bool,
+    /// The configuration server does not answer: pulls fail.
+    pub(crate) server_down: bool,
 }
 
 /// Builds the hosts of a scenario, applying a node-count override.
@@ -317,6 +323,10 @@ impl Simulation {
                 .map_err(|e| ScenarioError::new(&scenario.path, format!("[duravip] {e}")))?;
         }
         let mut rng = StdRng::seed_from_u64(seed);
+        let follow = scenario.steps.iter().any(|s| {
+            use crate::scenario::Action;
+            matches!(s.action, Action::ConfigCommit(_) | Action::AssertConfig { .. } | Action::ConfigServerDown(_))
+        });
 
         let mut net = Network::new(n, scenario.network);
         for (links, patch) in &scenario.links {
@@ -412,7 +422,7 @@ impl Simulation {
             current: EventRef { seq: 0, at: SimTime::ZERO, what: EventWhat::Boot },
             scheduled_check: SimTime::NEVER,
             poll_scheduled: false,
-            revisions: ConfigRevisions::default(),
+            revisions: ConfigRevisions { follow, ..ConfigRevisions::default() },
             stopped_early: false,
             setup,
             submits: BTreeMap::new(),

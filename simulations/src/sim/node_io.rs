@@ -10,6 +10,7 @@ use eccluster_proto::membership::{self, ClusterEvent};
 use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
 use eccluster_proto::ops::journal;
 use eccluster_proto::ops::AnswerStatus;
+use eccluster_proto::revisions::{FetchOutcome, FollowTiming};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
@@ -40,6 +41,12 @@ pub(super) fn timer_what(node: u32, timer: &Timer) -> EventWhat {
 
 /// How long a node's shell takes to pull a configuration revision and reload.
 const CONFIG_PULL: std::time::Duration = std::time::Duration::from_millis(20);
+/// When a following node looks for revisions without an announcement, and retries.
+const CONFIG_FOLLOW: FollowTiming = FollowTiming {
+    poll: std::time::Duration::from_secs(30),
+    first_retry: std::time::Duration::from_secs(1),
+    last_retry: std::time::Duration::from_secs(10),
+};
 
 /// Why the simulated journal fails on a full disk, as the daemon's writer reports it.
 const JOURNAL_FULL: &str = "appending to control_cache: No space left on device (os error 28)";
@@ -101,6 +108,9 @@ impl Simulation {
                 core.recover(instant, &replay.records);
             }
             core.start(instant);
+            if self.revisions.follow {
+                core.config_follow(instant, CONFIG_FOLLOW);
+            }
         }
         self.drain(i);
     }
@@ -284,18 +294,29 @@ impl Simulation {
         self.release(i);
     }
 
-    /// Node `i`'s shell pulled `revisions`: its core runs them now (a node restarted since
-    /// starts from nothing and asks again).
+    /// Node `i`'s shell pulled: a node that follows the repository runs what the server has
+    /// now (or, with the server down, keeps what it runs and says why); one that does not runs
+    /// what it was asked to fetch. A node restarted since starts from nothing and asks again.
     pub(super) fn config_fetched(&mut self, i: usize, run: u32, revisions: eccluster_proto::revisions::Revisions) {
         if self.nodes[i].run != run || !self.nodes[i].is_running() {
             return;
         }
         let instant = self.node_instant(i);
         let now = self.world.now();
-        self.trace.note(now, &format!("{} runs configuration {revisions:?}", self.topo.name(i)));
-        self.revisions.running.insert(i, revisions.clone());
+        let name = self.topo.name(i).to_owned();
+        let (running, error, outcome) = if self.revisions.server_down {
+            self.trace.note(now, &format!("{name} cannot pull: the configuration server is down"));
+            let running = self.revisions.running.get(&i).cloned().unwrap_or_default();
+            (running, Some("the configuration server does not answer".to_owned()), FetchOutcome::Unreachable)
+        } else {
+            let revisions = if self.revisions.follow { self.revisions.committed.clone() } else { revisions };
+            self.trace.note(now, &format!("{name} runs configuration {revisions:?}"));
+            self.revisions.running.insert(i, revisions.clone());
+            (revisions, None, FetchOutcome::Done)
+        };
         if let Some(core) = self.nodes[i].core.as_mut() {
-            core.config_running(instant, revisions, None);
+            core.config_running(instant, running, error);
+            core.config_fetch_done(instant, outcome);
         }
         self.drain(i);
         self.views_changed();

@@ -165,6 +165,10 @@ impl Simulation {
             }
             Action::AssertConverged { within } => self.assert(label, Check::Converged, *within),
             Action::AssertConfig { within } => self.assert(label, Check::Config(self.revisions.committed.clone()), *within),
+            Action::ConfigServerDown(down) => {
+                self.revisions.server_down = *down;
+                self.trace.note(now, if *down { "configuration server down" } else { "configuration server up" });
+            }
             Action::ConfigCommit(repo) => {
                 let rev = self.revisions.committed.get(repo).map_or(1, |r| r + 1);
                 self.revisions.committed.insert(repo.clone(), rev);

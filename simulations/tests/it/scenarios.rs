@@ -270,6 +270,12 @@ fn configuration_commits_reach_every_node_through_crashes_a_partition_and_a_mana
         for line in ["west2 runs configuration {\"default\": 3", "east1 runs configuration {\"default\": 4", "east8 runs configuration {\"default\": 4, \"global\": 2}"] {
             assert!(trace.contains(line), "seed {seed}: no {line:?}");
         }
+        // With the server down every node's pull failed and was retried, backing off, until
+        // the server was back: then each took the commit (assert_config passed).
+        let failed = trace.matches("cannot pull: the configuration server is down").count();
+        assert!(failed >= 16 * 2, "seed {seed}: {failed} failed pulls (each of the 16 nodes should retry at least twice in 4 s)");
+        let after = &trace[trace.find("configuration server up").expect("server up in the trace")..];
+        assert!(after.contains("runs configuration {\"default\": 5"), "seed {seed}: nobody took default 5 after the server came back");
     }
 }
 

@@ -1,15 +1,16 @@
 //! The daemon loop's side of following the configuration repository (see
-//! [`crate::daemon::follow`]): when to fetch (at start, when the node core asks because a newer
-//! revision was announced, and every `poll_interval` as a fallback), one fetch at a time;
-//! loading what a fetch changed through the one reload path ([`Daemon::apply_tree`], as SIGHUP
-//! and `config reload` do); and telling the node core what runs and why not the newest, which
-//! it reports to the manager.
+//! [`crate::daemon::follow`]). The node core decides when to fetch (at start, when a newer
+//! revision is announced, every `poll_interval`, and backing off after a failing server; one
+//! fetch at a time: `eccluster_proto::revisions::Follower`); here each fetch it asks for runs
+//! in a task, what it changed is loaded through the one reload path ([`Daemon::apply_tree`],
+//! as SIGHUP and `config reload` do), and the core is told how the fetch went and what runs,
+//! which it reports to the manager.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use eccluster_proto::revisions::Revisions;
+use eccluster_proto::revisions::{FetchOutcome, FollowTiming, Revisions};
 use tracing::{debug, info, warn};
 
 use super::config::Respond;
@@ -22,10 +23,6 @@ use crate::daemon::SettingsReader;
 pub(super) struct Following {
     settings: Arc<FollowSettings>,
     check: Check,
-    /// A fetch is running.
-    fetching: bool,
-    /// Another fetch was asked for while one ran.
-    again: bool,
     /// The revisions of the working copy.
     wc: Revisions,
     /// The revisions the running configuration was loaded from.
@@ -38,15 +35,9 @@ pub(super) struct Following {
     server: Option<String>,
     /// When the last fetch ended, and what it did.
     last: Option<(Instant, String)>,
-    /// How long to wait before retrying after a fetch the server failed.
-    retry: Duration,
+    /// A fetch is running.
+    fetching: bool,
 }
-
-/// The first retry after a fetch the server failed; each next one waits twice as long, up to
-/// [`LAST_RETRY`] (or the poll interval, if shorter).
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-/// The longest wait between retries of a failing server.
-const LAST_RETRY: Duration = Duration::from_secs(10);
 
 impl Following {
     /// Following `settings`; `loaded` says whether the configuration the daemon started with
@@ -64,12 +55,12 @@ impl Following {
                 reader.read(Some(&scope), &path).map(|_| ()).map_err(|e| format!("{e:#}"))
             }
         });
-        Following { settings, check, fetching: false, again: false, wc, running, loaded, error: None, server, last: None, retry: FIRST_RETRY }
+        Following { settings, check, wc, running, loaded, error: None, server, last: None, fetching: false }
     }
 
-    /// How often to look for new revisions without an announcement.
-    pub(super) fn poll_interval(&self) -> std::time::Duration {
-        self.settings.boot.poll_interval
+    /// When the node core has the shell look for new revisions.
+    pub(super) fn timing(&self) -> FollowTiming {
+        FollowTiming::polling(self.settings.boot.poll_interval)
     }
 
     /// Lines for `cluster info`.
@@ -104,15 +95,12 @@ impl Following {
 }
 
 impl Daemon {
-    /// Starts a fetch, or asks for another once the running one ends.
+    /// The node core asks for a fetch (it asks for one at a time).
     pub(super) fn start_fetch(&mut self) {
         let Some(f) = self.following.as_mut() else { return };
         if !f.settings.pulls() {
             debug!("autoupdate = false: not pulling");
-            return;
-        }
-        if f.fetching {
-            f.again = true;
+            self.node.config_fetch_done(now(), FetchOutcome::Done);
             return;
         }
         f.fetching = true;
@@ -179,30 +167,14 @@ impl Daemon {
                 f.error = Some(e.error);
             }
         }
-        // A server that failed is tried again soon, backing off; otherwise the next look is
-        // a poll interval away (or an announcement).
-        let next = match &result_kind {
-            Some(true) => {
-                let wait = f.retry.min(f.settings.boot.poll_interval);
-                f.retry = (f.retry * 2).min(LAST_RETRY).min(f.settings.boot.poll_interval);
-                wait
-            }
-            _ => {
-                f.retry = FIRST_RETRY;
-                f.settings.boot.poll_interval
-            }
-        };
-        if let Some(poll) = self.poll.as_mut() {
-            poll.reset_after(next);
-        }
-        let Some(f) = self.following.as_mut() else { return };
-        let again = std::mem::take(&mut f.again);
         match load {
+            // The fetch ends when what it brought is loaded (so that loads never overlap).
             Some((path, revisions)) => self.spawn_read(path, Respond::Pulled { revisions }),
-            None => self.report_running(),
-        }
-        if again {
-            self.start_fetch();
+            None => {
+                let outcome = if result_kind == Some(true) { FetchOutcome::Unreachable } else { FetchOutcome::Done };
+                self.node.config_fetch_done(now(), outcome);
+                self.report_running();
+            }
         }
     }
 
@@ -222,6 +194,7 @@ impl Daemon {
                 f.error = Some(e);
             }
         }
+        self.node.config_fetch_done(now(), FetchOutcome::Done);
         self.report_running();
     }
 

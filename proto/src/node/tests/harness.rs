@@ -651,6 +651,7 @@ impl Cluster {
                 let now = self.at();
                 if let Some(core) = self.members.get_mut(&node).and_then(|m| m.core.as_mut()) {
                     core.config_running(now, revisions, None);
+                    core.config_fetch_done(now, crate::revisions::FetchOutcome::Done);
                 }
             }
             Event::Deliver { .. } => {}
