@@ -455,6 +455,9 @@ impl Daemon {
     }
 
     fn dispatch(&mut self, request: &Request) -> Dispatch {
+        if let Some(reply) = commands::revisions::handle(&mut self.node, now(), request) {
+            return Dispatch::Reply(reply);
+        }
         let mut ctx = CommandContext {
             role: self.cfg.role,
             node: &self.node,
