@@ -13,6 +13,8 @@
 //! - `wire.rs` — the HTTP API: routes, bodies, bounds.
 //! - `store.rs` — the git repositories, revision numbers, the no-lost-commit rule, validation.
 //! - `users.rs` — the users file (Argon2id hashes).
+//! - `login.rs` — the logins that verified lately, so that a burst of requests pays one
+//!   Argon2id check per user, not one per request.
 //! - `cert.rs` — the server's self-signed certificate and the client's trust.
 //! - `server.rs` — ecconfigd's HTTPS server.
 //! - `client.rs` — the HTTPS client and its errors.
@@ -26,6 +28,7 @@ pub mod client;
 pub mod eccfg;
 pub mod ecconfigd;
 pub mod local;
+pub mod login;
 pub mod path;
 pub mod server;
 pub mod stop_point;

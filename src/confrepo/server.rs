@@ -1,6 +1,10 @@
 //! `ecconfigd`: the repository store served over HTTPS (axum on axum-server with rustls),
 //! every request authenticated with HTTP basic auth against the users file.
 //!
+//! A login is checked against the users file, read again for every request (so adding a user
+//! needs no restart); one that verified lately is taken from [`LoginCache`] instead of paying
+//! the Argon2id check again.
+//!
 //! Bounds: request bodies up to [`MAX_REQUEST_BYTES`], files up to [`MAX_FILE_BYTES`], at most
 //! [`MAX_JOBS`] blocking jobs (git, Argon2) at once — further requests wait for a place rather
 //! than start threads without limit — a TLS handshake must finish within 10 s and a request's
@@ -31,6 +35,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::cert;
+use super::login::{LoginCache, LOGIN_TTL, MAX_LOGINS};
 use super::store::{Store, StoreError};
 use super::users::{Users, Verdict};
 use super::wire::{
@@ -93,6 +98,8 @@ struct App {
     store: Store,
     users_path: PathBuf,
     jobs: Semaphore,
+    /// Logins that verified lately (see `login.rs`).
+    logins: LoginCache,
 }
 
 type Shared = Arc<App>;
@@ -195,9 +202,13 @@ async fn authenticate(State(app): State<Shared>, mut request: Request, next: Nex
             tracing::error!(%error, "cannot read the users file");
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("cannot read the users file: {error}"))
         })?;
-        Ok(users.verify(&name, &password))
+        Ok(app.logins.verify(&users, &name, &password, std::time::Instant::now()))
     })
-    .await;
+    .await
+    .map(|checked| {
+        tracing::debug!(user = %user.escape_debug(), verdict = ?checked.verdict, cached = checked.cached, "login checked");
+        checked.verdict
+    });
     match verdict {
         Ok(Verdict::Accepted) => {
             request.extensions_mut().insert(User(user));
@@ -363,7 +374,8 @@ pub async fn run(
     let retry = state.join("cluster.boot").exists();
     let listener = bind(config.listen, retry).await?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS) });
+    let logins = LoginCache::new(LOGIN_TTL, MAX_LOGINS).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS), logins });
     let handle = axum_server::Handle::new();
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(identity.config));
     let mut server = axum_server::from_tcp_rustls(listener, tls).context("serving the listener")?.handle(handle.clone());
