@@ -3,7 +3,8 @@
 //! time, in `DIR/admin.password` and `DIR/ecuser.password`, owner-only), and the operator's
 //! working copy of the first subcluster in `DIR/conf` (`DIR/conf-NAME` for the others), seeded
 //! at revision 1 with `default/ecelerity.conf` (the `--config` file, when given) and one
-//! `NODE/ecelerity.conf` per node.
+//! `NODE/ecelerity.conf` per node. ecconfigd announces every new revision to the manager's
+//! console (`DIR/console`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,14 +60,16 @@ pub fn working_copy(dir: &Path, index: usize, name: &str) -> PathBuf {
     }
 }
 
-/// Starts ecconfigd (`binary`) on `listen` for the subclusters of `segments`, and makes and seeds
-/// the operator's working copies.
+/// Starts ecconfigd (`binary`) on `listen` for the subclusters of `segments`, announcing new
+/// revisions to the manager consoles `announce`, and makes and seeds the operator's working
+/// copies.
 pub async fn start(
     dir: &Path,
     binary: &Path,
     listen: SocketAddr,
     segments: (&Segments, &Path),
     config: Option<&Path>,
+    announce: &[PathBuf],
 ) -> Result<LocalRepo> {
     let state = dir.join("ecconfigd");
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -84,6 +87,7 @@ pub async fn start(
         .arg("--listen").arg(listen.to_string())
         .arg("--segments").arg(segments.1)
         .args(["--log-level", "6"])
+        .args(announce.iter().flat_map(|socket| [std::ffi::OsStr::new("--announce"), socket.as_os_str()]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

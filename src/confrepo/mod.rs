@@ -17,12 +17,14 @@
 //!   Argon2id check per user, not one per request.
 //! - `cert.rs` — the server's self-signed certificate and the client's trust.
 //! - `server.rs` — ecconfigd's HTTPS server.
+//! - `announce.rs` — telling the managers (their consoles) the newest revisions.
 //! - `client.rs` — the HTTPS client and its errors.
 //! - `wc/` — working copies: metadata, local changes, merge, atomic swap, the operations.
 //! - `ecconfigd.rs`, `eccfg.rs` — the two command lines turned into actions and output.
 //! - `local.rs` — ecconfigd, its users and working copies under `eccluster local up`.
 //! - `stop_point.rs` — where tests freeze a process to kill it at an exact moment.
 
+pub mod announce;
 pub mod cert;
 pub mod client;
 pub mod eccfg;
