@@ -195,6 +195,24 @@ pub struct EcconfigdServe {
     /// if they are valid, 2 with the error if not.
     #[arg(long)]
     pub check_config: bool,
+    /// Tell the manager whose console listens on this unix socket the newest revision of
+    /// every repository: at start, after every commit and rollback, and every
+    /// --announce-interval (repeatable: one per manager).
+    #[arg(long = "announce", value_name = "SOCKET")]
+    pub announce: Vec<PathBuf>,
+    /// Seconds between two announcements when nothing changes (so that a restarted manager
+    /// learns the revisions again).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_interval)]
+    pub announce_interval: std::time::Duration,
+}
+
+/// A time between announcements: seconds, fractions allowed, from 0.1 to one day.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.1..=86_400.0).contains(&secs) {
+        return Err(format!("{text} s is out of range (0.1 to 86400 seconds)"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Subcommands of `ecconfigd` (without one, it serves).

@@ -196,7 +196,10 @@ async fn start_config_server(
         .map_or(std::net::Ipv4Addr::LOCALHOST, |h| h.addr);
     let listen = std::net::SocketAddr::from((ip, crate::confrepo::server::DEFAULT_PORT));
     let binary = sibling_binary("ecconfigd")?;
-    crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config).await
+    // ecconfigd tells the manager of every commit through its console, which is up only after
+    // ecconfigd: the first announcements fail (logged once) until the manager answers.
+    let announce: Vec<PathBuf> = manager.iter().map(|_| dir.join("console")).collect();
+    crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config, &announce).await
 }
 
 /// Writes `member`'s pid file, has a task own `child` and report its end (once, on `exits`,

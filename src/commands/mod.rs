@@ -10,6 +10,8 @@
 //! - [`render`]: the node core's answers (operations, results, DuraVIP) as text, XML, JSON.
 //! - [`config`]: the `config` command (running configuration, transactions) and its answers;
 //!   the daemon loop applies what it plans.
+//! - [`revisions`]: the manager's `cluster config announce` and `show cluster config` (they
+//!   change the node core, so the daemon loop runs them before the commands here).
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,6 +31,7 @@ use crate::transport::Transport;
 pub mod config;
 pub mod output;
 pub mod render;
+pub mod revisions;
 
 /// How a command is answered.
 pub enum Dispatch {
@@ -76,6 +79,8 @@ const MANAGER_HELP: &[(&str, &str)] = &[
     ("version", "show version information"),
     ("info", "show the cluster group and this manager"),
     ("show cluster membership", "list every member, its subcluster, role and state"),
+    ("show cluster config", "newest revisions, what each node runs"),
+    ("cluster config announce REPO REV...", "tell the nodes REV of REPO is newest"),
     ("broadcast COMMAND", "run COMMAND on every live node, in order everywhere"),
     ("subcluster broadcast SC COMMAND", "run COMMAND on every live node of subcluster SC"),
     ("unicast NODE COMMAND", "run COMMAND on one node"),
@@ -342,6 +347,17 @@ mod tests {
             assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
             assert!(text.contains("  broadcast COMMAND") || role == Role::Node, "{text}");
             assert!(text.contains("  config writeback [PATH]") && text.contains("  shutdown "), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_revision_commands_are_in_the_managers_help_only_and_fit_in_80_columns() {
+        let manager = command_list(&help_rows(Role::Manager));
+        let node = command_list(&help_rows(Role::Node));
+        for usage in ["show cluster config", "cluster config announce REPO REV..."] {
+            let line = manager.lines().find(|l| l.trim_start().starts_with(usage)).expect("a help row");
+            assert!(line.len() <= 80, "{line}");
+            assert!(!node.contains(usage), "{node}");
         }
     }
 }

@@ -24,6 +24,24 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
+/// `text` on one line: every control character, line breaks and tabs included, written as
+/// `\xNN` (C1 controls as `\u{NN}`), the notation the console client uses for what it prints.
+pub fn single_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_control() && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The Spread-style private name Momentum prints for a member: `#ec0-<incarnation>#<name>`.
 pub fn private_name(m: &MemberView) -> String {
     format!("#ec0-{}#{}", m.id.incarnation, m.id.name)
@@ -190,6 +208,12 @@ mod tests {
              Private Name: #ec0-7#mgr\nNode Name: mgr\nSubcluster: east\nNode Type: Manager\n\
              Address: 127.0.1.11:4803\nState: up\nGroups: ec_cluster\n"
         );
+    }
+
+    #[test]
+    fn single_line_escapes_every_control_character() {
+        assert_eq!(single_line("a\nb\tc\r\x1b[0m\u{85}é"), "a\\x0ab\\x09c\\x0d\\x1b[0m\\u{85}é");
+        assert_eq!(single_line("plain text"), "plain text");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{EcconfigdCli, EcconfigdCommand, UserCommand};
+use crate::confrepo::announce::AnnounceConfig;
 use crate::confrepo::cert;
 use crate::confrepo::server::{self, users_path, ServerConfig};
 use crate::confrepo::users::{read_password_file, Users};
@@ -67,6 +68,7 @@ fn config(cli: &EcconfigdCli) -> Result<ServerConfig> {
         state_dir: cli.state_dir.clone(),
         hostnames: cli.hostnames.clone(),
         subclusters,
+        announce: AnnounceConfig { sockets: cli.serve.announce.clone(), interval: cli.serve.announce_interval },
     })
 }
 

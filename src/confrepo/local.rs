@@ -4,7 +4,8 @@
 //! working copy of the first subcluster in `DIR/conf` (`DIR/conf-NAME` for the others), seeded
 //! at revision 1 with `default/ecelerity.conf` (the `--config` file, when given). Every node
 //! follows the repository: its `cluster.boot` is `DIR/boot/NAME.boot`, its working copy
-//! `DIR/wc/NAME`.
+//! `DIR/wc/NAME`. ecconfigd announces every new revision to the manager's console
+//! (`DIR/console`), which tells the nodes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -62,14 +63,16 @@ pub fn working_copy(dir: &Path, index: usize, name: &str) -> PathBuf {
     }
 }
 
-/// Starts ecconfigd (`binary`) on `listen` for the subclusters of `segments`, and makes and seeds
-/// the operator's working copies.
+/// Starts ecconfigd (`binary`) on `listen` for the subclusters of `segments`, announcing new
+/// revisions to the manager consoles `announce`, and makes and seeds the operator's working
+/// copies.
 pub async fn start(
     dir: &Path,
     binary: &Path,
     listen: SocketAddr,
     segments: (&Segments, &Path),
     config: Option<&Path>,
+    announce: &[PathBuf],
 ) -> Result<LocalRepo> {
     let state = dir.join("ecconfigd");
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -87,6 +90,7 @@ pub async fn start(
         .arg("--listen").arg(listen.to_string())
         .arg("--segments").arg(segments.1)
         .args(["--log-level", "6"])
+        .args(announce.iter().flat_map(|socket| [std::ffi::OsStr::new("--announce"), socket.as_os_str()]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

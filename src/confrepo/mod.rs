@@ -14,20 +14,25 @@
 //! - `wire.rs` — the HTTP API: routes, bodies, bounds.
 //! - `store.rs` — the git repositories, revision numbers, the no-lost-commit rule, validation.
 //! - `users.rs` — the users file (Argon2id hashes).
+//! - `login.rs` — the logins that verified lately, so that a burst of requests pays one
+//!   Argon2id check per user, not one per request.
 //! - `cert.rs` — the server's self-signed certificate and the client's trust.
 //! - `server.rs` — ecconfigd's HTTPS server.
+//! - `announce.rs` — telling the managers (their consoles) the newest revisions.
 //! - `client.rs` — the HTTPS client and its errors.
 //! - `wc/` — working copies: metadata, local changes, merge, atomic swap, the operations.
 //! - `ecconfigd.rs`, `eccfg.rs` — the two command lines turned into actions and output.
 //! - `local.rs` — ecconfigd, its users and working copies under `eccluster local up`.
 //! - `stop_point.rs` — where tests freeze a process to kill it at an exact moment.
 
+pub mod announce;
 pub mod boot;
 pub mod cert;
 pub mod client;
 pub mod eccfg;
 pub mod ecconfigd;
 pub mod local;
+pub mod login;
 pub mod path;
 pub mod server;
 pub mod stop_point;

@@ -1,10 +1,18 @@
 //! `ecconfigd`: the repository store served over HTTPS (axum on axum-server with rustls),
 //! every request authenticated with HTTP basic auth against the users file.
 //!
+//! A login is checked against the users file, read again for every request (so adding a user
+//! needs no restart); one that verified lately is taken from [`LoginCache`] instead of paying
+//! the Argon2id check again.
+//!
 //! Bounds: request bodies up to [`MAX_REQUEST_BYTES`], files up to [`MAX_FILE_BYTES`], at most
 //! [`MAX_JOBS`] blocking jobs (git, Argon2) at once — further requests wait for a place rather
 //! than start threads without limit — a TLS handshake must finish within 10 s and a request's
 //! headers within [`HEADER_TIMEOUT`].
+//!
+//! With `--announce`, the managers are told the newest revision of every repository at start,
+//! after every commit and rollback, and periodically (`announce.rs`); a commit never waits
+//! for it.
 //!
 //! State, all under one directory: `repos/NAME.git`, `users`, `tls/ecconfigd.{pem,key}`, and
 //! `ecconfigd.lock`, held while the server runs so that two servers never share a store. When
@@ -29,8 +37,12 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::announce::{AnnounceConfig, Heads};
 use super::cert;
+use super::login::{LoginCache, LOGIN_TTL, MAX_LOGINS};
 use super::store::{Store, StoreError};
 use super::users::{Users, Verdict};
 use super::wire::{
@@ -59,6 +71,8 @@ pub struct ServerConfig {
     pub hostnames: Vec<String>,
     /// Repositories to create if missing (besides `global` and `default`).
     pub subclusters: Vec<String>,
+    /// The managers told of every new revision (`--announce`).
+    pub announce: AnnounceConfig,
 }
 
 /// The users file of a state directory.
@@ -93,6 +107,10 @@ struct App {
     store: Store,
     users_path: PathBuf,
     jobs: Semaphore,
+    /// Logins that verified lately (see `login.rs`).
+    logins: LoginCache,
+    /// The newest revisions, raised after each commit and rollback for the announcers.
+    heads: Heads,
 }
 
 type Shared = Arc<App>;
@@ -195,9 +213,13 @@ async fn authenticate(State(app): State<Shared>, mut request: Request, next: Nex
             tracing::error!(%error, "cannot read the users file");
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("cannot read the users file: {error}"))
         })?;
-        Ok(users.verify(&name, &password))
+        Ok(app.logins.verify(&users, &name, &password, std::time::Instant::now()))
     })
-    .await;
+    .await
+    .map(|checked| {
+        tracing::debug!(user = %user.escape_debug(), verdict = ?checked.verdict, cached = checked.cached, "login checked");
+        checked.verdict
+    });
     match verdict {
         Ok(Verdict::Accepted) => {
             request.extensions_mut().insert(User(user));
@@ -263,6 +285,7 @@ async fn commit(
 ) -> Result<Response, Refusal> {
     let Json(request) = body.map_err(bad_json)?;
     let done = blocking(&app, move |app| Ok(app.store.commit(&user, &request)?)).await?;
+    app.heads.raise(&done.committed);
     Ok(Json(done).into_response())
 }
 
@@ -274,6 +297,7 @@ async fn rollback(
 ) -> Result<Response, Refusal> {
     let Json(request) = body.map_err(bad_json)?;
     let done = blocking(&app, move |app| Ok(app.store.rollback(&user, &repo, &request)?)).await?;
+    app.heads.raise(&done.committed);
     Ok(Json(done).into_response())
 }
 
@@ -339,9 +363,13 @@ pub async fn run(
     let _lock = lock_state_dir(state)?;
     let repos = state.join("repos");
     let subclusters = config.subclusters.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&repos, &subclusters))
-        .await
-        .context("opening the repositories")??;
+    let (store, heads) = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&repos, &subclusters)?;
+        let heads = store.heads()?;
+        Ok::<_, StoreError>((store, heads))
+    })
+    .await
+    .context("opening the repositories")??;
     if cert::ensure(state, &certificate_names(&config))? {
         tracing::warn!(path = %cert::paths(state).0.display(), "made a self-signed certificate, valid one year");
     }
@@ -363,7 +391,15 @@ pub async fn run(
     let retry = state.join("cluster.boot").exists();
     let listener = bind(config.listen, retry).await?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS) });
+    let logins = LoginCache::new(LOGIN_TTL, MAX_LOGINS).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let heads = Heads::new(&heads);
+    // The announcers stop when this function returns, however it returns.
+    let announcers = TaskTracker::new();
+    let stop_announcing = CancellationToken::new();
+    let _stop_announcing = stop_announcing.clone().drop_guard();
+    heads.announce(&config.announce, &announcers, &stop_announcing);
+    announcers.close();
+    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS), logins, heads });
     let handle = axum_server::Handle::new();
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(identity.config));
     let mut server = axum_server::from_tcp_rustls(listener, tls).context("serving the listener")?.handle(handle.clone());
@@ -372,6 +408,9 @@ pub async fn run(
     server.http_builder().http1().header_read_timeout(Some(HEADER_TIMEOUT));
     let server = server.serve(router(app).into_make_service());
     tracing::info!(%addr, fingerprint = %identity.fingerprint, max_file_kib = MAX_FILE_BYTES >> 10, "ecconfigd listening");
+    for socket in &config.announce.sockets {
+        tracing::info!(socket = %socket.display(), every_secs = config.announce.interval.as_secs_f64(), "announcing new revisions to a manager");
+    }
     ready(addr, &identity.fingerprint);
     tokio::pin!(server);
     tokio::select! {
@@ -379,7 +418,12 @@ pub async fn run(
         () = shutdown => {
             tracing::info!("shutting down: finishing the requests under way (up to 5 s)");
             handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            stop_announcing.cancel();
         }
     }
-    server.await.context("serving")
+    let served = server.await.context("serving");
+    if tokio::time::timeout(Duration::from_secs(1), announcers.wait()).await.is_err() {
+        tracing::warn!("an announcement did not stop in time; leaving it");
+    }
+    served
 }

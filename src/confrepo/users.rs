@@ -105,6 +105,11 @@ impl Users {
         self.entries.iter().any(|(n, _)| n == name)
     }
 
+    /// `name`'s password hash (PHC string), if `name` is a user.
+    pub fn hash_of(&self, name: &str) -> Option<&str> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, hash)| hash.as_str())
+    }
+
     /// Checks `password` for `name` (slow by design: one Argon2id evaluation).
     pub fn verify(&self, name: &str, password: &str) -> Verdict {
         let Some((_, hash)) = self.entries.iter().find(|(n, _)| n == name) else { return Verdict::UnknownUser };

@@ -465,6 +465,40 @@ fn wrong_password_unknown_user_untrusted_certificate_and_unreachable_server_are_
 }
 
 #[test]
+fn a_login_cached_after_a_good_password_refuses_a_wrong_one_and_the_old_one_once_changed() {
+    let mut site = Site::new(12);
+    site.addr = "127.42.12.1:2027".into();
+    let server = site.start_with(&[("RUST_LOG", "info,eccluster::confrepo::server=debug")]);
+    site.bootstrap(&server, "w1", None);
+    site.ok("w1", &["pull"]);
+    let wrong = site.path("wrong.password");
+    fs::write(&wrong, "not it\n").expect("write");
+    let pull_with = |password: &std::path::Path| {
+        Command::new(ECCFG).arg("--wc").arg(site.path("w1")).arg("--password-file").arg(password).arg("pull").output().expect("eccfg")
+    };
+    let out = pull_with(&wrong);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("wrong password for user 'admin'"), "{}", text(&out.stderr));
+    site.ok("w1", &["pull"]);
+    let log = fs::read_to_string(site.log()).expect("log");
+    assert!(log.contains("verdict=Accepted cached=true"), "the good password was never taken from the cache:\n{log}");
+    assert!(log.contains("verdict=WrongPassword cached=false"), "{log}");
+
+    // The password changed with `ecconfigd user add` while the server runs: the old one, cached
+    // a moment ago, is refused; the new one is taken.
+    let new = site.path("new.password");
+    fs::write(&new, "a new password\n").expect("write");
+    let out = Command::new(ECCONFIGD).args(["user", "add", "admin", "--password-file"]).arg(&new).arg("--state-dir").arg(&site.state).output().expect("user add");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = pull_with(&site.password);
+    assert_eq!(out.status.code(), Some(1), "the old password still works: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("wrong password for user 'admin'"), "{}", text(&out.stderr));
+    let out = pull_with(&new);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    drop(server);
+}
+
+#[test]
 fn a_malformed_conf_file_is_refused_at_commit_with_file_line_and_column() {
     let site = Site::new(6);
     let server = site.start();

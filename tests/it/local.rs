@@ -1,7 +1,8 @@
 //! `eccluster local up` as an operator starts it from the README: the manager and five nodes
 //! of `segments/local.conf` with the DuraVIP example `docs/examples/duravip.conf`; a move
-//! through the manager, every node's `cluster duravip show` agreeing; a node and then the
-//! manager killed with kill -9, each reported at once; Ctrl-C stops the rest.
+//! through the manager, every node's `cluster duravip show` agreeing; the manager told the
+//! revisions ecconfigd made before it was up; a node and then the manager killed with kill -9,
+//! each reported at once; Ctrl-C stops the rest.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -105,6 +106,16 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
         .output()
         .expect("eccfg pull");
     assert!(String::from_utf8_lossy(&pull.stdout).contains("No files changed."), "{}", String::from_utf8_lossy(&pull.stderr));
+    // ecconfigd made the seed revisions before the manager was up; it announces them again
+    // every 10 s, so the manager learns them, having logged the failed attempts once.
+    eventually("the manager to know the seed revisions", Duration::from_secs(30), || async {
+        let reply = eccluster::local::ask(&dir.path().join("console"), "json show cluster config").await.ok()?;
+        let v: Value = serde_json::from_str(&reply.body).ok()?;
+        (v["newest"]["east"] == 1 && v["newest"]["west"] == 1).then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.path().join("ecconfigd.log")).expect("ecconfigd.log");
+    assert!(log.matches("cannot announce configuration revisions").count() <= 1, "{log}");
 
     let before = eventually("every node agreeing on six owners", Duration::from_secs(20), || async {
         agreed(dir.path()).await.filter(|o| o.len() == 6)

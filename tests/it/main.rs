@@ -3,6 +3,7 @@
 //! actuator. One binary, several modules.
 
 mod actuator;
+mod announce;
 mod config;
 mod confrepo;
 mod console;
