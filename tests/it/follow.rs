@@ -48,6 +48,15 @@ async fn three_nodes_take_each_commit_and_keep_the_last_good_one_when_a_revision
         assert_eq!(site.wc_whole(&node), 2);
         assert!(site.cluster.log_text(&node).contains("configuration not updated; the running configuration stays"));
     }
+    // The manager's view: every node behind on east 3, with its reason.
+    let view: serde_json::Value = eventually("the manager to list every node's refusal", LIMIT, || async {
+        let reply = site.cluster.ask("mgr", "json show cluster config").await.ok()?;
+        let view: serde_json::Value = serde_json::from_str(&reply.body).ok()?;
+        let nodes = view["nodes"].as_array()?;
+        (nodes.len() == 3 && nodes.iter().all(|n| n["state"] == "behind" && n["error"].is_string())).then_some(view)
+    })
+    .await;
+    assert_eq!(view["newest"]["east"], 3, "{view}");
     // A node restarted now runs the last good revision.
     site.cluster.kill9("east1");
     site.cluster.start("east1");
@@ -60,6 +69,13 @@ async fn three_nodes_take_each_commit_and_keep_the_last_good_one_when_a_revision
         let info = site.info(&node).await.expect("cluster info");
         assert_eq!(info["config_error"], "none", "{node}");
     }
+    eventually("the manager to list every node current", LIMIT, || async {
+        let reply = site.cluster.ask("mgr", "json show cluster config").await.ok()?;
+        let view: serde_json::Value = serde_json::from_str(&reply.body).ok()?;
+        let nodes = view["nodes"].as_array()?;
+        (nodes.len() == 3 && nodes.iter().all(|n| n["state"] == "current" && n["error"].is_null())).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
