@@ -96,6 +96,14 @@ pub fn covers(running: &Revisions, newest: &Revisions) -> bool {
     newest.iter().all(|(repo, rev)| running.get(repo).is_some_and(|r| r >= rev))
 }
 
+/// The repository every node follows besides its subcluster's.
+pub const GLOBAL: &str = "global";
+
+/// The part of `newest` a node of `subcluster` follows: `global` and its subcluster's.
+pub fn followed_by(newest: &Revisions, subcluster: &str) -> Revisions {
+    newest.iter().filter(|(repo, _)| *repo == GLOBAL || *repo == subcluster).map(|(r, n)| (r.clone(), *n)).collect()
+}
+
 /// Cuts `text` to at most [`MAX_ERROR`] bytes at a character boundary.
 pub fn bounded_error(text: &str) -> String {
     let mut end = text.len().min(MAX_ERROR);
@@ -108,6 +116,8 @@ pub fn bounded_error(text: &str) -> String {
 /// What a node last reported, as the manager knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeRevisions {
+    /// Its subcluster: it follows `global` and this repository.
+    pub subcluster: String,
     /// The revisions it runs.
     pub running: Revisions,
     /// Why not the newest, while that stands.
@@ -130,7 +140,8 @@ pub enum PublisherOutput {
     SetTimer(Duration),
 }
 
-/// The manager's side: the newest revisions, and what each live node runs.
+/// The manager's side: the newest revisions, and what each live node runs. A node is told,
+/// and compared against, only the repositories it follows ([`followed_by`]).
 #[derive(Debug)]
 pub struct Publisher {
     newest: Revisions,
@@ -165,8 +176,7 @@ impl Publisher {
         if !raise(&mut self.newest, &Revisions::from([(repo.to_owned(), rev)])) {
             return false;
         }
-        let lagging: Vec<String> =
-            self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest)).map(|(name, _)| name.clone()).collect();
+        let lagging = self.lagging();
         for node in lagging {
             self.tell(node);
         }
@@ -174,10 +184,23 @@ impl Publisher {
         true
     }
 
-    /// Node `name` is up (again): it is told the newest revisions, if there are any.
-    pub fn handle_node_up(&mut self, name: &str) {
-        self.nodes.insert(name.to_owned(), NodeRevisions::default());
-        if !self.newest.is_empty() {
+    /// The newest revisions of what node `n` follows.
+    pub fn newest_for(&self, n: &NodeRevisions) -> Revisions {
+        followed_by(&self.newest, &n.subcluster)
+    }
+
+    /// Live nodes that do not run the newest revisions of what they follow.
+    fn lagging(&self) -> Vec<String> {
+        self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest_for(n))).map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Node `name` of `subcluster` is up (again): it is told the newest revisions of what it
+    /// follows, if there are any.
+    pub fn handle_node_up(&mut self, name: &str, subcluster: &str) {
+        let node = NodeRevisions { subcluster: subcluster.to_owned(), ..NodeRevisions::default() };
+        let any = !self.newest_for(&node).is_empty();
+        self.nodes.insert(name.to_owned(), node);
+        if any {
             self.tell(name.to_owned());
             self.arm();
         }
@@ -201,8 +224,7 @@ impl Publisher {
     /// The resend timer fired: every lagging node is told again.
     pub fn handle_timer(&mut self) {
         self.timer_set = false;
-        let lagging: Vec<String> =
-            self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest)).map(|(name, _)| name.clone()).collect();
+        let lagging = self.lagging();
         if lagging.is_empty() {
             return;
         }
@@ -218,7 +240,8 @@ impl Publisher {
     }
 
     fn tell(&mut self, to: String) {
-        if let Ok(payload) = RevisionMessage::Newest(self.newest.clone()).encode() {
+        let Some(node) = self.nodes.get(&to) else { return };
+        if let Ok(payload) = RevisionMessage::Newest(self.newest_for(node)).encode() {
             self.outputs.push_back(PublisherOutput::Send { to, payload });
         }
     }

@@ -102,7 +102,10 @@ impl View<'_> {
             Check::Config(newest) => {
                 let behind: Vec<String> = (0..self.topo.len())
                     .filter(|&i| self.running.contains(i) && self.topo.host(i).role == eccluster_proto::Role::Node)
-                    .filter(|i| !self.config.get(i).is_some_and(|r| eccluster_proto::revisions::covers(r, newest)))
+                    .filter(|&i| {
+                        let theirs = eccluster_proto::revisions::followed_by(newest, &self.topo.host(i).subcluster);
+                        !self.config.get(&i).is_some_and(|r| eccluster_proto::revisions::covers(r, &theirs))
+                    })
                     .map(|i| format!("{} runs {:?}", name(i), self.config.get(&i).cloned().unwrap_or_default()))
                     .collect();
                 if behind.is_empty() {

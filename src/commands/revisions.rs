@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use eccluster_proto::node::{Format, Node};
-use eccluster_proto::revisions::{covers, NodeRevisions, Revisions, MAX_NAME, MAX_REPOS};
+use eccluster_proto::revisions::{covers, followed_by, NodeRevisions, Revisions, MAX_NAME, MAX_REPOS};
 use serde_json::{json, Value};
 
 use super::output::{pretty, single_line, xml_escape};
@@ -224,7 +224,7 @@ fn listed(revisions: &Revisions) -> String {
 }
 
 fn state(node: &NodeRevisions, newest: &Revisions) -> &'static str {
-    if covers(&node.running, newest) {
+    if covers(&node.running, &followed_by(newest, &node.subcluster)) {
         "current"
     } else {
         "behind"

@@ -300,7 +300,7 @@ impl Node {
                     seq.handle_member_up(now, m);
                 }
                 match (&mut self.revisions, m.role) {
-                    (super::RevisionCore::Publisher(p), Role::Node) => p.handle_node_up(&m.name),
+                    (super::RevisionCore::Publisher(p), Role::Node) => p.handle_node_up(&m.name, &m.subcluster),
                     (super::RevisionCore::Follower(f), Role::Manager) => f.handle_manager_up(&m.name),
                     _ => {}
                 }

@@ -28,8 +28,10 @@ fn a_publisher_tells_lagging_nodes_until_they_run_the_newest() {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let mut p = Publisher::new(Duration::from_secs(1));
-    p.handle_node_up("east1");
-    p.handle_node_up("east2");
+    p.handle_node_up("east1", "default");
+    p.handle_node_up("east2", "default");
+    // A node of another subcluster does not follow default's repository: never told of it.
+    p.handle_node_up("west1", "west");
     assert!(drain_publisher(&mut p).is_empty(), "nothing to tell before a revision is known");
     assert!(p.publish("default", 3));
     let out = drain_publisher(&mut p);
@@ -51,7 +53,7 @@ fn a_publisher_tells_lagging_nodes_until_they_run_the_newest() {
     // A node that comes up (again) is told at once, whatever it ran before.
     p.handle_node_down("east2");
     assert!(!p.nodes().contains_key("east2"));
-    p.handle_node_up("east2");
+    p.handle_node_up("east2", "default");
     assert_eq!(told(&drain_publisher(&mut p)), [("east2".to_owned(), newest)]);
     assert!(!p.publish("", 9) && !p.publish(&"x".repeat(MAX_NAME + 1), 9));
 }

@@ -283,7 +283,8 @@ pub enum Action {
     },
     /// Every running node sees exactly the running nodes it can reach as up.
     /// A commit to configuration repository `repo` (its next revision), told to the running
-    /// manager as the configuration server tells it.
+    /// manager as the configuration server tells it. Nodes follow `global` and their
+    /// subcluster's repository.
     ConfigCommit(String),
     /// The configuration server stops answering (`true`) or answers again: pulls that end
     /// while it is down fail, and the nodes retry, backing off.

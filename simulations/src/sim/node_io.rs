@@ -309,7 +309,12 @@ impl Simulation {
             let running = self.revisions.running.get(&i).cloned().unwrap_or_default();
             (running, Some("the configuration server does not answer".to_owned()), FetchOutcome::Unreachable)
         } else {
-            let revisions = if self.revisions.follow { self.revisions.committed.clone() } else { revisions };
+            let subcluster = &self.topo.host(i).subcluster;
+            let revisions = if self.revisions.follow {
+                eccluster_proto::revisions::followed_by(&self.revisions.committed, subcluster)
+            } else {
+                revisions
+            };
             self.trace.note(now, &format!("{name} runs configuration {revisions:?}"));
             self.revisions.running.insert(i, revisions.clone());
             (revisions, None, FetchOutcome::Done)

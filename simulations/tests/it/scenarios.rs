@@ -267,7 +267,7 @@ fn configuration_commits_reach_every_node_through_crashes_a_partition_and_a_mana
         let trace = std::fs::read_to_string(&trace).expect("trace");
         // The node that was down, the one cut off, and every node after the manager's
         // restart ran the revisions committed meanwhile.
-        for line in ["west2 runs configuration {\"default\": 3", "east1 runs configuration {\"default\": 4", "east8 runs configuration {\"default\": 4, \"global\": 2}"] {
+        for line in ["west2 runs configuration {\"global\": 1, \"west\": 1}", "east1 runs configuration {\"east\": 3, \"global\": 1}", "east8 runs configuration {\"east\": 3, \"global\": 2}"] {
             assert!(trace.contains(line), "seed {seed}: no {line:?}");
         }
         // With the server down every node's pull failed and was retried, backing off, until
@@ -275,7 +275,7 @@ fn configuration_commits_reach_every_node_through_crashes_a_partition_and_a_mana
         let failed = trace.matches("cannot pull: the configuration server is down").count();
         assert!(failed >= 16 * 2, "seed {seed}: {failed} failed pulls (each of the 16 nodes should retry at least twice in 4 s)");
         let after = &trace[trace.find("configuration server up").expect("server up in the trace")..];
-        assert!(after.contains("runs configuration {\"default\": 5"), "seed {seed}: nobody took default 5 after the server came back");
+        assert!(after.contains("\"global\": 3}"), "seed {seed}: nobody took global 3 after the server came back");
     }
 }
 

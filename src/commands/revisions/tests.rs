@@ -81,17 +81,18 @@ fn table(now: Instant) -> (Revisions, BTreeMap<String, NodeRevisions>) {
     let mut nodes = BTreeMap::new();
     nodes.insert(
         "west1".to_owned(),
-        NodeRevisions { running: newest.clone(), error: None, heard: Some(now - Duration::from_secs(3)) },
+        NodeRevisions { subcluster: "west".into(), running: newest.clone(), error: None, heard: Some(now - Duration::from_secs(3)) },
     );
     nodes.insert(
         "west2".to_owned(),
         NodeRevisions {
+            subcluster: "west".into(),
             running: revisions(&[("global", 2), ("west", 6)]),
             error: Some("pull failed:\nconnection <refused>\x1b[31m".to_owned()),
             heard: Some(now - Duration::from_secs(42)),
         },
     );
-    nodes.insert("west3".to_owned(), NodeRevisions::default());
+    nodes.insert("west3".to_owned(), NodeRevisions { subcluster: "west".into(), ..NodeRevisions::default() });
     (newest, nodes)
 }
 
