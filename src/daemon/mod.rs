@@ -325,7 +325,7 @@ pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
         }
     };
     if args.check_config {
-        let what = args.config.as_deref().map_or_else(|| args.segments.display().to_string(), |c| c.display().to_string());
+        let what = cfg.config_path.as_deref().map_or_else(|| args.segments.display().to_string(), |c| c.display().to_string());
         println!("{program}: configuration ok ({what}; {} DuraVIP address(es))", cfg.duravip.bindings.len());
         return std::process::ExitCode::SUCCESS;
     }
