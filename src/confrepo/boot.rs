@@ -9,7 +9,8 @@
 //!   (pull only while the working copy has no local changes) | `false` (never pull).
 //! - `repo` = a comma-separated list of `auto` (port 2027 of each manager of the segment file)
 //!   and `HOST[:PORT]`; the first that answers makes the working copy (default `auto`).
-//! - `reload_config_on_update` = `true` | `false`: load a pull that changed files.
+//! - `reload_config_on_update` = `true` | `false`: load a pull that changed files (the first
+//!   working copy, made when the node had none, is loaded either way).
 //!
 //! And the ones a node needs to reach the server without a prompt:
 //!

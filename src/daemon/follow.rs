@@ -92,6 +92,9 @@ pub struct Fetched {
     pub revisions: Revisions,
     /// Files of the working copy changed (it was made, or a pull changed files).
     pub changed: bool,
+    /// The working copy was made by this fetch (the node had none: it loads it whatever
+    /// `reload_config_on_update` says, as it would have at start).
+    pub made: bool,
     /// What happened, for the log and `cluster info`.
     pub summary: String,
     /// The server it talks to.
@@ -154,7 +157,7 @@ pub async fn fetch(settings: Arc<FollowSettings>, check: Check) -> Result<Fetche
     } else {
         format!("{}: up to date", show(&outcome.to))
     };
-    Ok(Fetched { changed: outcome.files_changed(), revisions: outcome.to, summary, server })
+    Ok(Fetched { changed: outcome.files_changed(), made: false, revisions: outcome.to, summary, server })
 }
 
 /// Makes the working copy from the first server that answers.
@@ -184,7 +187,7 @@ async fn make(settings: &FollowSettings, conn: &Connection) -> Result<Fetched, S
             Ok((wc, _)) => {
                 let revisions = wc.meta().bases.clone();
                 let summary = format!("working copy made at {}: {}", settings.wc().display(), show(&revisions));
-                return Ok(Fetched { revisions, changed: true, summary, server: server.to_string() });
+                return Ok(Fetched { revisions, changed: true, made: true, summary, server: server.to_string() });
             }
             Err(e) => errors.push(format!("{server}: {e}")),
         }

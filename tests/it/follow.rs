@@ -10,6 +10,8 @@
 use std::fs;
 use std::time::Duration;
 
+use eccluster::confrepo::wc::WorkingCopy;
+
 use crate::repo_support::{kill_when_stopped, Site};
 use crate::support::{converged, eventually};
 
@@ -146,4 +148,44 @@ async fn a_node_killed_during_its_swap_restarts_on_a_complete_revision() {
             .collect();
         assert!(left.is_empty(), "temporary trees left after a restart from {point}: {left:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_config_on_update_false_waits_for_config_reload_and_ifunchanged_keeps_local_changes() {
+    let mut site = Site::new(4, 2, "Broadcast_Timeout = 20\n").await;
+    site.boot_line("east1", "reload_config_on_update=false");
+    site.boot_line("east2", "autoupdate=ifunchanged");
+    site.cluster.start_all();
+    converged(&site.cluster, 3, LIMIT).await;
+    // The working copy made at start is loaded either way.
+    site.all_on(1, 20, LIMIT).await;
+    // east2's operator changes a file of its working copy by hand.
+    fs::write(site.wc("east2").join("default/local.conf"), "# a local change\n").expect("local change");
+
+    assert_eq!(site.commit("Broadcast_Timeout = 25\n").await, 2);
+    let error = |node: &'static str, want: &'static str| {
+        let site = &site;
+        async move {
+            eventually(&format!("{node} to say {want:?}"), LIMIT, || async {
+                let info = site.info(node).await?;
+                let error = info["config_error"].as_str()?.to_owned();
+                error.contains(want).then_some(error)
+            })
+            .await
+        }
+    };
+    // east1 pulled revision 2 but runs revision 1 until told to load it.
+    error("east1", "not loaded: reload_config_on_update = false").await;
+    assert_eq!(site.wc_whole("east1"), 2);
+    assert_eq!(site.timeout_on("east1").await.as_deref(), Some("Broadcast_Timeout = 20"));
+    let reply = site.cluster.ask("east1", "config reload").await.expect("config reload");
+    assert!(reply.is_ok(), "{}", reply.body);
+    site.node_on("east1", 2, 25, LIMIT).await;
+    let info = site.info("east1").await.expect("cluster info");
+    assert_eq!(info["config_error"], "none");
+    // east2 did not pull: its working copy has a local change.
+    let why = error("east2", "autoupdate = ifunchanged").await;
+    assert!(why.contains("default/local.conf"), "{why}");
+    assert_eq!(WorkingCopy::open(&site.wc("east2")).expect("wc").meta().bases["east"], 1);
+    assert_eq!(site.timeout_on("east2").await.as_deref(), Some("Broadcast_Timeout = 20"));
 }

@@ -166,15 +166,29 @@ impl Site {
 
     /// Waits until every running node runs revision `rev` of east and shows `timeout`.
     pub async fn all_on(&self, rev: u64, timeout: u64, limit: Duration) {
-        let want = format!("Broadcast_Timeout = {timeout}");
         for node in self.cluster.running().into_iter().filter(|n| n != "mgr") {
-            eventually(&format!("{node} on east {rev} with {want}"), limit, || async {
-                let info = self.info(&node).await?;
-                let running = info["config_running"].as_str()?.to_owned();
-                (running.contains(&format!("east {rev}")) && self.timeout_on(&node).await? == want).then_some(())
-            })
-            .await;
+            self.node_on(&node, rev, timeout, limit).await;
         }
+    }
+
+    /// Waits until `node` runs revision `rev` of east and shows `timeout`.
+    pub async fn node_on(&self, node: &str, rev: u64, timeout: u64, limit: Duration) {
+        let want = format!("Broadcast_Timeout = {timeout}");
+        eventually(&format!("{node} on east {rev} with {want}"), limit, || async {
+            let info = self.info(node).await?;
+            let running = info["config_running"].as_str()?.to_owned();
+            (running.contains(&format!("east {rev}")) && self.timeout_on(node).await? == want).then_some(())
+        })
+        .await;
+    }
+
+    /// Adds `line` to `node`'s cluster.boot (a later key wins).
+    pub fn boot_line(&self, node: &str, line: &str) {
+        let path = self.dir().join(format!("{node}.boot"));
+        let mut text = fs::read_to_string(&path).expect("cluster.boot");
+        text.push_str(line);
+        text.push('\n');
+        fs::write(&path, text).expect("cluster.boot");
     }
 
     /// The revision of east `node`'s working copy is at, checking that its file is that

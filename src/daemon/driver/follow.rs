@@ -130,7 +130,7 @@ impl Daemon {
                 if fetched.changed {
                     info!(pulled = %fetched.summary, "configuration working copy updated");
                     f.loaded = false;
-                    if f.settings.boot.reload_on_update {
+                    if f.settings.boot.reload_on_update || fetched.made {
                         load = f.settings.config_file(f.settings.wc()).map(|path| (path, fetched.revisions.clone()));
                         if load.is_none() {
                             // No configuration file in the working copy: the node runs none.
