@@ -98,7 +98,21 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     let conf = dir.path().join("conf");
     let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");
     assert_eq!(seeded, std::fs::read_to_string("docs/examples/duravip.conf").expect("example"));
-    assert!(conf.join("east1/ecelerity.conf").is_file() && conf.join("global").is_dir());
+    assert!(conf.join("default").is_dir() && conf.join("global").is_dir());
+    // Every node follows the repository: its working copy is DIR/wc/NAME, and it runs the
+    // seeded file from there (the DuraVIP bindings below come from it).
+    for node in NODES {
+        let wc = dir.path().join("wc").join(node);
+        eventually(&format!("{node} to run its working copy"), Duration::from_secs(30), || async {
+            let console = dir.path().join(format!("{node}.console"));
+            let reply = eccluster::local::ask(&console, "json cluster info").await.ok()?;
+            let v: Value = serde_json::from_str(&reply.body).ok()?;
+            let running = v["config_running"].as_str()?.to_owned();
+            (running.contains(" 1") && running.contains("global 0")).then_some(())
+        })
+        .await;
+        assert_eq!(std::fs::read_to_string(wc.join("default/ecelerity.conf")).expect("node's copy"), seeded, "{node}");
+    }
     let pull = std::process::Command::new(env!("CARGO_BIN_EXE_eccfg"))
         .arg("--wc").arg(&conf)
         .arg("--password-file").arg(dir.path().join("admin.password"))
