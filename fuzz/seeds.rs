@@ -16,6 +16,10 @@ use eccluster_proto::ops::journal::{self, JournalWrite};
 use eccluster_proto::ops::{
     Answer, AnswerStatus, Op, OpId, OpMessage, OpsConfig, Receipt, Sequencer, SequencerOutput, SequencerTimer, Target,
 };
+use eccluster_proto::revisions::{
+    bounded_error, Follower, FollowerOutput, Publisher, PublisherOutput, RevisionMessage, Revisions, MAX_ERROR,
+    MAX_NAME, MAX_REPOS,
+};
 use eccluster_proto::wire::{self, Kind};
 use eccluster_proto::{MemberId, Role};
 use rand::rngs::StdRng;
@@ -36,6 +40,7 @@ pub fn write(corpus: &Path) {
     put(corpus, "membership", swim);
     put(corpus, "ops", ops);
     put(corpus, "duravip", duravip);
+    put(corpus, "revisions", revision_messages());
     put(corpus, "console_frame", console_frames());
     put(corpus, "console_line", console_lines().iter().map(|l| l.as_bytes().to_vec()).collect());
     put(corpus, "journal", journals());
@@ -202,6 +207,45 @@ fn ops_messages() -> Vec<Vec<u8>> {
         OpMessage::Submitted { request: 5, result: Err("no binding for 10.99.0.9".into()) },
     ];
     messages.iter().map(|m| m.encode().expect("encode").to_vec()).collect()
+}
+
+/// Configuration-revision messages as the manager's publisher and a node's follower send
+/// them (the newest revisions; a node's report, with and without an error), and two at the
+/// bounds: the most repositories, one with the longest name (the others short, so that the
+/// seed stays small and fuzzing fast), and the longest error.
+fn revision_messages() -> Vec<Vec<u8>> {
+    let mut publisher = Publisher::new(Duration::from_secs(1));
+    publisher.handle_node_up("east1");
+    publisher.publish("global", 3);
+    publisher.publish("east", 12);
+    let mut follower = Follower::new();
+    follower.handle_manager_up("mgr");
+    follower.handle_newest("mgr", publisher.newest());
+    let running = Revisions::from([("global".to_owned(), 3), ("east".to_owned(), 11)]);
+    follower.set_running(running, Some("pull of east 12 failed: cannot reach ecconfigd at mgr:2027".into()));
+    let mut messages = Vec::new();
+    while let Some(output) = publisher.poll_output() {
+        if let PublisherOutput::Send { payload, .. } = output {
+            messages.push(payload.to_vec());
+        }
+    }
+    while let Some(output) = follower.poll_output() {
+        if let FollowerOutput::Send { payload, .. } = output {
+            messages.push(payload.to_vec());
+        }
+    }
+    let widest: Revisions = (1..MAX_REPOS)
+        .map(|i| (i.to_string(), u64::MAX - i as u64))
+        .chain([("n".repeat(MAX_NAME), 1)])
+        .collect();
+    let longest = bounded_error(&"é\n".repeat(MAX_ERROR));
+    for message in [
+        RevisionMessage::Newest(widest),
+        RevisionMessage::Running { revisions: Revisions::new(), error: Some(longest) },
+    ] {
+        messages.push(message.encode().expect("a message within the bounds encodes").to_vec());
+    }
+    messages
 }
 
 /// One DuraVIP datagram of every kind, IPv4 and IPv6.

@@ -24,6 +24,7 @@ use eccluster_proto::ops::journal::{self, JournalRecord, JournalWrite, Replay};
 use eccluster_proto::ops::{
     Answer, AnswerStatus, OpMessage, OpsConfig, Sequencer, SequencerOutput, SequencerTimer, Target,
 };
+use eccluster_proto::revisions::{self, RevisionMessage};
 use eccluster_proto::segments::Segments;
 use eccluster_proto::wire::{self, Kind};
 use eccluster_proto::{MemberId, Role};
@@ -104,6 +105,23 @@ pub fn ops(data: &[u8]) {
     if let Ok(message) = OpMessage::decode(data) {
         let bytes = message.encode().expect("a decoded operations message encodes");
         assert_eq!(OpMessage::decode(&bytes).as_ref(), Ok(&message), "an operations message does not survive encoding");
+    }
+}
+
+/// Configuration-revision messages read from a stream: decoding never panics, a decoded
+/// message is within the bounds a message may carry, and it survives encoding.
+pub fn revisions(data: &[u8]) {
+    if let Ok(message) = RevisionMessage::decode(data) {
+        let (revisions, error) = match &message {
+            RevisionMessage::Newest(revisions) => (revisions, None),
+            RevisionMessage::Running { revisions, error } => (revisions, error.as_ref()),
+        };
+        assert!(revisions.len() <= revisions::MAX_REPOS, "{} repositories decoded", revisions.len());
+        assert!(revisions.keys().all(|name| !name.is_empty() && name.len() <= revisions::MAX_NAME), "a name out of bounds decoded");
+        assert!(error.is_none_or(|e| e.len() <= revisions::MAX_ERROR), "an error text out of bounds decoded");
+        let bytes = message.encode().expect("a decoded revision message encodes");
+        assert!(bytes.len() <= data.len(), "a decoded revision message encodes longer than it came");
+        assert_eq!(RevisionMessage::decode(&bytes).as_ref(), Ok(&message), "a revision message does not survive encoding");
     }
 }
 

@@ -137,6 +137,12 @@ async fn ecconfigd_announces_every_commit_to_eccmgr_and_again_after_eccmgr_resta
     assert_eq!(names, ["west1", "west2"], "{view}");
     let text = c.ask("mgr", "show cluster config").await.expect("text form").body;
     assert!(text.starts_with(&format!("Newest: west {first}\nNode ")), "{text}");
+    // The other `cluster` words are still node commands on the manager; a node refuses the
+    // manager's commands.
+    let refused = c.ask("mgr", "cluster membership").await.expect("an answer");
+    assert!(!refused.is_ok() && refused.body.contains("is a node command"), "{}", refused.body);
+    let refused = c.ask("west1", "cluster config announce west 99").await.expect("an answer");
+    assert!(!refused.is_ok() && refused.body.contains("not available on a node"), "{}", refused.body);
 
     // Announcing every second from now on: the manager is killed, commits go on (ecconfigd does not wait for it), and the one made
     // while it was down supersedes the earlier; the restarted manager, which remembers no

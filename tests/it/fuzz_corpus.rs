@@ -47,6 +47,11 @@ fn ops_corpus() {
 }
 
 #[test]
+fn revisions_corpus() {
+    replay("revisions", checks::revisions);
+}
+
+#[test]
 fn duravip_corpus() {
     replay("duravip", checks::duravip);
 }
