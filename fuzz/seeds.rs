@@ -215,7 +215,7 @@ fn ops_messages() -> Vec<Vec<u8>> {
 /// seed stays small and fuzzing fast), and the longest error.
 fn revision_messages() -> Vec<Vec<u8>> {
     let mut publisher = Publisher::new(Duration::from_secs(1));
-    publisher.handle_node_up("east1");
+    publisher.handle_node_up("east1", "east");
     publisher.publish("global", 3);
     publisher.publish("east", 12);
     let mut follower = Follower::new();
@@ -241,7 +241,7 @@ fn revision_messages() -> Vec<Vec<u8>> {
     let longest = bounded_error(&"é\n".repeat(MAX_ERROR));
     for message in [
         RevisionMessage::Newest(widest),
-        RevisionMessage::Running { revisions: Revisions::new(), error: Some(longest) },
+        RevisionMessage::Running { revisions: Revisions::new(), error: Some(longest), knows: Revisions::new() },
     ] {
         messages.push(message.encode().expect("a message within the bounds encodes").to_vec());
     }

@@ -112,12 +112,14 @@ pub fn ops(data: &[u8]) {
 /// message is within the bounds a message may carry, and it survives encoding.
 pub fn revisions(data: &[u8]) {
     if let Ok(message) = RevisionMessage::decode(data) {
-        let (revisions, error) = match &message {
-            RevisionMessage::Newest(revisions) => (revisions, None),
-            RevisionMessage::Running { revisions, error } => (revisions, error.as_ref()),
+        let (maps, error) = match &message {
+            RevisionMessage::Newest(revisions) => ([revisions, revisions], None),
+            RevisionMessage::Running { revisions, error, knows } => ([revisions, knows], error.as_ref()),
         };
-        assert!(revisions.len() <= revisions::MAX_REPOS, "{} repositories decoded", revisions.len());
-        assert!(revisions.keys().all(|name| !name.is_empty() && name.len() <= revisions::MAX_NAME), "a name out of bounds decoded");
+        for revisions in maps {
+            assert!(revisions.len() <= revisions::MAX_REPOS, "{} repositories decoded", revisions.len());
+            assert!(revisions.keys().all(|name| !name.is_empty() && name.len() <= revisions::MAX_NAME), "a name out of bounds decoded");
+        }
         assert!(error.is_none_or(|e| e.len() <= revisions::MAX_ERROR), "an error text out of bounds decoded");
         let bytes = message.encode().expect("a decoded revision message encodes");
         assert!(bytes.len() <= data.len(), "a decoded revision message encodes longer than it came");

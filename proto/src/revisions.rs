@@ -3,7 +3,8 @@
 //!
 //! The manager's shell learns of a new revision (the configuration server tells it after a
 //! commit) and hands it to the [`Publisher`], which tells every live node the newest revisions
-//! and keeps telling a node, every `resend`, until the node reports running them. A node's
+//! of what it follows (`global` and its subcluster's) and keeps telling a node, every `resend`,
+//! until the node reports that it knows them (whether it runs them is its report). A node's
 //! [`Follower`] asks its shell to bring the working copy up to the newest revisions
 //! ([`FollowerOutput::Fetch`]) once per newer revision it hears of, and reports to every
 //! manager what it runs, with the reason when it cannot run the newest (a pull that failed, a
@@ -45,6 +46,9 @@ pub enum RevisionMessage {
         revisions: Revisions,
         /// The last pull's or reload's failure, while it stands.
         error: Option<String>,
+        /// The newest revisions the node has heard of: the manager stops telling a node what
+        /// it knows (a node that cannot run them keeps saying why, and is not told again).
+        knows: Revisions,
     },
 }
 
@@ -61,15 +65,17 @@ impl RevisionMessage {
         }
         let (kind, body) = wire::decode_message(message)?;
         let decoded: RevisionMessage = wire::decode_body(Kind::Config, kind, body)?;
-        let (revisions, error) = match &decoded {
-            RevisionMessage::Newest(r) => (r, None),
-            RevisionMessage::Running { revisions, error } => (revisions, error.as_ref()),
+        let (maps, error) = match &decoded {
+            RevisionMessage::Newest(r) => ([r, r], None),
+            RevisionMessage::Running { revisions, error, knows } => ([revisions, knows], error.as_ref()),
         };
-        if revisions.len() > MAX_REPOS {
-            return Err(DecodeError::Body(format!("{} repositories, at most {MAX_REPOS}", revisions.len())));
-        }
-        if let Some(name) = revisions.keys().find(|n| n.is_empty() || n.len() > MAX_NAME) {
-            return Err(DecodeError::Body(format!("repository name of {} bytes (1 to {MAX_NAME})", name.len())));
+        for revisions in maps {
+            if revisions.len() > MAX_REPOS {
+                return Err(DecodeError::Body(format!("{} repositories, at most {MAX_REPOS}", revisions.len())));
+            }
+            if let Some(name) = revisions.keys().find(|n| n.is_empty() || n.len() > MAX_NAME) {
+                return Err(DecodeError::Body(format!("repository name of {} bytes (1 to {MAX_NAME})", name.len())));
+            }
         }
         if error.is_some_and(|e| e.len() > MAX_ERROR) {
             return Err(DecodeError::Body(format!("error text over {MAX_ERROR} bytes")));
@@ -122,6 +128,8 @@ pub struct NodeRevisions {
     pub running: Revisions,
     /// Why not the newest, while that stands.
     pub error: Option<String>,
+    /// The newest revisions it said it has heard of.
+    pub knows: Revisions,
     /// When it last reported (`None`: not since it came up).
     pub heard: Option<Instant>,
 }
@@ -176,8 +184,7 @@ impl Publisher {
         if !raise(&mut self.newest, &Revisions::from([(repo.to_owned(), rev)])) {
             return false;
         }
-        let lagging = self.lagging();
-        for node in lagging {
+        for node in self.unaware() {
             self.tell(node);
         }
         self.arm();
@@ -189,9 +196,10 @@ impl Publisher {
         followed_by(&self.newest, &n.subcluster)
     }
 
-    /// Live nodes that do not run the newest revisions of what they follow.
-    fn lagging(&self) -> Vec<String> {
-        self.nodes.iter().filter(|(_, n)| !covers(&n.running, &self.newest_for(n))).map(|(name, _)| name.clone()).collect()
+    /// Live nodes that have not said they know the newest revisions of what they follow (they
+    /// are told, and told again until they do; what they run is theirs to report).
+    fn unaware(&self) -> Vec<String> {
+        self.nodes.iter().filter(|(_, n)| !covers(&n.knows, &self.newest_for(n))).map(|(name, _)| name.clone()).collect()
     }
 
     /// Node `name` of `subcluster` is up (again): it is told the newest revisions of what it
@@ -213,18 +221,19 @@ impl Publisher {
 
     /// Node `from` reports what it runs. Reports of nodes not up are ignored (the node is
     /// told on its way up).
-    pub fn handle_running(&mut self, now: Instant, from: &str, revisions: Revisions, error: Option<String>) {
+    pub fn handle_running(&mut self, now: Instant, from: &str, revisions: Revisions, error: Option<String>, knows: Revisions) {
         if let Some(node) = self.nodes.get_mut(from) {
             node.running = revisions;
             node.error = error;
+            node.knows = knows;
             node.heard = Some(now);
         }
     }
 
-    /// The resend timer fired: every lagging node is told again.
+    /// The resend timer fired: every node that has not said it knows the newest is told again.
     pub fn handle_timer(&mut self) {
         self.timer_set = false;
-        let lagging = self.lagging();
+        let lagging = self.unaware();
         if lagging.is_empty() {
             return;
         }
@@ -445,7 +454,7 @@ impl Follower {
     }
 
     fn report_to(&mut self, to: String) {
-        let message = RevisionMessage::Running { revisions: self.running.clone(), error: self.error.clone() };
+        let message = RevisionMessage::Running { revisions: self.running.clone(), error: self.error.clone(), knows: self.newest.clone() };
         if let Ok(payload) = message.encode() {
             self.outputs.push_back(FollowerOutput::Send { to, payload });
         }

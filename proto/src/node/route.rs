@@ -106,8 +106,8 @@ impl Node {
                 f.handle_newest(from, &newest);
                 Ok(())
             }
-            (super::RevisionCore::Publisher(p), RevisionMessage::Running { revisions, error }) if !from_manager => {
-                p.handle_running(now, from, revisions, error);
+            (super::RevisionCore::Publisher(p), RevisionMessage::Running { revisions, error, knows }) if !from_manager => {
+                p.handle_running(now, from, revisions, error, knows);
                 Ok(())
             }
             (_, RevisionMessage::Newest(_)) => Err(NodeError::NotHere(format!("newest revisions from {from}, which is not a manager, or at a manager"))),

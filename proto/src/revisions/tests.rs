@@ -43,13 +43,15 @@ fn a_publisher_tells_lagging_nodes_until_they_run_the_newest() {
     assert!(!p.publish("default", 2));
     assert!(drain_publisher(&mut p).is_empty());
     // east1 runs it; east2's report is lost: only east2 is told again.
-    p.handle_running(now, "east1", revs(&[("default", 3), ("global", 1)]), None);
+    p.handle_running(now, "east1", revs(&[("default", 3), ("global", 1)]), None, revs(&[("default", 3)]));
     p.handle_timer();
     let out = drain_publisher(&mut p);
     assert_eq!(told(&out), [("east2".to_owned(), newest.clone())]);
-    p.handle_running(now, "east2", revs(&[("default", 3)]), None);
+    // east2 knows it but cannot run it: it says why, and is not told again.
+    p.handle_running(now, "east2", revs(&[("default", 2)]), Some("does not load".into()), revs(&[("default", 3)]));
     p.handle_timer();
-    assert!(drain_publisher(&mut p).is_empty(), "everyone runs the newest: no more resends, no timer");
+    assert!(drain_publisher(&mut p).is_empty(), "everyone knows the newest: no more resends, no timer");
+    assert!(!covers(&p.nodes()["east2"].running, &p.newest_for(&p.nodes()["east2"])), "east2 is behind");
     // A node that comes up (again) is told at once, whatever it ran before.
     p.handle_node_down("east2");
     assert!(!p.nodes().contains_key("east2"));
@@ -64,7 +66,7 @@ fn a_follower_fetches_once_per_newer_revision_and_reports_to_every_manager() {
     f.set_running(revs(&[("default", 2), ("global", 1)]), None);
     assert!(drain_follower(&mut f).is_empty(), "no manager known yet");
     f.handle_manager_up("mgr");
-    let running = RevisionMessage::Running { revisions: revs(&[("default", 2), ("global", 1)]), error: None };
+    let running = RevisionMessage::Running { revisions: revs(&[("default", 2), ("global", 1)]), error: None, knows: Revisions::new() };
     let report = |out: &[FollowerOutput]| -> Vec<(String, RevisionMessage)> {
         out.iter()
             .filter_map(|o| match o {
@@ -167,7 +169,7 @@ fn messages_out_of_bounds_are_refused() {
     assert!(RevisionMessage::decode(&encoded).expect_err("long name").to_string().contains("repository name"));
     let big = vec![0u8; MAX_BYTES + 1];
     assert!(matches!(RevisionMessage::decode(&big), Err(DecodeError::Oversize { .. })));
-    let ok = RevisionMessage::Running { revisions: revs(&[("global", 7)]), error: Some("no".into()) };
+    let ok = RevisionMessage::Running { revisions: revs(&[("global", 7)]), error: Some("no".into()), knows: revs(&[("global", 8)]) };
     assert_eq!(RevisionMessage::decode(&ok.encode().expect("encodes")).expect("decodes"), ok);
     assert!(RevisionMessage::decode(&crate::wire::encode(Kind::Ops, &[0])).is_err());
 }

@@ -81,7 +81,13 @@ fn table(now: Instant) -> (Revisions, BTreeMap<String, NodeRevisions>) {
     let mut nodes = BTreeMap::new();
     nodes.insert(
         "west1".to_owned(),
-        NodeRevisions { subcluster: "west".into(), running: newest.clone(), error: None, heard: Some(now - Duration::from_secs(3)) },
+        NodeRevisions {
+            subcluster: "west".into(),
+            running: newest.clone(),
+            error: None,
+            knows: newest.clone(),
+            heard: Some(now - Duration::from_secs(3)),
+        },
     );
     nodes.insert(
         "west2".to_owned(),
@@ -89,6 +95,7 @@ fn table(now: Instant) -> (Revisions, BTreeMap<String, NodeRevisions>) {
             subcluster: "west".into(),
             running: revisions(&[("global", 2), ("west", 6)]),
             error: Some("pull failed:\nconnection <refused>\x1b[31m".to_owned()),
+            knows: newest.clone(),
             heard: Some(now - Duration::from_secs(42)),
         },
     );
