@@ -15,8 +15,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+
+use crate::repo_support::kill_when_stopped;
 
 const ECCONFIGD: &str = env!("CARGO_BIN_EXE_ecconfigd");
 const ECCFG: &str = env!("CARGO_BIN_EXE_eccfg");
@@ -191,17 +192,6 @@ fn first_line(stdout: std::process::ChildStdout, limit: Duration) -> Option<Stri
         }
     });
     rx.recv_timeout(limit).ok().flatten()
-}
-
-/// Waits until `child` has stopped itself at a stop point (SIGSTOP), then kills it.
-fn kill_when_stopped(child: &mut Child) {
-    let pid = Pid::from_raw(child.id() as i32);
-    match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
-        Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
-        other => panic!("expected the process to stop at its stop point, got {other:?}"),
-    }
-    kill(pid, Signal::SIGKILL).expect("SIGKILL");
-    child.wait().expect("reap");
 }
 
 #[test]

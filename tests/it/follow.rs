@@ -38,12 +38,7 @@ async fn three_nodes_take_each_commit_and_keep_the_last_good_one_when_a_revision
     // the last good one, in their working copy too, and say why.
     assert_eq!(site.commit("Broadcast_Timeout = 0\n").await, 3);
     for node in site.nodes.clone() {
-        let error = eventually(&format!("{node} to refuse east 3"), LIMIT, || async {
-            let info = site.info(&node).await?;
-            let error = info["config_error"].as_str()?.to_owned();
-            (error != "none").then_some(error)
-        })
-        .await;
+        let error = site.error_of(&node, "", LIMIT).await;
         assert!(error.contains("Broadcast_Timeout") && error.contains("default/ecelerity.conf:1:"), "{node}: {error}");
         assert!(error.contains(&site.wc(&node).display().to_string()), "the error names the working copy's file: {error}");
         assert_eq!(site.timeout_on(&node).await.as_deref(), Some("Broadcast_Timeout = 25"));
@@ -97,12 +92,7 @@ async fn nodes_keep_their_last_complete_revision_when_ecconfigd_dies_mid_pull_an
     tokio::task::block_in_place(|| site.kill_server_when_stopped());
 
     for node in site.nodes.clone() {
-        let error = eventually(&format!("{node} to report the failed pull"), LIMIT, || async {
-            let info = site.info(&node).await?;
-            let error = info["config_error"].as_str()?.to_owned();
-            (error != "none").then_some(error)
-        })
-        .await;
+        let error = site.error_of(&node, "", LIMIT).await;
         assert!(error.contains("pull from") && error.contains("failed"), "{node}: {error}");
         assert_eq!(site.wc_whole(&node), 1, "{node} keeps revision 1 whole");
         assert_eq!(site.timeout_on(&node).await.as_deref(), Some("Broadcast_Timeout = 20"));
@@ -163,19 +153,8 @@ async fn reload_config_on_update_false_waits_for_config_reload_and_ifunchanged_k
     fs::write(site.wc("east2").join("default/local.conf"), "# a local change\n").expect("local change");
 
     assert_eq!(site.commit("Broadcast_Timeout = 25\n").await, 2);
-    let error = |node: &'static str, want: &'static str| {
-        let site = &site;
-        async move {
-            eventually(&format!("{node} to say {want:?}"), LIMIT, || async {
-                let info = site.info(node).await?;
-                let error = info["config_error"].as_str()?.to_owned();
-                error.contains(want).then_some(error)
-            })
-            .await
-        }
-    };
     // east1 pulled revision 2 but runs revision 1 until told to load it.
-    error("east1", "not loaded: reload_config_on_update = false").await;
+    site.error_of("east1", "not loaded: reload_config_on_update = false", LIMIT).await;
     assert_eq!(site.wc_whole("east1"), 2);
     assert_eq!(site.timeout_on("east1").await.as_deref(), Some("Broadcast_Timeout = 20"));
     let reply = site.cluster.ask("east1", "config reload").await.expect("config reload");
@@ -184,7 +163,7 @@ async fn reload_config_on_update_false_waits_for_config_reload_and_ifunchanged_k
     let info = site.info("east1").await.expect("cluster info");
     assert_eq!(info["config_error"], "none");
     // east2 did not pull: its working copy has a local change.
-    let why = error("east2", "autoupdate = ifunchanged").await;
+    let why = site.error_of("east2", "autoupdate = ifunchanged", LIMIT).await;
     assert!(why.contains("default/local.conf"), "{why}");
     assert_eq!(WorkingCopy::open(&site.wc("east2")).expect("wc").meta().bases["east"], 1);
     assert_eq!(site.timeout_on("east2").await.as_deref(), Some("Broadcast_Timeout = 20"));

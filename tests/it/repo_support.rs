@@ -182,6 +182,17 @@ impl Site {
         .await;
     }
 
+    /// Waits until `node`'s `cluster info` shows a configuration error containing `want`; the
+    /// error.
+    pub async fn error_of(&self, node: &str, want: &str, limit: Duration) -> String {
+        eventually(&format!("{node} to report an error with {want:?}"), limit, || async {
+            let info = self.info(node).await?;
+            let error = info["config_error"].as_str()?.to_owned();
+            (error != "none" && error.contains(want)).then_some(error)
+        })
+        .await
+    }
+
     /// Adds `line` to `node`'s cluster.boot (a later key wins).
     pub fn boot_line(&self, node: &str, line: &str) {
         let path = self.dir().join(format!("{node}.boot"));
