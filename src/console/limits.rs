@@ -11,6 +11,7 @@
 //!   Max_Reply_Size = 67108864     # bytes of one answer held for a client
 //!   Listen "/tmp/2025" {
 //!     Concurrency = 8             # a Listen scope overrides the listener's value for its socket
+//!     File_Mode = 0660            # permission bits of the socket file, octal (default 0600)
 //!   }
 //! }
 //! ```
@@ -38,9 +39,14 @@ const REQUEST_BYTES: RangeInclusive<u64> = 1024..=16 * 1024 * 1024;
 /// `Max_Reply_Size`, in bytes: at most what a client accepts (one byte of the frame is the status).
 const REPLY_BYTES: RangeInclusive<u64> = 64 * 1024..=MAX_REPLY as u64 - 1;
 
+/// `File_Mode`: permission bits of the socket file. Connecting needs write permission, so the
+/// owner (the daemon's user) must keep it; set-id and sticky bits mean nothing on a socket.
+const FILE_MODE: RangeInclusive<u32> = 0o200..=0o777;
+
 /// The values one scope sets; `None` for what it leaves alone.
 #[derive(Debug, Default)]
 struct Overrides {
+    file_mode: Option<u32>,
     max_connections: Option<usize>,
     idle_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -50,7 +56,8 @@ struct Overrides {
 
 impl Overrides {
     fn apply(self, cfg: &mut ListenerConfig) {
-        let Overrides { max_connections, idle_timeout, write_timeout, max_request, max_reply } = self;
+        let Overrides { file_mode, max_connections, idle_timeout, write_timeout, max_request, max_reply } = self;
+        cfg.file_mode = file_mode.unwrap_or(cfg.file_mode);
         cfg.max_connections = max_connections.unwrap_or(cfg.max_connections);
         cfg.idle_timeout = idle_timeout.unwrap_or(cfg.idle_timeout);
         cfg.write_timeout = write_timeout.unwrap_or(cfg.write_timeout);
@@ -83,6 +90,7 @@ fn read(scope: &Scope) -> Result<Overrides, ConfigError> {
         scope.option(name).map(|o| seconds(o, range)).transpose()
     };
     Ok(Overrides {
+        file_mode: scope.option("File_Mode").map(file_mode).transpose()?,
         max_connections: count(
             "Concurrency",
             &CONCURRENCY,
@@ -107,6 +115,21 @@ fn out_of_range(option: &ConfigOption, range: &RangeInclusive<u64>, unit: &str, 
             range.end()
         ),
     }
+}
+
+fn file_mode(option: &ConfigOption) -> Result<u32, ConfigError> {
+    let mode = option.as_octal()?;
+    if !FILE_MODE.contains(&mode) || mode & 0o200 == 0 {
+        return Err(ConfigError::Invalid {
+            span: option.span.clone(),
+            message: format!(
+                "File_Mode = {} is not a socket mode; use octal permission bits up to 0777 that keep \
+                 the owner's write bit (0200), e.g. 0600 or 0660",
+                option.value
+            ),
+        });
+    }
+    Ok(mode)
 }
 
 fn whole(option: &ConfigOption, range: &RangeInclusive<u64>, unit: &str, why: &str) -> Result<usize, ConfigError> {
@@ -147,6 +170,18 @@ mod tests {
         assert_eq!(cfg.max_request, 64 * 1024);
         assert_eq!(cfg.max_reply, 64 * 1024 * 1024);
         assert_eq!(cfg.write_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.file_mode, 0o600);
+    }
+
+    #[test]
+    fn file_mode_is_read_as_octal_for_our_socket_only() {
+        let text = "Control_Listener {\n\
+                    \x20 Listen \"/tmp/2025\" { File_Mode = 0660 }\n\
+                    \x20 Listen \"/tmp/other\" { File_Mode = 0666 }\n\
+                    }\n";
+        assert_eq!(read_config(text, "/tmp/2025").expect("valid").file_mode, 0o660);
+        assert_eq!(read_config(text, "/tmp/other").expect("valid").file_mode, 0o666);
+        assert_eq!(read_config(text, "/tmp/third").expect("valid").file_mode, 0o600);
     }
 
     #[test]
@@ -185,6 +220,20 @@ mod tests {
             (
                 "Control_Listener { Write_Timeout = 0.5 }\n",
                 "eccluster.conf:1:20: Write_Timeout = 0.5 is out of range; use 1 to 3600 seconds",
+            ),
+            (
+                "Control_Listener {\n  Listen \"/tmp/2025\" { File_Mode = 0999 }\n}\n",
+                "eccluster.conf:2:24: expected an octal number such as 0644 for option 'File_Mode' but found '0999'",
+            ),
+            (
+                "Control_Listener {\n  Listen \"/elsewhere\" { File_Mode = 0444 }\n}\n",
+                "eccluster.conf:2:25: File_Mode = 0444 is not a socket mode; use octal permission bits up to 0777 \
+                 that keep the owner's write bit (0200), e.g. 0600 or 0660",
+            ),
+            (
+                "Control_Listener { File_Mode = 4770 }\n",
+                "eccluster.conf:1:20: File_Mode = 4770 is not a socket mode; use octal permission bits up to 0777 \
+                 that keep the owner's write bit (0200), e.g. 0600 or 0660",
             ),
             (
                 "Control_Listener { Max_Request_Size = 1e9 }\n",
