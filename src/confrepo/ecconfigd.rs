@@ -15,6 +15,7 @@ use crate::confrepo::announce::AnnounceConfig;
 use crate::confrepo::cert;
 use crate::confrepo::server::{self, users_path, ServerConfig};
 use crate::confrepo::users::{read_password_file, Users};
+use crate::daemon::notify;
 
 /// The tracing filter of a syslog-style level 0..7.
 fn filter(level: u8) -> &'static str {
@@ -102,8 +103,13 @@ fn run(cli: EcconfigdCli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(async {
                 let stop = crate::daemon::shutdown_on_signals()?;
-                server::run(config, stop.cancelled_owned(), |addr, fingerprint| {
+                let stopping = async move {
+                    stop.cancelled().await;
+                    notify::stopping("ecconfigd stopping: finishing the requests under way");
+                };
+                server::run(config, stopping, |addr, fingerprint| {
                     println!("ecconfigd listening on {addr} key {fingerprint}");
+                    notify::ready(&format!("ecconfigd serving on {addr}"));
                 })
                 .await
             })

@@ -266,6 +266,14 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     }
     d.drain();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
+    // The console is bound and the endpoint up; the loop below answers from its first turn.
+    super::notify::ready(&format!(
+        "{} {} serving: console {}, cluster {}",
+        commands::program(d.cfg.role),
+        d.cfg.name,
+        d.cfg.console.path.display(),
+        host.socket_addr()
+    ));
 
     loop {
         tokio::select! {
@@ -303,6 +311,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     // The stop. Each step is bounded, and the whole within STOP_BUDGET: the process's hard
     // deadline (daemon::stop) must never be what ends a stop.
     let stopping = Instant::now();
+    super::notify::stopping(&format!("{} {} stopping: leaving the cluster", commands::program(d.cfg.role), d.cfg.name));
     // Operations already sequenced are acknowledged once on disk, not refused.
     progress.set("writing the journal");
     d.settle_journal(JOURNAL_GRACE).await;

@@ -6,6 +6,7 @@ pub mod control_cache;
 pub mod driver;
 pub mod follow;
 pub mod group_commit;
+pub mod notify;
 pub mod stop;
 
 use std::fs;
