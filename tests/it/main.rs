@@ -19,4 +19,5 @@ mod membership;
 mod netns;
 mod ops;
 mod repo_support;
+mod service;
 mod support;
