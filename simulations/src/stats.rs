@@ -55,6 +55,18 @@ pub struct Episode {
     pub interrupted: bool,
 }
 
+/// A change of the truth as it happened, for the charts' event marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// When.
+    pub at: SimTime,
+    /// What: `boot`, `restart`, `crash`, `leave`, `partition`, `one-way partition`, `isolate`,
+    /// `heal`.
+    pub what: &'static str,
+    /// The node that started or stopped (`None` for a change of the network).
+    pub node: Option<u32>,
+}
+
 /// Members seen up over time, per subcluster of the observers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
@@ -87,6 +99,8 @@ pub struct Stats {
     pub episodes: Vec<Episode>,
     /// The plotted series.
     pub series: Series,
+    /// Every change of the truth in order (episodes merge changes; this keeps each one).
+    pub changes: Vec<Change>,
     /// Events handled.
     pub events: u64,
     stops: Vec<StopRecord>,

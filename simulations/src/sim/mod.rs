@@ -35,7 +35,7 @@ use crate::invariants::{EventRef, EventWhat, FalseDowns, OpsOrder, Ownership, Vi
 use crate::network::Network;
 use crate::node::{Setup, SimNode};
 use crate::scenario::{Links, Scenario, ScenarioError, Step, TopologySource};
-use crate::stats::Stats;
+use crate::stats::{Change, Stats};
 use crate::time::SimTime;
 use crate::topology::Topology;
 use crate::trace::Trace;
@@ -558,9 +558,12 @@ impl Simulation {
         }
     }
 
-    /// Marks the truth (who runs, who can reach whom) as changed by `label`.
-    fn truth_changed(&mut self, label: &'static str) {
-        self.stats.begin_episode(label, self.world.now());
+    /// Marks the truth (who runs, who can reach whom) as changed by `label`, at node `node`
+    /// (`None`: in the network).
+    fn truth_changed(&mut self, label: &'static str, node: Option<usize>) {
+        let now = self.world.now();
+        self.stats.changes.push(Change { at: now, what: label, node: node.map(|i| i as u32) });
+        self.stats.begin_episode(label, now);
         self.truth_dirty = true;
     }
 

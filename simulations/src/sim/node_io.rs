@@ -86,7 +86,7 @@ impl Simulation {
         self.beliefs.clear_row(i);
         let line = format!("start {}#{incarnation}", self.topo.name(i));
         self.trace.note(now, &line);
-        self.truth_changed(if first_start { "boot" } else { "restart" });
+        self.truth_changed(if first_start { "boot" } else { "restart" }, Some(i));
         // The configuration server tells a manager that starts the newest revisions (it
         // re-announces them); a node starts on nothing known and hears of them.
         self.revisions.running.remove(&i);
@@ -166,7 +166,7 @@ impl Simulation {
         self.stats.on_stop(i, now, incarnations, graceful, self.topo.len());
         let line = format!("{} {}#{}", if graceful { "leave" } else { "crash" }, self.topo.name(i), last);
         self.trace.note(now, &line);
-        self.truth_changed(if graceful { "leave" } else { "crash" });
+        self.truth_changed(if graceful { "leave" } else { "crash" }, Some(i));
     }
 
     pub(super) fn deliver(&mut self, from: usize, to: usize, channel: Channel, payload: Bytes) {

@@ -71,21 +71,21 @@ impl Simulation {
             Action::Partition(groups) => {
                 let sets: Vec<NodeSet> = groups.iter().map(|g| self.set_of(g)).collect();
                 self.net.partition(&sets, now);
-                self.truth_changed("partition");
+                self.truth_changed("partition", None);
             }
             Action::OneWayPartition(from, to) => {
                 let (from, to) = (self.set_of(from), self.set_of(to));
                 self.net.one_way_partition(from, to, now);
-                self.truth_changed("one-way partition");
+                self.truth_changed("one-way partition", None);
             }
             Action::Isolate(nodes) => {
                 let set = self.set_of(nodes);
                 self.net.isolate(&set, now);
-                self.truth_changed("isolate");
+                self.truth_changed("isolate", None);
             }
             Action::Heal => {
                 self.net.heal(now);
-                self.truth_changed("heal");
+                self.truth_changed("heal", None);
             }
             Action::Crash(pick) => {
                 for i in self.pick(pick, true, &label) {
