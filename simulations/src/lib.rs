@@ -17,7 +17,7 @@
 //! - [`scenario`]: scenario files (TOML) and their checked form.
 //! - [`sim`]: the event loop that drives nodes, network and timeline.
 //! - [`beliefs`], [`invariants`], [`assertions`], [`stats`]: what is watched and measured.
-//! - [`trace`]: the trace hash; [`report`]: the terminal table; [`plot`]: SVG charts;
+//! - [`trace`]: the trace hash; [`report`]: the terminal table; [`plot`]: SVG charts (plotters);
 //!   [`vips`]: DuraVIP holder segments, conflict windows and gaps.
 //! - [`memory`]: peak and current resident memory, for benchmarks.
 //!
@@ -182,13 +182,14 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
     }
     let mut plots = Vec::new();
     if let Some(dir) = &args.out {
-        plots = plot::write_plots(dir, &report.scenario, &finished.stats.series)
+        let names: Vec<String> = finished.topology.hosts().iter().map(|h| h.name.clone()).collect();
+        let marks = plot::marks(&finished.stats.changes, &names);
+        plots = plot::write_plots(dir, &report.scenario, &finished.stats.series, &marks)
             .with_context(|| format!("writing charts to {}", dir.display()))?;
         if !finished.vips.is_empty() {
             let end = SimTime::from_duration(finished.simulated);
             let rows = vips::segments(&finished.vips, &finished.vip_timeline, end);
-            let names: Vec<String> = finished.topology.hosts().iter().map(|h| h.name.clone()).collect();
-            let svg = plot::vip_owners_svg(&report.scenario, &names, &rows, end.as_duration().as_secs_f64());
+            let svg = plot::vip_owners_svg(&report.scenario, &names, &rows, end.as_duration().as_secs_f64(), &marks)?;
             let path = dir.join("vip-owners.svg");
             std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
             plots.push(path);
