@@ -1,7 +1,7 @@
-//! The same scenario and seed give a byte-identical trace (and so the same hash); another
-//! seed gives another trace.
+//! The same scenario and seed give a byte-identical trace (and so the same hash) and
+//! byte-identical charts; another seed gives another trace.
 
-use crate::support::{run_quiet, scenario, scratch};
+use crate::support::{run_quiet, run_with_charts, scenario, scratch};
 
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
@@ -36,15 +36,28 @@ fn churn_with_random_victims_is_reproducible() {
 #[test]
 fn duravip_and_operations_runs_are_reproducible() {
     let dir = scratch("determinism-vip");
-    let run = |file: &str| {
-        let trace = dir.join(file);
-        let o = run_quiet(scenario("duravip-partition"), 11, None, Some(trace.clone())).expect("runs");
+    let run = |name: &str| {
+        let trace = dir.join(format!("{name}.trace"));
+        let o = run_with_charts(scenario("duravip-partition"), 11, dir.join(name), Some(trace.clone())).expect("runs");
         (o, std::fs::read_to_string(&trace).expect("trace written"))
     };
-    let (a, trace_a) = run("a.trace");
-    let (b, trace_b) = run("b.trace");
+    let (a, trace_a) = run("a");
+    let (b, trace_b) = run("b");
     assert_eq!(a.report.trace_hash, b.report.trace_hash);
     assert!(trace_a == trace_b, "byte-identical text trace");
+    let charts = |o: &eccluster_simulations::Outcome| -> Vec<(String, Vec<u8>)> {
+        o.plots
+            .iter()
+            .map(|p| (p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::fs::read(p).expect("chart written")))
+            .collect()
+    };
+    let (charts_a, charts_b) = (charts(&a), charts(&b));
+    let names: Vec<&str> = charts_a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["members-up.svg", "traffic.svg", "vip-owners.svg"]);
+    for ((name, svg_a), (_, svg_b)) in charts_a.iter().zip(&charts_b) {
+        assert!(svg_a == svg_b, "{name}: same seed, byte-identical chart");
+        assert!(String::from_utf8_lossy(svg_a).contains("crash east"), "{name}: the owner crash is marked");
+    }
     assert!(trace_a.contains(" acquires 10.200.0.1"), "holder changes are in the trace");
     assert!(trace_a.contains("submit cluster: cluster duravip move 10.200.0.1 to west2"), "submissions are in the trace");
     assert_eq!(a.report.vips, b.report.vips);

@@ -40,6 +40,12 @@ pub fn run_quiet(path: PathBuf, seed: u64, nodes: Option<usize>, trace: Option<P
     run_with(&args, &RunOptions { trace, print: false, progress: false })
 }
 
+/// [`run_quiet`] that also writes the charts into `out`.
+pub fn run_with_charts(path: PathBuf, seed: u64, out: PathBuf, trace: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let args = RunArgs { scenario: path, seed: Some(seed), nodes: None, out: Some(out) };
+    run_with(&args, &RunOptions { trace, print: false, progress: false })
+}
+
 /// Runs and fails the test with the full report if the run did not pass.
 pub fn expect_pass(name: &str, seed: u64, nodes: Option<usize>) -> Outcome {
     let outcome = run_quiet(scenario(name), seed, nodes, None).unwrap_or_else(|e| panic!("{name}: {e:#}"));
