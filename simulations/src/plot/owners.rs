@@ -76,7 +76,7 @@ pub(super) fn holder_color(i: usize) -> RGBColor {
     }
     let k = i - HOLDER_COLORS.len();
     let hue = 0.06 + 0.88 * ((k as f64 * 0.618_033_988_75) % 1.0);
-    let light = if k % 2 == 0 { 0.30 } else { 0.78 };
+    let light = if k % 2 == 1 { 0.78 } else { 0.30 };
     let (r, g, b) = HSLColor(hue, 0.6, light).rgb();
     RGBColor(r, g, b)
 }

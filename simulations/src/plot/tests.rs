@@ -251,7 +251,7 @@ fn vip_timeline_has_a_row_per_address_owner_spans_labels_and_conflicts() {
 
 #[test]
 fn every_holder_gets_its_own_colour() {
-    let colours: std::collections::BTreeSet<(u8, u8, u8)> = (0..64).map(|i| owners::holder_color(i)).map(|c| (c.0, c.1, c.2)).collect();
+    let colours: std::collections::BTreeSet<(u8, u8, u8)> = (0..64).map(owners::holder_color).map(|c| (c.0, c.1, c.2)).collect();
     assert_eq!(colours.len(), 64);
     assert!(!colours.contains(&(0xe0, 0, 0)), "red is for conflicts");
 }
