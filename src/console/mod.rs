@@ -20,8 +20,13 @@
 //! to the operator as an internal error, or as [`listener::SHUTTING_DOWN`] once the daemon
 //! stops; a stopping daemon answers or drops every job it holds at once.
 
+pub mod access;
+pub mod audit;
+pub mod authz;
 pub mod client;
 pub mod frame;
 pub mod limits;
 pub mod listener;
+pub mod remote;
 pub mod request;
+pub mod tcp;
