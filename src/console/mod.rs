@@ -24,6 +24,7 @@ pub mod access;
 pub mod audit;
 pub mod authz;
 pub mod client;
+pub mod connect;
 pub mod frame;
 pub mod limits;
 pub mod listener;
