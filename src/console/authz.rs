@@ -225,7 +225,7 @@ mod tests {
         std::fs::write(&path, groups).unwrap();
         let roles = RolesConfig {
             roles: vec![
-                ("admin".into(), vec!["^show".into(), "^broadcast".into(), "^summary$".into()]),
+                ("admin".into(), vec!["^show".into(), "^broadcast".into(), "^summary$".into(), "^subcluster broadcast".into()]),
                 ("root".into(), vec![".*".into()]),
             ],
         };
@@ -244,6 +244,10 @@ mod tests {
             Err("command \"shutdown\" (inside \"broadcast shutdown\") not allowed for user alice".into())
         );
         assert_eq!(check("alice", "broadcast show version"), Ok(()));
+        assert_eq!(
+            check("bob", "subcluster broadcast east shutdown"),
+            Err("command \"shutdown\" (inside \"subcluster broadcast east shutdown\") not allowed for user bob".into())
+        );
         assert_eq!(check("carol", "broadcast shutdown"), Ok(()));
         // A user named like a role has it.
         assert_eq!(check("root", "shutdown"), Ok(()));

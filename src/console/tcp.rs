@@ -214,7 +214,8 @@ impl Session<'_> {
                 // Take what the client sent, so that closing does not reset the connection
                 // before it reads the answer.
                 let mut scratch = [0u8; 4096];
-                stream.read(&mut scratch).await?;
+                let taken = stream.read(&mut scratch).await?;
+                debug!(taken, "plain request discarded");
                 write_reply(&mut stream, &Reply::failed(TLS_ONLY)).await?;
                 stream.shutdown().await
             };
