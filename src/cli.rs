@@ -75,6 +75,12 @@ pub enum EcclusterCommand {
         #[allow(missing_docs)]
         command: CaCommand,
     },
+    /// The users file of the console's logins (Control_Listener AuthLoginParameters).
+    ConsoleUser {
+        #[command(subcommand)]
+        #[allow(missing_docs)]
+        command: ConsoleUserCommand,
+    },
     /// Clusters of local processes on 127.0.0.0/8.
     Local {
         #[command(subcommand)]
@@ -130,6 +136,23 @@ pub enum CaCommand {
         /// Member names.
         #[arg(required = true)]
         names: Vec<String>,
+    },
+}
+
+/// `eccluster console-user ...`
+#[derive(Debug, Subcommand)]
+pub enum ConsoleUserCommand {
+    /// Add user NAME to the users file, or set a new password: an Argon2id hash is stored,
+    /// never the password. The password is asked on the terminal, or read from a file.
+    Add {
+        /// The users file (NAME:$argon2id$... lines, written owner-only).
+        #[arg(long)]
+        file: PathBuf,
+        /// The user name.
+        name: String,
+        /// A file whose first line is the password.
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
     },
 }
 

@@ -5,7 +5,10 @@
 //! member runs), `<name>.log`, the manager console `console`, each node's console
 //! `<name>.console`, and `state/<name>/` (incarnation counters). The configuration server
 //! runs beside them (`ecconfigd.pid`, `ecconfigd.log`, `ecconfigd/`, `admin.password`, the
-//! operator's working copy `conf/`; see [`crate::confrepo::local`]).
+//! operator's working copy `conf/`; see [`crate::confrepo::local`]). The manager also has a
+//! remote console: TLS on a free port of its loopback address, user `admin` with the password
+//! of `admin.password` (`console.users`), configured by `eccmgr.conf`, which includes the
+//! operator's configuration.
 //!
 //! A member that exits is reported at once on stdout (which, how, its log) and stays down;
 //! see [`up`].
@@ -120,6 +123,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len() + 1);
     let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref()).await?;
     let (repo_addr, repo_key) = (repo.addr, repo.fingerprint.clone());
+    let mut remote_console = None;
     let pid_file = dir.join("ecconfigd.pid");
     let ecconfigd = Member {
         name: "ecconfigd".to_owned(),
@@ -149,9 +153,9 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .stderr(Stdio::from(log_file));
         if manager {
             // The manager reads the file itself: it checks `duravip move` against the bindings.
-            if let Some(c) = &config_abs {
-                cmd.arg("-c").arg(c);
-            }
+            let (config, addr) = manager_console(dir, h.addr, config_abs.as_deref())?;
+            cmd.arg("-c").arg(config);
+            remote_console.get_or_insert(addr);
         } else {
             // Nodes run the repository's copy of it (default/ecelerity.conf), and follow it.
             cmd.arg("--cluster-boot").arg(crate::confrepo::local::write_boot(dir, repo_addr, &repo_key, &h.name, &h.subcluster)?);
@@ -176,9 +180,50 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     say(&format!("ready: {n} members"));
     say(&format!("manager console: ec_console {}", dir.join("console").display()));
     say(&format!("config repository: https://{repo_addr}"));
+    if let Some(addr) = remote_console {
+        say(&format!(
+            "manager remote console (TLS, user admin): ec_console admin@{addr} --ca {} --password-file {}",
+            tls_dir.join("ca.pem").display(),
+            dir.join("admin.password").display()
+        ));
+    }
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
     watched
+}
+
+/// The manager's remote console: `console.users` with user `admin` and the password of
+/// `admin.password`, and `eccmgr.conf` listening with TLS on a free port of `ip`, then
+/// including the operator's configuration `config`. Returns the file and the address.
+fn manager_console(dir: &Path, ip: std::net::Ipv4Addr, config: Option<&Path>) -> Result<(PathBuf, std::net::SocketAddr)> {
+    let dir = fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let users_file = dir.join("console.users");
+    let password = crate::confrepo::users::read_password_file(&dir.join("admin.password"))?;
+    let mut users = crate::confrepo::users::Users::load(&users_file)?;
+    users.set("admin", &password)?;
+    users.save(&users_file)?;
+    // A port free now; the manager binds it a moment later.
+    let probe = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("finding a free port on {ip}"))?;
+    let addr = probe.local_addr().with_context(|| format!("finding a free port on {ip}"))?;
+    drop(probe);
+    let quoted = |path: &Path| -> Result<String> {
+        let text = path.display().to_string();
+        if text.contains(['"', '\\']) {
+            bail!("{text}: a path with '\"' or '\\' cannot be written in a configuration file");
+        }
+        Ok(text)
+    };
+    let mut text = format!(
+        "# Written by `eccluster local up`: the manager's remote console.\n\
+         Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n  Listen \"{addr}\" {{ }}\n}}\n",
+        quoted(&users_file)?
+    );
+    if let Some(config) = config {
+        text.push_str(&format!("include \"{}\"\n", quoted(config)?));
+    }
+    let path = dir.join("eccmgr.conf");
+    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok((path, addr))
 }
 
 /// Starts ecconfigd on port 2027 of the first manager's address (127.0.0.1 without one).

@@ -143,6 +143,23 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
+/// The first private key (PKCS#8, PKCS#1 or SEC1 PEM) in `path`.
+pub fn read_pem_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    rustls_pemfile::private_key(&mut text.as_slice())
+        .with_context(|| format!("{}: bad PEM", path.display()))?
+        .with_context(|| format!("{}: no private key in it", path.display()))
+}
+
+/// The certificates in `path` as trusted roots.
+pub fn read_roots(path: &Path) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_pem_certs(path)? {
+        roots.add(cert).with_context(|| format!("{}: unusable CA certificate", path.display()))?;
+    }
+    Ok(roots)
+}
+
 impl TlsIdentity {
     /// Loads `ca.pem`, `NAME.pem` and `NAME.key` from `dir`.
     pub fn load(dir: &Path, name: &str) -> Result<TlsIdentity> {
@@ -177,8 +194,19 @@ impl TlsIdentity {
         out
     }
 
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    /// The crypto provider of every TLS configuration of the cluster: rustls's ring provider.
+    pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// The cluster CA, as trusted roots.
+    pub fn roots(&self) -> Arc<rustls::RootCertStore> {
+        self.roots.clone()
+    }
+
+    /// Our certificate chain and its private key.
+    pub fn certified(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (self.chain.clone(), self.key.clone_key())
     }
 
     /// rustls server side: present our certificate, require a client certificate from the CA.

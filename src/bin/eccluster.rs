@@ -7,13 +7,16 @@ use std::process::ExitCode;
 use clap::Parser;
 #[cfg(feature = "sim")]
 use eccluster::cli::SimCommand;
-use eccluster::cli::{CaCommand, EcclusterCli, EcclusterCommand, LocalCommand};
+use eccluster::cli::{CaCommand, ConsoleUserCommand, EcclusterCli, EcclusterCommand, LocalCommand};
 
 fn main() -> ExitCode {
     let cli = EcclusterCli::parse();
     let result = match cli.command {
         EcclusterCommand::Ca { command: CaCommand::Init { dir, cluster } } => eccluster::tls::ca_init(&dir, &cluster),
         EcclusterCommand::Ca { command: CaCommand::Issue { dir, names } } => eccluster::tls::ca_issue(&dir, &names),
+        EcclusterCommand::ConsoleUser { command: ConsoleUserCommand::Add { file, name, password_file } } => {
+            eccluster::console::access::add_user(&file, &name, password_file.as_deref())
+        }
         EcclusterCommand::Local { command: LocalCommand::Up { segments, dir, config } } => {
             eccluster::daemon::init_tracing();
             tokio::runtime::Runtime::new()

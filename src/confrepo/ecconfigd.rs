@@ -14,7 +14,7 @@ use crate::cli::{EcconfigdCli, EcconfigdCommand, UserCommand};
 use crate::confrepo::announce::AnnounceConfig;
 use crate::confrepo::cert;
 use crate::confrepo::server::{self, users_path, ServerConfig};
-use crate::confrepo::users::{read_password_file, Users};
+use crate::confrepo::users::{new_password, Users};
 use crate::daemon::notify;
 
 /// The tracing filter of a syslog-style level 0..7.
@@ -139,20 +139,7 @@ fn user(state: &std::path::Path, command: &UserCommand) -> Result<()> {
     let mut users = Users::load(&path)?;
     match command {
         UserCommand::Add { name, password_file } => {
-            let password = match password_file {
-                Some(file) => read_password_file(file)?,
-                None => {
-                    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                        bail!("no terminal to prompt for the password: give --password-file FILE");
-                    }
-                    let first = rpassword::prompt_password(format!("New password for {name}: ")).context("reading the password")?;
-                    let again = rpassword::prompt_password("Again: ").context("reading the password")?;
-                    if first != again {
-                        bail!("the two passwords differ; nothing changed");
-                    }
-                    first
-                }
-            };
+            let password = new_password(name, password_file.as_deref())?;
             let existed = users.contains(name);
             users.set(name, &password)?;
             users.save(&path)?;

@@ -1,4 +1,5 @@
-//! The users file of `ecconfigd` (`STATE/users`): one `NAME:HASH` line per user, where HASH is
+//! The users file of `ecconfigd` (`STATE/users`) and of the console's logins (`Control_Listener
+//! AuthLoginParameters`): one `NAME:HASH` line per user, where HASH is
 //! an Argon2id hash in PHC string form (`$argon2id$v=19$m=…`). Passwords are never stored;
 //! `ecconfigd user add` writes a hash, the server verifies against it. The file is written
 //! owner-only through a temporary file and a rename, so it is never half-written.
@@ -146,7 +147,7 @@ impl Users {
     /// Writes the file owner-only, atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<(), UsersError> {
         let io = |source| UsersError::Io { path: path.display().to_string(), source };
-        let mut text = String::from("# ecconfigd users: NAME:ARGON2ID-HASH (manage with `ecconfigd user add NAME`)\n");
+        let mut text = String::from("# users: NAME:ARGON2ID-HASH (ecconfigd user add NAME, or eccluster console-user add)\n");
         for (name, hash) in &self.entries {
             text.push_str(&format!("{name}:{hash}\n"));
         }
@@ -174,6 +175,25 @@ pub fn check_password(password: &str) -> Result<(), UsersError> {
         return Err(UsersError::Refused("the password holds a line break".into()));
     }
     Ok(())
+}
+
+/// A new password for `name`: the first line of `password_file`, or typed twice on the
+/// terminal (never taken from the command line).
+pub fn new_password(name: &str, password_file: Option<&Path>) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    if let Some(file) = password_file {
+        return Ok(read_password_file(file)?);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("no terminal to prompt for the password: give --password-file FILE");
+    }
+    let first = rpassword::prompt_password(format!("New password for {name}: ")).context("reading the password")?;
+    let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ; nothing changed");
+    }
+    check_password(&first)?;
+    Ok(first)
 }
 
 /// A password read from a file: its first line, without the line break.

@@ -28,7 +28,8 @@ use rustyline::{CompletionType, Config, Editor, Helper};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::frame::{read_reply, write_request, FrameError, Reply, Status};
+use super::connect::RemoteOptions;
+use super::frame::{login_request, read_reply, write_request, FrameError, Reply, Status};
 use super::listener::DEFAULT_PATH;
 use super::request::join_words;
 
@@ -51,9 +52,42 @@ const HISTORY_SIZE: usize = 1000;
 #[command(name = "ec_console", version, about = "Console client for eccmgr and ecnode")]
 pub struct Args {
     /// Console endpoint: a unix socket path (/tmp/2025), a number N meaning /tmp/N, or
-    /// host:port / [v6addr]:port for TCP
+    /// [USER@]host:port / [USER@][v6addr]:port for a remote console (TLS)
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
+
+    /// The user to log in as (also USER@ before the endpoint)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// A file whose first line is the password (else it is asked on the terminal)
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+
+    /// The cluster CA that verifies a remote console's certificate (default: $EC_CONSOLE_CA)
+    #[arg(long, value_name = "PATH")]
+    pub ca: Option<PathBuf>,
+
+    /// A TLS directory whose ca.pem is the CA, when --ca is not given (default:
+    /// $EC_CONSOLE_TLS_DIR)
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// The member name the console's certificate carries (default: the host, if a name)
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+
+    /// A client certificate (PEM) to log in with, issued by the console's client CA
+    #[arg(long, value_name = "PATH", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM)
+    #[arg(long, value_name = "PATH", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Plain TCP, for a loopback console configured with TLS = false
+    #[arg(long)]
+    pub no_tls: bool,
 
     /// Command to run once instead of an interactive session. A single argument is sent as
     /// typed; several are joined with spaces, quoting any that contain spaces
@@ -64,7 +98,12 @@ pub struct Args {
 /// Runs `ec_console` and returns its exit code. Errors are failures of the client itself
 /// (terminal, standard output); the caller prints them and exits 1.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let text = args.endpoint.as_deref().unwrap_or(DEFAULT_PATH);
+    let given = args.endpoint.as_deref().unwrap_or(DEFAULT_PATH);
+    // USER@ENDPOINT, unless the endpoint is a path (which may hold an '@').
+    let (user, text) = match given.rsplit_once('@') {
+        Some((user, rest)) if !given.contains('/') => (Some(user.to_owned()), rest),
+        _ => (None, given),
+    };
     let endpoint = match Endpoint::parse(text) {
         Ok(endpoint) => endpoint,
         Err(error) => {
@@ -72,13 +111,34 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let mut session = match Session::connect(&endpoint).await {
+    let remote = RemoteOptions {
+        user: args.user.clone().or(user),
+        password_file: args.password_file.clone(),
+        ca: args
+            .ca
+            .clone()
+            .or_else(|| std::env::var_os("EC_CONSOLE_CA").map(PathBuf::from))
+            .or_else(|| {
+                let dir = args.tls_dir.clone().or_else(|| std::env::var_os("EC_CONSOLE_TLS_DIR").map(PathBuf::from));
+                dir.map(|dir| dir.join("ca.pem"))
+            }),
+        server_name: args.server_name.clone(),
+        client_cert: args.cert.clone().zip(args.key.clone()),
+        plain: args.no_tls,
+    };
+    let mut session = match Session::connect_with(&endpoint, remote).await {
         Ok(session) => session,
         Err(error) => {
-            eprintln!("ec_console: cannot connect to {endpoint}: {error}");
+            eprintln!("ec_console: cannot connect to {endpoint}: {error:#}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    if session.remote.user.is_some() {
+        if let Err(error) = session.login().await {
+            eprintln!("ec_console: {error:#}");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    }
     if !args.command.is_empty() {
         let line = match args.command.as_slice() {
             [one] => one.clone(),
@@ -135,7 +195,7 @@ impl Endpoint {
             return Ok(Endpoint::Unix(PathBuf::from(format!("/tmp/{text}"))));
         }
         if text.contains('@') {
-            return Err(refuse("user@host endpoints (console authentication) are not supported"));
+            return Err(refuse("give the user once, before host:port (USER@HOST:PORT)"));
         }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let Some((host, port)) = rest.split_once("]:") else {
@@ -181,6 +241,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A connection to a console: one request, one reply, in turn.
 pub struct Session {
     io: BufReader<Box<dyn Stream>>,
+    /// How to log in when the console asks.
+    remote: RemoteOptions,
+    /// A login was made (or refused) on this connection.
+    logged_in: bool,
 }
 
 impl fmt::Debug for Session {
@@ -201,11 +265,19 @@ pub enum SessionError {
     /// The reply could not be read; unless the error is recoverable the session is over.
     #[error("reading the reply: {0}")]
     Receive(FrameError),
+    /// The console asked for a login, and it failed (or there was no way to make it).
+    #[error("{0}")]
+    Login(String),
 }
 
 impl Session {
-    /// Connects to `endpoint`.
-    pub async fn connect(endpoint: &Endpoint) -> io::Result<Session> {
+    /// Connects to `endpoint`: a unix socket, or plain TCP (no TLS, no login).
+    pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Session> {
+        Session::connect_with(endpoint, RemoteOptions { plain: true, ..RemoteOptions::default() }).await
+    }
+
+    /// Connects to `endpoint`, in TLS for TCP unless `remote.plain`.
+    pub async fn connect_with(endpoint: &Endpoint, remote: RemoteOptions) -> anyhow::Result<Session> {
         let stream: Box<dyn Stream> = match endpoint {
             Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await?),
             Endpoint::Tcp { host, port } => {
@@ -214,14 +286,45 @@ impl Session {
                     io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))
                 })??;
                 stream.set_nodelay(true)?;
-                Box::new(stream)
+                if remote.plain {
+                    Box::new(stream)
+                } else {
+                    let handshake = remote.handshake(stream, host);
+                    Box::new(tokio::time::timeout(CONNECT_TIMEOUT, handshake).await.map_err(|_| {
+                        anyhow::anyhow!("no TLS handshake within {} s", CONNECT_TIMEOUT.as_secs())
+                    })??)
+                }
             }
         };
-        Ok(Session { io: BufReader::new(stream) })
+        Ok(Session { io: BufReader::new(stream), remote, logged_in: false })
     }
 
-    /// Sends one command line and waits for its reply.
+    /// Logs in with the user and password of the session's options.
+    pub async fn login(&mut self) -> Result<(), SessionError> {
+        let failed = |e: anyhow::Error| SessionError::Login(format!("{e:#}"));
+        let user = self.remote.user_or_default().map_err(failed)?;
+        let password = self.remote.password(&user).map_err(failed)?;
+        self.logged_in = true;
+        let reply = self.exchange(&login_request(&user, &password)).await?;
+        match reply.status {
+            Status::Ok => Ok(()),
+            _ => Err(SessionError::Login(reply.body)),
+        }
+    }
+
+    /// Sends one command line and waits for its reply; logs in first if the console asks.
     pub async fn call(&mut self, line: &str) -> Result<Reply, SessionError> {
+        let reply = self.exchange(line).await?;
+        if reply.status != Status::LoginRequired || self.logged_in {
+            return Ok(reply);
+        }
+        eprintln!("{}", reply.body);
+        self.login().await?;
+        self.exchange(line).await
+    }
+
+    /// Sends one request frame and reads its reply.
+    async fn exchange(&mut self, line: &str) -> Result<Reply, SessionError> {
         if let Err(error) = write_request(&mut self.io, line).await {
             return Err(if is_disconnect(&error) { SessionError::Closed } else { SessionError::Send(error) });
         }
@@ -372,6 +475,10 @@ async fn interactive(session: &mut Session, endpoint: &Endpoint) -> anyhow::Resu
             show(&banner)?;
         }
         Err(SessionError::Closed) => return closed(),
+        Err(SessionError::Login(why)) => {
+            eprintln!("ec_console: {why}");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
         Err(error) => return Err(error).context("asking the server for its version"),
     }
     let commands = match session.call("help").await {
@@ -569,7 +676,7 @@ mod tests {
             ("host:0", "from 1 to 65535"),
             ("host:http", "from 1 to 65535"),
             (":2025", "host is missing"),
-            ("admin@localhost:2025", "not supported"),
+            ("admin@localhost:2025", "USER@HOST:PORT"),
             ("ssh://u@h/e@h:2025", "not supported"),
             ("console", "expected a socket path"),
         ] {

@@ -2,8 +2,18 @@
 //!
 //! A request is a 4-byte big-endian length followed by that many bytes of UTF-8 command line.
 //! A reply is a 4-byte big-endian length `N` followed by `N` bytes: one status byte
-//! (0 = ok, 1 = command failed, 2 = bad request) and the UTF-8 body. The same framing is used
-//! on unix sockets and on TCP.
+//! (0 = ok, 1 = command failed, 2 = bad request, 3 = login required) and the UTF-8 body. The
+//! same framing is used on unix sockets and on TCP (in TLS).
+//!
+//! # Login
+//! A console that asks for authentication answers every command of a session that has not
+//! logged in with status 3 and `Authorization required for console session`, and runs
+//! nothing. The client then sends a *login frame*: a request whose body is
+//! `NUL "login" NUL USER NUL PASSWORD` ([`login_request`]); a command line never starts with
+//! NUL, so the two cannot be confused. The answer is ok (`logged in as USER`) or failed
+//! (`login failed for user USER`, the same for an unknown user and a wrong password); after a
+//! refusal the client may try again on the same connection, each failure from the same source
+//! answered more slowly. A session authenticated by its client certificate needs no login.
 //!
 //! This module only moves bytes: it does not parse command lines (see `request.rs`) and does
 //! not decide what a connection does after an error (see `listener.rs`). Readers never trust an
@@ -32,6 +42,8 @@ pub enum Status {
     Failed,
     /// The request could not be understood: oversize, not UTF-8, unparsable (wire byte 2).
     BadRequest,
+    /// Nothing ran: the session must log in first (wire byte 3); see the module docs.
+    LoginRequired,
 }
 
 impl Status {
@@ -41,6 +53,7 @@ impl Status {
             Status::Ok => 0,
             Status::Failed => 1,
             Status::BadRequest => 2,
+            Status::LoginRequired => 3,
         }
     }
 
@@ -50,6 +63,7 @@ impl Status {
             0 => Some(Status::Ok),
             1 => Some(Status::Failed),
             2 => Some(Status::BadRequest),
+            3 => Some(Status::LoginRequired),
             _ => None,
         }
     }
@@ -80,10 +94,38 @@ impl Reply {
         Reply { status: Status::BadRequest, body: body.into() }
     }
 
+    /// The answer to a command of a session that has not logged in yet.
+    pub fn login_required() -> Reply {
+        Reply { status: Status::LoginRequired, body: LOGIN_REQUIRED.to_owned() }
+    }
+
     /// Whether the status is [`Status::Ok`].
     pub fn is_ok(&self) -> bool {
         self.status == Status::Ok
     }
+}
+
+/// The body of a [`Status::LoginRequired`] reply, as Momentum's console words it.
+pub const LOGIN_REQUIRED: &str = "Authorization required for console session";
+
+/// What a login frame starts with; no command line does.
+const LOGIN_TAG: &str = "\0login\0";
+
+/// The request line of a login frame for `user` with `password`.
+pub fn login_request(user: &str, password: &str) -> String {
+    format!("{LOGIN_TAG}{user}\0{password}")
+}
+
+/// A request that is a login frame: `Some(Ok((user, password)))`, or `Some(Err(why))` for a
+/// malformed one; `None` for a command line.
+pub fn parse_login(line: &str) -> Option<Result<(&str, &str), &'static str>> {
+    if !line.starts_with('\0') {
+        return None;
+    }
+    let Some(rest) = line.strip_prefix(LOGIN_TAG) else {
+        return Some(Err("a request starting with NUL must be a login frame (NUL login NUL USER NUL PASSWORD)"));
+    };
+    Some(rest.split_once('\0').ok_or("a login frame needs NUL USER NUL PASSWORD"))
 }
 
 /// Why a frame could not be read.
@@ -287,10 +329,20 @@ mod tests {
         assert!(read_request(&mut b).await.expect("clean eof").is_none());
     }
 
+    #[test]
+    fn login_frames_round_trip_and_commands_are_not_logins() {
+        let line = login_request("alice", "pass word\0with nul");
+        assert_eq!(parse_login(&line), Some(Ok(("alice", "pass word\0with nul"))));
+        assert_eq!(parse_login("show cluster membership"), None);
+        assert!(matches!(parse_login("\0other"), Some(Err(_))));
+        assert!(matches!(parse_login("\0login\0alice"), Some(Err(_))));
+    }
+
     #[tokio::test]
     async fn reply_round_trips_every_status() {
         let (mut a, mut b) = duplex(1024);
-        let replies = [Reply::ok("fine\n"), Reply::failed("no such node"), Reply::bad_request(""), Reply::ok("")];
+        let replies =
+            [Reply::ok("fine\n"), Reply::failed("no such node"), Reply::bad_request(""), Reply::ok(""), Reply::login_required()];
         for reply in &replies {
             write_reply(&mut a, reply).await.expect("write");
         }
@@ -310,7 +362,8 @@ mod tests {
         assert_eq!(buf, [0, 0, 0, 2, 2, b'x']);
         assert_eq!(Status::from_byte(0), Some(Status::Ok));
         assert_eq!(Status::from_byte(1), Some(Status::Failed));
-        assert_eq!(Status::from_byte(3), None);
+        assert_eq!(Status::from_byte(3), Some(Status::LoginRequired));
+        assert_eq!(Status::from_byte(4), None);
     }
 
     #[tokio::test]

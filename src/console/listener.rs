@@ -42,7 +42,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, debug_span, info, trace, warn, Instrument as _};
 
-use super::frame::{read_request_within, write_reply, FrameError, Reply, MAX_REPLY, MAX_REQUEST};
+use super::access::{Gate, Peer};
+use super::audit::Outcome;
+use super::frame::{parse_login, read_request_within, write_reply, FrameError, Reply, Status, MAX_REPLY, MAX_REQUEST};
 use super::request::{parse_line, Request};
 
 /// The console socket Momentum operators expect.
@@ -209,6 +211,7 @@ pub struct Listener {
     limits: ConnectionLimits,
     max_connections: usize,
     close_grace: Duration,
+    gate: Gate,
 }
 
 impl Listener {
@@ -229,7 +232,15 @@ impl Listener {
             limits: ConnectionLimits::of(cfg),
             max_connections: cfg.max_connections.max(1),
             close_grace: cfg.close_grace,
+            gate: Gate::open(),
         })
+    }
+
+    /// Puts `gate` (login, authorization, audit) in front of the sessions; without it a
+    /// session's user is the peer's OS user and every command runs.
+    pub fn with_gate(mut self, gate: Gate) -> Listener {
+        self.gate = gate;
+        self
     }
 
     /// Path of the socket file.
@@ -240,7 +251,7 @@ impl Listener {
     /// Accepts connections until `shutdown` is cancelled, then removes the socket file, gives
     /// the commands in flight the close grace to be answered, and closes what is left.
     pub async fn run(self, jobs: mpsc::Sender<Job>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Listener { listener, socket, limits, max_connections, close_grace } = self;
+        let Listener { listener, socket, limits, max_connections, close_grace, gate } = self;
         info!(path = %socket.path.display(), max_connections, "console listening");
         let connections = TaskTracker::new();
         let refusals = TaskTracker::new();
@@ -275,12 +286,20 @@ impl Listener {
                 refusals.spawn(refuse(stream, max_connections, shutdown.clone()).instrument(span));
                 continue;
             }
-            let (jobs, shutdown, abort) = (jobs.clone(), shutdown.clone(), abort.clone());
+            let (jobs, shutdown, abort, gate) = (jobs.clone(), shutdown.clone(), abort.clone(), gate.clone());
+            let from = match uid {
+                Some(uid) => format!("unix:{} uid={uid}", socket.path.display()),
+                None => format!("unix:{}", socket.path.display()),
+            };
             connections.spawn(
                 async move {
                     debug!("console connection accepted");
+                    // The session user of the unix socket is the peer's OS user, unless the
+                    // listener asks for a login.
+                    let user = if gate.authenticate { None } else { uid.map(os_user_name) };
+                    let peer = Peer { from, ip: None, user };
                     let stop = Stop { shutdown: &shutdown, abort: &abort };
-                    match serve_connection(stream, &jobs, stop, &limits).await {
+                    match serve_session(stream, &jobs, stop, &limits, &gate, peer).await {
                         Ok(()) => debug!("console connection closed"),
                         Err(error) => debug!(error = format!("{error:#}"), "console connection ended"),
                     }
@@ -292,30 +311,44 @@ impl Listener {
         // Remove the file first, so a new daemon can bind while this one drains.
         drop(socket);
         drop(jobs);
-        connections.close();
-        refusals.close();
-        if !connections.is_empty() {
-            info!(connections = connections.len(), "console closed; waiting for commands in flight");
-        }
-        if tokio::time::timeout(close_grace, connections.wait()).await.is_err() {
-            warn!(
-                connections = connections.len(),
-                grace_ms = close_grace.as_millis() as u64,
-                "console connections still busy after the shutdown grace; closing them"
-            );
-            abort.cancel();
-            connections.wait().await;
-        }
-        refusals.wait().await;
-        info!("console stopped");
+        drain(connections, refusals, abort, close_grace).await;
         Ok(())
     }
+}
+
+/// The user name of `uid` from the system's user database, else `uid:UID`.
+fn os_user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid:{uid}"),
+    }
+}
+
+/// The end of a listener, once it accepts no more: gives the connections `close_grace` to
+/// finish the commands in flight, then aborts what is left and waits for it.
+pub(super) async fn drain(connections: TaskTracker, refusals: TaskTracker, abort: CancellationToken, close_grace: Duration) {
+    connections.close();
+    refusals.close();
+    if !connections.is_empty() {
+        info!(connections = connections.len(), "console closed; waiting for commands in flight");
+    }
+    if tokio::time::timeout(close_grace, connections.wait()).await.is_err() {
+        warn!(
+            connections = connections.len(),
+            grace_ms = close_grace.as_millis() as u64,
+            "console connections still busy after the shutdown grace; closing them"
+        );
+        abort.cancel();
+        connections.wait().await;
+    }
+    refusals.wait().await;
+    info!("console stopped");
 }
 
 /// Tells a connection over the limit why it is not served: the answer goes out at once, then
 /// the connection stays open until the client has sent its request (or [`REFUSAL_TIME`]), so
 /// that a client which writes before it reads sees the answer rather than a broken pipe.
-async fn refuse(stream: UnixStream, limit: usize, shutdown: CancellationToken) {
+pub(super) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: S, limit: usize, shutdown: CancellationToken) {
     let reply = Reply::failed(format!(
         "console busy: it serves {limit} connections at once (Control_Listener Concurrency = {limit}) \
          and all are in use; try again later"
@@ -352,6 +385,23 @@ pub async fn serve_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    serve_session(stream, jobs, stop, limits, &Gate::open(), Peer::unknown("-")).await
+}
+
+/// [`serve_connection`] with `gate` in front of the commands of `peer`: a session that must
+/// log in is answered [`Reply::login_required`] until it has; a login frame is checked; each
+/// command is authorized, then run, and recorded in the audit log.
+pub async fn serve_session<S>(
+    stream: S,
+    jobs: &mpsc::Sender<Job>,
+    stop: Stop<'_>,
+    limits: &ConnectionLimits,
+    gate: &Gate,
+    mut peer: Peer,
+) -> anyhow::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut io = BufReader::new(stream);
     // Dropped when the connection ends, however it ends: the daemon learns the session closed.
     let (session, _closed) = Session::open();
@@ -373,7 +423,14 @@ where
                     debug!("shutdown grace over with the command still running");
                     Reply::failed(SHUTTING_DOWN)
                 }
-                reply = answer(&line, jobs, &session, stop.shutdown, limits.max_reply) => reply,
+                reply = async {
+                    match parse_login(&line) {
+                        Some(Ok((user, password))) => gate.login(&mut peer, user, password).await,
+                        Some(Err(why)) => Reply::bad_request(why),
+                        None if gate.authenticate && peer.user.is_none() => Reply::login_required(),
+                        None => answer(&line, jobs, &session, stop.shutdown, limits.max_reply, gate, &peer).await,
+                    }
+                } => reply,
             },
             Ok(Err(error)) if error.is_recoverable() => {
                 debug!(%error, "bad console request");
@@ -407,15 +464,37 @@ where
     }
 }
 
-/// Parses `line`, runs it through the daemon and returns the reply to send.
-async fn answer(line: &str, jobs: &mpsc::Sender<Job>, session: &Session, shutdown: &CancellationToken, max_reply: usize) -> Reply {
+/// Parses `line`, has `gate` authorize it for `peer`, runs it through the daemon, records it
+/// in the audit log and returns the reply to send.
+async fn answer(
+    line: &str,
+    jobs: &mpsc::Sender<Job>,
+    session: &Session,
+    shutdown: &CancellationToken,
+    max_reply: usize,
+    gate: &Gate,
+    peer: &Peer,
+) -> Reply {
+    let started = Instant::now();
     let request = match parse_line(line) {
         Ok(request) => request,
         Err(error) => {
             debug!(%error, "unparsable console line");
+            gate.audit.record(peer.user.as_deref(), &peer.from, line, Outcome::Error, started.elapsed());
             return Reply::bad_request(error.to_string());
         }
     };
+    if let Err(refusal) = gate.authorize(peer, &request.line, &request.words) {
+        return refusal;
+    }
+    let reply = run(request, jobs, session, shutdown, max_reply).await;
+    let outcome = if reply.status == Status::Ok { Outcome::Ok } else { Outcome::Error };
+    gate.audit.record(peer.user.as_deref(), &peer.from, line, outcome, started.elapsed());
+    reply
+}
+
+/// Runs `request` through the daemon and returns the reply to send.
+async fn run(request: Request, jobs: &mpsc::Sender<Job>, session: &Session, shutdown: &CancellationToken, max_reply: usize) -> Reply {
     let kind = request.words.first().map(|word| word.to_ascii_lowercase()).unwrap_or_default();
     let span = debug_span!("cmd", kind = %kind);
     async move {

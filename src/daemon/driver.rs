@@ -34,6 +34,7 @@ use crate::config::duravip::DuravipSettings;
 use super::stop::StopProgress;
 use crate::console::frame::{Reply, Status};
 use crate::console::listener::{Job, Listener, ListenerConfig, SHUTTING_DOWN};
+use crate::console::tcp::TcpConsole;
 use crate::console::request::{parse_line, Request};
 use crate::registry::{self, ExternalCommand, Registry};
 use crate::tls::TlsIdentity;
@@ -53,6 +54,8 @@ pub struct DaemonConfig {
     pub tls: TlsIdentity,
     /// The Control_Listener: socket path and bounds.
     pub console: ListenerConfig,
+    /// The Control_Listener's TCP listeners, logins, authorization and audit log.
+    pub access: crate::console::remote::AccessConfig,
     /// Our incarnation for this run.
     pub incarnation: u64,
     /// The manager epoch of this run (managers only).
@@ -183,8 +186,24 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     // Bind the console before joining: a daemon whose console cannot listen fails at start.
     // Each connection has at most one request in flight, so the channel never needs more room
     // than the console has connections; when it is full a connection waits (back-pressure).
-    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(cfg.console.max_connections.max(1));
-    let console = Listener::bind(&cfg.console).await?;
+    let slots = cfg.console.max_connections + cfg.access.tcp.iter().map(|t| t.bounds.max_connections).sum::<usize>();
+    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(slots.max(1));
+    let gates = cfg.access.build()?;
+    let console = Listener::bind(&cfg.console).await?.with_gate(gates.gate(cfg.access.unix));
+    let mut remote = Vec::new();
+    for tcp in &cfg.access.tcp {
+        remote.push(TcpConsole::bind(tcp, &cfg.tls, gates.gate(tcp.policy)).await?);
+    }
+    let remote_addrs: Vec<String> = remote.iter().map(|r| r.local_addr().to_string()).collect();
+    for tcp in remote {
+        let (jobs_tx, listener_shutdown) = (jobs_tx.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            if let Err(e) = tcp.run(jobs_tx, listener_shutdown.clone()).await {
+                error!(error = %format!("{e:#}"), "console listener failed; shutting down");
+                listener_shutdown.cancel();
+            }
+        });
+    }
     let listener_shutdown = shutdown.clone();
     tracker.spawn(async move {
         if let Err(e) = console.run(jobs_tx, listener_shutdown.clone()).await {
@@ -267,8 +286,9 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     d.drain();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing SIGHUP handler")?;
     // The console is bound and the endpoint up; the loop below answers from its first turn.
+    let remote_console = remote_addrs.iter().map(|a| format!(" and {a}")).collect::<String>();
     super::notify::ready(&format!(
-        "{} {} serving: console {}, cluster {}",
+        "{} {} serving: console {}{remote_console}, cluster {}",
         commands::program(d.cfg.role),
         d.cfg.name,
         d.cfg.console.path.display(),

@@ -110,6 +110,9 @@ pub fn read_duravip(
 pub struct Settings {
     /// The Control_Listener: socket path and bounds (taken at start only).
     pub console: ListenerConfig,
+    /// The Control_Listener's TCP listeners, logins, authorization and audit log (taken at
+    /// start only).
+    pub access: crate::console::remote::AccessConfig,
     /// `Broadcast_Timeout` (taken at start only).
     pub answer_timeout: Option<Duration>,
     /// `Control_Command` scopes (nodes).
@@ -153,8 +156,10 @@ impl SettingsReader {
         let mut duravip = DuravipSettings::default();
         let mut listener = crate::transport::Limits::default();
         let mut warnings = Vec::new();
+        let mut access = crate::console::remote::AccessConfig::default();
         if let Some(cfg) = tree {
             crate::console::limits::apply(cfg, &mut console)?;
+            access = crate::console::remote::AccessConfig::read(cfg, &console.path)?;
             if let Some(o) = cfg.option("Broadcast_Timeout") {
                 answer_timeout = Some(o.as_secs_in(Duration::from_secs(1), Duration::from_secs(86_400))?);
             }
@@ -170,7 +175,7 @@ impl SettingsReader {
             Role::Manager => control_cache::read_settings(tree, self.state_dir.as_deref())?,
             Role::Node => control_cache::CacheSettings { path: None, limits: OpsConfig::default().results },
         };
-        Ok((Settings { console, answer_timeout, registry, duravip, listener, cache }, warnings))
+        Ok((Settings { console, access, answer_timeout, registry, duravip, listener, cache }, warnings))
     }
 }
 
@@ -243,6 +248,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         segments_path: args.segments.clone(),
         tls,
         console: settings.console.clone(),
+        access: settings.access.clone(),
         incarnation,
         epoch,
         ops,

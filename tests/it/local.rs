@@ -94,6 +94,16 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
     assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
     assert_eq!(next_line(&mut lines, Duration::from_secs(5)).await, "config repository: https://127.0.1.10:2027");
+    // The manager's remote console, as printed: TLS, user admin, admin.password.
+    let remote = next_line(&mut lines, Duration::from_secs(5)).await;
+    let (_, how) = remote.split_once("ec_console ").expect("how to connect");
+    let expected = format!("--ca {} --password-file {}", dir.path().join("tls/ca.pem").display(), dir.path().join("admin.password").display());
+    assert!(remote.starts_with("manager remote console (TLS, user admin): ec_console admin@127.0.1.10:") && how.ends_with(&expected), "{remote}");
+    let mut args: Vec<&str> = how.split(' ').collect();
+    args.push("show cluster membership");
+    let (code, out, err) = crate::support::ec_console(&args);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("east1"), "{out}");
     // The operator's working copy, seeded with the configuration, usable with admin's password.
     let conf = dir.path().join("conf");
     let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");

@@ -251,3 +251,33 @@ pub async fn converged(c: &Cluster, n: usize, limit: Duration) {
     })
     .await
 }
+
+/// Runs `ec_console` with `args` to its end: (exit code, stdout, stderr).
+pub fn ec_console<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ec_console"))
+        .args(args)
+        .env_remove("EC_CONSOLE_CA")
+        .env_remove("EC_CONSOLE_TLS_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ec_console");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Writes a console users file at `path` with `users` (name, password) through
+/// `eccluster console-user add`, each password given in a file `NAME.password` beside it.
+pub fn console_users(path: &Path, users: &[(&str, &str)]) {
+    for (name, password) in users {
+        let password_file = path.with_file_name(format!("{name}.password"));
+        fs::write(&password_file, format!("{password}\n")).expect("write password file");
+        let out = Command::new(env!("CARGO_BIN_EXE_eccluster"))
+            .args(["console-user", "add", "--file"])
+            .arg(path)
+            .arg(name)
+            .arg("--password-file")
+            .arg(&password_file)
+            .output()
+            .expect("eccluster console-user add");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

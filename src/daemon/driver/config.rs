@@ -153,7 +153,7 @@ impl Daemon {
         let program = crate::commands::program(self.cfg.role);
         let old = &self.cfg.settings;
         let mut restart = Vec::new();
-        if settings.console != old.console {
+        if settings.console != old.console || settings.access != old.access {
             restart.push("Control_Listener");
         }
         if settings.listener != old.listener {
