@@ -94,6 +94,17 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
     assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
     assert_eq!(next_line(&mut lines, Duration::from_secs(5)).await, "config repository: https://127.0.1.10:2027");
+    // Every daemon serves metrics, ecconfigd first, then the members in the segment file's order.
+    let mut metrics = Vec::new();
+    for name in ["ecconfigd", "mgr", "east1", "east2", "east3", "west1", "west2"] {
+        let line = next_line(&mut lines, Duration::from_secs(5)).await;
+        let url = line.strip_prefix("metrics: http://").and_then(|l| l.strip_suffix(&format!("/metrics ({name})")));
+        metrics.push(url.unwrap_or_else(|| panic!("metrics of {name}: {line}")).to_owned());
+    }
+    let repo = crate::metrics::scrape(&metrics[0]).await;
+    assert_eq!(crate::metrics::value(&repo, "eccluster_config_revision_newest", &[("repo", "east"), ("role", "configd")]), Some(1.0));
+    let west2 = crate::metrics::scrape(&metrics[6]).await;
+    assert_eq!(crate::metrics::value(&west2, "eccluster_members", &[("state", "alive")]), Some(6.0));
     // The operator's working copy, seeded with the configuration, usable with admin's password.
     let conf = dir.path().join("conf");
     let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");
