@@ -181,12 +181,14 @@ impl Report {
     }
 }
 
-/// A histogram bucket's upper bound (`> 10s` for the last, unbounded one).
+/// A histogram bucket's upper bound: `2.5ms`, `1s`, `> 10s` for the last, unbounded one.
 fn bound(d: Duration) -> String {
     if d == Duration::MAX {
         "> 10s".to_owned()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_micros() as f64 / 1000.0)
     } else {
-        format_duration(d)
+        format!("{}s", d.as_secs_f64())
     }
 }
 
