@@ -32,8 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 /// How long one scrape may take to gather its figures.
 pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a connection may take to send its request headers (and may stay idle between
-/// requests) before it is closed.
+/// How long a connection may take to send its request headers before it is closed.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Gathers the figures of one scrape into a registry, or says why it cannot.
