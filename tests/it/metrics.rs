@@ -158,3 +158,73 @@ fn a_bad_metrics_address_stops_the_start_naming_its_place_and_a_port_in_use_name
     assert!(err.contains(&format!("{conf}:1:20: Metrics_Listener: cannot serve metrics on 127.46.1.10:9465")), "{err}");
     drop(busy);
 }
+
+#[test]
+fn ecconfigd_counts_commits_refused_commits_and_failed_logins() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, wc) = (dir.path().join("state"), dir.path().join("wc"));
+    let (password, wrong) = (dir.path().join("admin.password"), dir.path().join("wrong.password"));
+    std::fs::write(&password, "admin password\n").expect("password");
+    std::fs::write(&wrong, "not it\n").expect("password");
+    let ecconfigd = env!("CARGO_BIN_EXE_ecconfigd");
+    let added = Command::new(ecconfigd).args(["user", "add", "admin", "--password-file"]).arg(&password).arg("--state-dir").arg(&state).output().expect("user add");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let (listen, metrics) = ("127.46.3.1:2027", "127.46.3.1:9466");
+    let mut server = Command::new(ecconfigd)
+        .args(["--listen", listen, "--subcluster", "east", "--metrics", metrics, "--state-dir"])
+        .arg(&state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("ecconfigd.log")).expect("log"))
+        .spawn()
+        .expect("ecconfigd");
+    let mut guard = ChildGuard(Some(server.id()));
+    let line = crate::confrepo::first_line(server.stdout.take().expect("stdout"), Duration::from_secs(30)).expect("listening line");
+    let fingerprint = line.split(" key ").nth(1).expect("key").trim().to_owned();
+    let eccfg = |password: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_eccfg"))
+            .arg("--wc").arg(&wc)
+            .args(["--username", "admin", "--timeout", "10", "--password-file"])
+            .arg(password)
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("ECCFG_PASSWORD")
+            .output()
+            .expect("eccfg")
+    };
+    let out = eccfg(&password, &["bootstrap", "--server", listen, "--clustername", "east", "--trust", &fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(wc.join("default/ecelerity.conf"), "Broadcast_Timeout = 45\n").expect("write");
+    let out = eccfg(&password, &["commit", "-m", "longer"]);
+    let committed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let revision: f64 = committed.lines().find_map(|l| l.strip_prefix("Committed revision ")).and_then(|r| r.strip_suffix('.')).and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{committed}{}", String::from_utf8_lossy(&out.stderr)));
+    std::fs::write(wc.join("default/ecelerity.conf"), "Broken {\n").expect("write");
+    assert_eq!(eccfg(&password, &["commit", "-m", "does not parse"]).status.code(), Some(1));
+    assert_eq!(eccfg(&wrong, &["pull"]).status.code(), Some(1));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let s = runtime.block_on(scrape(metrics));
+    assert_eq!(value(&s, "eccluster_config_revision_newest", &[("repo", "east"), ("role", "configd")]), Some(revision));
+    assert_eq!(value(&s, "eccluster_config_commits_total", &[]), Some(1.0));
+    assert_eq!(value(&s, "eccluster_config_commits_refused_total", &[]), Some(1.0));
+    assert_eq!(value(&s, "eccluster_config_logins_failed_total", &[]), Some(1.0));
+    guard.0 = None;
+    server.kill().expect("kill");
+    server.wait().expect("reap");
+}
+
+/// Kills a process left running by a failed assertion (cleared before the test reaps it, so
+/// that a recycled pid is never signalled).
+struct ChildGuard(Option<u32>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            if let Err(error) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL) {
+                eprintln!("ecconfigd {pid}: {error}");
+            }
+        }
+    }
+}
