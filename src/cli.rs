@@ -30,6 +30,10 @@ pub struct DaemonArgs {
     /// Directory for state that survives restarts (the incarnation counter).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics over HTTP on this address (GET /metrics); wins over the
+    /// configuration's Metrics_Listener.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Accepted for compatibility; the daemon always runs in the foreground.
     #[arg(short = 'd', long = "daemonize")]
     pub daemonize: bool,
@@ -227,6 +231,10 @@ pub struct EcconfigdServe {
     /// learns the revisions again).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_interval)]
     pub announce_interval: std::time::Duration,
+    /// Serve Prometheus metrics over HTTP on this address (GET /metrics): revisions, commits,
+    /// failed logins. Off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// A time between announcements: seconds, fractions allowed, from 0.1 to one day.

@@ -17,6 +17,7 @@
 //!   the node core (`daemon::driver`), and the command lines.
 //! - [`registry`]: a node's operator-declared commands (external programs).
 //! - [`local`]: `eccluster local up`.
+//! - [`metrics`]: Prometheus metrics over HTTP (`GET /metrics`) for every daemon.
 //! - [`actuator`]: DuraVIP addresses applied to the machine (rtnetlink, announcements, scripts).
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod confrepo;
 pub mod console;
 pub mod daemon;
 pub mod local;
+pub mod metrics;
 pub mod registry;
 pub mod tls;
 pub mod transport;

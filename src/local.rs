@@ -8,7 +8,8 @@
 //! operator's working copy `conf/`; see [`crate::confrepo::local`]). The manager also has a
 //! remote console: TLS on a free port of its loopback address, user `admin` with the password
 //! of `admin.password` (`console.users`), configured by `eccmgr.conf`, which includes the
-//! operator's configuration.
+//! operator's configuration. Every daemon serves Prometheus metrics on a free port of its own
+//! address (the manager's printed `metrics: http://…/metrics`, the others' `metrics (NAME): …`).
 //!
 //! A member that exits is reported at once on stdout (which, how, its log) and stays down;
 //! see [`up`].
@@ -121,7 +122,11 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     let mut members = Vec::new();
     // Every member has a task that owns its process and reports its end here, once.
     let (exits_tx, mut exits) = mpsc::channel::<Exited>(segments.hosts.len() + 1);
-    let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref()).await?;
+    // Every daemon serves metrics on a free port of its own address.
+    let mut metrics = Vec::new();
+    let repo_metrics = free_port(repo_ip(&segments))?;
+    metrics.push(("ecconfigd".to_owned(), repo_metrics));
+    let repo = start_config_server(dir, &segments, &segments_abs, config_abs.as_deref(), repo_metrics).await?;
     let (repo_addr, repo_key) = (repo.addr, repo.fingerprint.clone());
     let mut remote_console = None;
     let pid_file = dir.join("ecconfigd.pid");
@@ -140,6 +145,8 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
         let log = dir.join(format!("{}.log", h.name));
+        let metrics_addr = free_port(std::net::IpAddr::V4(h.addr))?;
+        metrics.push((h.name.clone(), metrics_addr));
         let log_file = fs::OpenOptions::new().create(true).append(true).open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
         let mut cmd = Command::new(if manager { &eccmgr } else { &ecnode });
@@ -148,6 +155,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .arg("--tls-dir").arg(&tls_dir)
             .arg("--console").arg(&console)
             .arg("--state-dir").arg(dir.join("state").join(&h.name))
+            .arg("--metrics").arg(metrics_addr.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
@@ -181,11 +189,21 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     say(&format!("manager console: ec_console {}", dir.join("console").display()));
     say(&format!("config repository: https://{repo_addr}"));
     if let Some(addr) = remote_console {
+        say(&format!("console tcp: {addr}"));
         say(&format!(
-            "manager remote console (TLS, user admin): ec_console admin@{addr} --ca {} --password-file {}",
+            "console login: ec_console admin@{addr} --ca {} --password-file {}",
             tls_dir.join("ca.pem").display(),
             dir.join("admin.password").display()
         ));
+    }
+    // The manager's first, as `metrics: URL`; then every other daemon's, named.
+    metrics.sort_by_key(|(name, _)| !managers.contains(name));
+    for (name, addr) in &metrics {
+        if managers.contains(name) {
+            say(&format!("metrics: http://{addr}/metrics"));
+        } else {
+            say(&format!("metrics ({name}): http://{addr}/metrics"));
+        }
     }
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
@@ -203,9 +221,7 @@ fn manager_console(dir: &Path, ip: std::net::Ipv4Addr, config: Option<&Path>) ->
     users.set("admin", &password)?;
     users.save(&users_file)?;
     // A port free now; the manager binds it a moment later.
-    let probe = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("finding a free port on {ip}"))?;
-    let addr = probe.local_addr().with_context(|| format!("finding a free port on {ip}"))?;
-    drop(probe);
+    let addr = free_port(std::net::IpAddr::V4(ip))?;
     let quoted = |path: &Path| -> Result<String> {
         let text = path.display().to_string();
         if text.contains(['"', '\\']) {
@@ -226,25 +242,39 @@ fn manager_console(dir: &Path, ip: std::net::Ipv4Addr, config: Option<&Path>) ->
     Ok((path, addr))
 }
 
-/// Starts ecconfigd on port 2027 of the first manager's address (127.0.0.1 without one).
-async fn start_config_server(
-    dir: &Path,
-    segments: &Segments,
-    segments_path: &Path,
-    config: Option<&Path>,
-) -> Result<crate::confrepo::local::LocalRepo> {
+/// The address ecconfigd runs on: the first manager's (127.0.0.1 without one).
+fn repo_ip(segments: &Segments) -> std::net::IpAddr {
     let manager = manager_names(segments).into_iter().next();
     let ip = segments
         .hosts
         .iter()
         .find(|h| Some(&h.name) == manager.as_ref())
         .map_or(std::net::Ipv4Addr::LOCALHOST, |h| h.addr);
-    let listen = std::net::SocketAddr::from((ip, crate::confrepo::server::DEFAULT_PORT));
+    std::net::IpAddr::V4(ip)
+}
+
+/// A TCP port of `ip` that is free now (the system's choice), for a daemon to listen on.
+fn free_port(ip: std::net::IpAddr) -> Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("finding a free port on {ip}"))?;
+    probe.local_addr().with_context(|| format!("finding a free port on {ip}"))
+}
+
+/// Starts ecconfigd on port 2027 of the first manager's address (127.0.0.1 without one),
+/// serving metrics on `metrics`.
+async fn start_config_server(
+    dir: &Path,
+    segments: &Segments,
+    segments_path: &Path,
+    config: Option<&Path>,
+    metrics: std::net::SocketAddr,
+) -> Result<crate::confrepo::local::LocalRepo> {
+    let manager = manager_names(segments).into_iter().next();
+    let listen = std::net::SocketAddr::from((repo_ip(segments), crate::confrepo::server::DEFAULT_PORT));
     let binary = sibling_binary("ecconfigd")?;
     // ecconfigd tells the manager of every commit through its console, which is up only after
     // ecconfigd: the first announcements fail (logged once) until the manager answers.
     let announce: Vec<PathBuf> = manager.iter().map(|_| dir.join("console")).collect();
-    crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config, &announce).await
+    crate::confrepo::local::start(dir, &binary, listen, (segments, segments_path), config, &announce, Some(metrics)).await
 }
 
 /// Writes `member`'s pid file, has a task own `child` and report its end (once, on `exits`,

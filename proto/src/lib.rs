@@ -18,6 +18,7 @@
 //!   manager to every node, and what each node runs.
 //! - [`node`]: the state machine of one member, composing the cores above; the one thing
 //!   the daemons and the simulator drive.
+//! - [`stats`]: the counters and gauges of a member, read as one snapshot.
 //! - [`segments`]: mbus.conf-style segment files mapped to subclusters and networks.
 //! - [`error`]: the error types of the core.
 //!
@@ -38,6 +39,7 @@ pub mod node;
 pub mod ops;
 pub mod revisions;
 pub mod segments;
+pub mod stats;
 pub mod wire;
 
 pub use error::{DecodeError, DuraVipError, MembershipError, OpsError};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use eccluster_proto::membership::{MembershipConfig, Roster};
 use eccluster_proto::node::{DuravipSetup, Node, NodeConfig};
 use eccluster_proto::ops::OpsConfig;
+use eccluster_proto::stats::Counters;
 use eccluster_proto::Role;
 
 use crate::group_commit::GroupCommit;
@@ -96,6 +97,9 @@ pub struct SimNode {
     pub disk_full: bool,
     /// The running core was told its journal writes fail.
     pub journal_fault: bool,
+    /// What the cores of this node's earlier runs counted (`Node::counters`), summed: a
+    /// crash drops the core, not what it counted.
+    pub past_counters: Counters,
 }
 
 impl SimNode {
@@ -114,6 +118,7 @@ impl SimNode {
             commit: GroupCommit::default(),
             disk_full: false,
             journal_fault: false,
+            past_counters: Counters::default(),
         }
     }
 
@@ -165,6 +170,15 @@ impl SimNode {
         }
     }
 
+    /// What every run of this node counted, the current one included.
+    pub fn counters(&self) -> Counters {
+        let mut all = self.past_counters.clone();
+        if let Some(core) = &self.core {
+            all.add(&core.counters());
+        }
+        all
+    }
+
     /// Stops the current run, dropping its cores. Returns false if it was not running.
     pub fn stop(&mut self, status: Status) -> bool {
         if !self.is_running() {
@@ -172,6 +186,7 @@ impl SimNode {
         }
         if let Some(m) = &self.core {
             self.max_incarnation = self.max_incarnation.max(m.identity().incarnation);
+            self.past_counters.add(&m.counters());
         }
         self.core = None;
         self.status = status;

@@ -62,6 +62,8 @@ pub struct Report {
     pub bytes_per_node_sec: f64,
     /// Ordered operations applied, if an operations core ran.
     pub ops_applied: Option<u64>,
+    /// What the node cores counted, summed over every node and run (the daemons' metrics).
+    pub core_counters: eccluster_proto::stats::Counters,
     /// Operations the timeline submitted, refused, still incomplete at the end.
     pub ops_submitted: (u64, u64, usize),
     /// Submission to completion at the manager.
@@ -139,6 +141,7 @@ impl Report {
             messages_per_node_sec: f.stats.traffic.sent as f64 / node_secs,
             bytes_per_node_sec: f.stats.traffic.sent_bytes as f64 / node_secs,
             ops_applied: Some(f.ops_applied),
+            core_counters: f.core_counters.clone(),
             ops_submitted: (f.ops.submitted, f.ops.refused, f.ops.incomplete()),
             ops_completion: Distribution::of(&f.ops.completion),
             vip_rows: vips.as_ref().map(|v| v.rows(&f.topology)).unwrap_or_default(),
@@ -175,6 +178,17 @@ impl Report {
     /// Simulated seconds per wall second.
     pub fn speed(&self) -> f64 {
         self.simulated.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A histogram bucket's upper bound: `2.5ms`, `1s`, `> 10s` for the last, unbounded one.
+fn bound(d: Duration) -> String {
+    if d == Duration::MAX {
+        "> 10s".to_owned()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_micros() as f64 / 1000.0)
+    } else {
+        format!("{}s", d.as_secs_f64())
     }
 }
 
@@ -259,6 +273,28 @@ impl fmt::Display for Report {
                 done.len()
             )?;
         }
+        let m = &self.core_counters.membership;
+        writeln!(
+            f,
+            "  {:<34} {} raised, {} refuted; {} false downs refuted; {} downs declared, {} renewals, {} isolations",
+            "suspicions (node cores)", m.suspicions_raised, m.suspicions_refuted, m.false_downs_refuted, m.downs, m.renewals, m.isolations
+        )?;
+        if let (Some(p50), Some(p99)) = (m.probe_rtt.quantile_bound(0.5), m.probe_rtt.quantile_bound(0.99)) {
+            writeln!(
+                f,
+                "  {:<34} {} probes, p50 <= {}, p99 <= {}",
+                "probe round trip (node cores)",
+                m.probe_rtt.count,
+                bound(p50),
+                bound(p99)
+            )?;
+        }
+        let o = &self.core_counters.ops;
+        writeln!(
+            f,
+            "  {:<34} {} sequenced, {} completed, {} timed out, {} applied",
+            "operations (node cores)", o.sequenced, o.completed, o.timed_out, o.applied
+        )?;
         let t = &self.traffic;
         writeln!(
             f,

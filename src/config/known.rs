@@ -66,6 +66,7 @@ pub const OPTIONS: &[KnownOption] = &[
     opt("ECCluster_Listener", "Retry_Token_Lifetime", Some("15")),
     opt("ECCluster_Listener", "Accept_Queue_Backlog", Some("1024")),
     opt("ECCluster_Listener", "Log_Interval", Some("10")),
+    opt("Metrics_Listener", "Listen", None),
     opt("Logs", "Control_Cache", None),
     opt("Logs", "Control_Cache_Max_Entries", Some("100000")),
     opt("Logs", "Control_Cache_Max_Size", Some("16777216")),
@@ -93,6 +94,7 @@ const ANONYMOUS_SCOPES: &[&str] = &[
     "cluster",
     "Control_Listener",
     "ECCluster_Listener",
+    "Metrics_Listener",
     "ESMTP_Listener",
     "Logs",
     "Authorization",
@@ -149,6 +151,8 @@ mod tests {
         assert_eq!(scope_shape("binding"), ScopeShape::Named);
         assert_eq!(scope_shape("CLUSTER"), ScopeShape::Anonymous);
         assert_eq!(scope_shape("smtp_cbv"), ScopeShape::Unknown);
+        assert_eq!(scope_shape("metrics_listener"), ScopeShape::Anonymous);
+        assert_eq!(option_in("Metrics_Listener", "listen").map(|o| o.name), Some("Listen"));
         assert_eq!(option_in("cluster", "DURAVIP_POLICY").and_then(|o| o.default), Some("available"));
         assert!(option_in("", "duravip_policy").is_none());
     }

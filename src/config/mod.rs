@@ -37,6 +37,7 @@ pub mod duravip;
 pub mod edit;
 mod error;
 pub mod listener;
+pub mod metrics;
 mod include;
 pub mod known;
 mod lexer;

@@ -74,6 +74,11 @@ impl Heads {
         });
     }
 
+    /// A receiver of the heads, for readers outside the server (the metrics).
+    pub fn subscribe(&self) -> watch::Receiver<Revisions> {
+        self.0.subscribe()
+    }
+
     /// The heads now.
     pub fn current(&self) -> Revisions {
         self.0.borrow().clone()

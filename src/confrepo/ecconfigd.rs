@@ -70,6 +70,7 @@ fn config(cli: &EcconfigdCli) -> Result<ServerConfig> {
         hostnames: cli.hostnames.clone(),
         subclusters,
         announce: AnnounceConfig { sockets: cli.serve.announce.clone(), interval: cli.serve.announce_interval },
+        metrics: cli.serve.metrics,
     })
 }
 

@@ -64,8 +64,8 @@ pub fn working_copy(dir: &Path, index: usize, name: &str) -> PathBuf {
 }
 
 /// Starts ecconfigd (`binary`) on `listen` for the subclusters of `segments`, announcing new
-/// revisions to the manager consoles `announce`, and makes and seeds the operator's working
-/// copies.
+/// revisions to the manager consoles `announce`, serving metrics on `metrics`, and makes and
+/// seeds the operator's working copies.
 pub async fn start(
     dir: &Path,
     binary: &Path,
@@ -73,6 +73,7 @@ pub async fn start(
     segments: (&Segments, &Path),
     config: Option<&Path>,
     announce: &[PathBuf],
+    metrics: Option<SocketAddr>,
 ) -> Result<LocalRepo> {
     let state = dir.join("ecconfigd");
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -91,6 +92,7 @@ pub async fn start(
         .arg("--segments").arg(segments.1)
         .args(["--log-level", "6"])
         .args(announce.iter().flat_map(|socket| [std::ffi::OsStr::new("--announce"), socket.as_os_str()]))
+        .args(metrics.iter().flat_map(|addr| ["--metrics".to_owned(), addr.to_string()]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

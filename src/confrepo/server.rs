@@ -37,6 +37,9 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
+
+use crate::metrics::configd::{ConfigdCounters, ConfigdSource};
+use crate::metrics::MetricsListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -73,6 +76,8 @@ pub struct ServerConfig {
     pub subclusters: Vec<String>,
     /// The managers told of every new revision (`--announce`).
     pub announce: AnnounceConfig,
+    /// Where to serve Prometheus metrics (`--metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The users file of a state directory.
@@ -111,6 +116,8 @@ struct App {
     logins: LoginCache,
     /// The newest revisions, raised after each commit and rollback for the announcers.
     heads: Heads,
+    /// Commits, rollbacks, refusals, failed logins (for the metrics).
+    counters: Arc<ConfigdCounters>,
 }
 
 type Shared = Arc<App>;
@@ -226,11 +233,13 @@ async fn authenticate(State(app): State<Shared>, mut request: Request, next: Nex
             next.run(request).await
         }
         Ok(Verdict::UnknownUser) => {
+            ConfigdCounters::count(&app.counters.logins_failed);
             tracing::warn!(user = %user.escape_debug(), "refused: unknown user");
             Refusal::new(StatusCode::UNAUTHORIZED, ErrorKind::UnknownUser, format!("unknown user '{}'", user.escape_debug()))
                 .into_response()
         }
         Ok(Verdict::WrongPassword) => {
+            ConfigdCounters::count(&app.counters.logins_failed);
             tracing::warn!(%user, "refused: wrong password");
             Refusal::new(StatusCode::UNAUTHORIZED, ErrorKind::WrongPassword, format!("wrong password for user '{user}'"))
                 .into_response()
@@ -284,7 +293,12 @@ async fn commit(
     body: Result<Json<CommitRequest>, JsonRejection>,
 ) -> Result<Response, Refusal> {
     let Json(request) = body.map_err(bad_json)?;
-    let done = blocking(&app, move |app| Ok(app.store.commit(&user, &request)?)).await?;
+    let done = blocking(&app, move |app| Ok(app.store.commit(&user, &request)?))
+        .await
+        .inspect_err(|_| ConfigdCounters::count(&app.counters.commits_refused))?;
+    if !done.committed.is_empty() {
+        ConfigdCounters::count(&app.counters.commits);
+    }
     app.heads.raise(&done.committed);
     Ok(Json(done).into_response())
 }
@@ -296,7 +310,12 @@ async fn rollback(
     body: Result<Json<RollbackRequest>, JsonRejection>,
 ) -> Result<Response, Refusal> {
     let Json(request) = body.map_err(bad_json)?;
-    let done = blocking(&app, move |app| Ok(app.store.rollback(&user, &repo, &request)?)).await?;
+    let done = blocking(&app, move |app| Ok(app.store.rollback(&user, &repo, &request)?))
+        .await
+        .inspect_err(|_| ConfigdCounters::count(&app.counters.commits_refused))?;
+    if !done.committed.is_empty() {
+        ConfigdCounters::count(&app.counters.rollbacks);
+    }
     app.heads.raise(&done.committed);
     Ok(Json(done).into_response())
 }
@@ -398,8 +417,23 @@ pub async fn run(
     let stop_announcing = CancellationToken::new();
     let _stop_announcing = stop_announcing.clone().drop_guard();
     heads.announce(&config.announce, &announcers, &stop_announcing);
+    let counters = Arc::new(ConfigdCounters::default());
+    if let Some(listen) = config.metrics {
+        let metrics = MetricsListener::bind(listen, "--metrics").await?;
+        let source = ConfigdSource { counters: counters.clone(), heads: heads.subscribe(), started: std::time::Instant::now() };
+        let scrape: crate::metrics::Scrape = Arc::new(move || {
+            let registry = source.registry();
+            Box::pin(async move { Ok(registry) })
+        });
+        let stop = stop_announcing.clone();
+        announcers.spawn(async move {
+            if let Err(error) = metrics.serve(scrape, stop).await {
+                tracing::error!(error = %format!("{error:#}"), "metrics listener failed");
+            }
+        });
+    }
     announcers.close();
-    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS), logins, heads });
+    let app = Arc::new(App { store, users_path: users, jobs: Semaphore::new(MAX_JOBS), logins, heads, counters });
     let handle = axum_server::Handle::new();
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(identity.config));
     let mut server = axum_server::from_tcp_rustls(listener, tls).context("serving the listener")?.handle(handle.clone());

@@ -72,6 +72,8 @@ pub struct DaemonConfig {
     pub config_path: Option<PathBuf>,
     /// Limits on incoming QUIC connections (`ECCluster_Listener { }`).
     pub listener: crate::transport::Limits,
+    /// `Metrics_Listener { }`: where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<crate::config::metrics::MetricsListener>,
     /// Managers: the journal of operations and results (`Control_Cache`); `None` keeps them
     /// in memory only.
     pub control_cache: Option<PathBuf>,
@@ -204,6 +206,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             }
         });
     }
+    let mut scrapes = crate::metrics::member::start(cfg.metrics.as_ref(), &cfg.name, &tracker, &shutdown).await?;
     let listener_shutdown = shutdown.clone();
     tracker.spawn(async move {
         if let Err(e) = console.run(jobs_tx, listener_shutdown.clone()).await {
@@ -308,6 +311,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(report) = next_report(&mut reports) => d.handle_report(report),
             // Journal writes reached the disk: what waited for them goes out (in the drain).
             Some(()) = next_sync(&mut synced) => d.journal_progress(),
+            // A scrape of the metrics: a copy of the counters, made here, encoded elsewhere.
+            Some(request) = crate::metrics::member::next_request(&mut scrapes) => {
+                if request.send(d.node.stats()).is_err() {
+                    debug!("a metrics scrape went away before its figures");
+                }
+            }
             // While console replies wait for an fsync, new requests wait in the channel: they
             // could not be journaled before the next fsync anyway, and taken together once it
             // is done, their operations travel to each node in one message. Not while the

@@ -123,6 +123,9 @@ pub struct Settings {
     pub listener: crate::transport::Limits,
     /// `Logs { Control_Cache ... }` (managers; taken at start only).
     pub cache: control_cache::CacheSettings,
+    /// `Metrics_Listener { Listen = ... }`: where to serve Prometheus metrics, if anywhere
+    /// (taken at start only).
+    pub metrics: Option<config::metrics::MetricsListener>,
 }
 
 /// Reads [`Settings`] for one member: what the command line fixed, to read configurations
@@ -139,6 +142,8 @@ pub struct SettingsReader {
     pub console_override: Option<PathBuf>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// `--metrics`, which wins over the configuration's Metrics_Listener.
+    pub metrics_override: Option<std::net::SocketAddr>,
 }
 
 impl SettingsReader {
@@ -155,6 +160,7 @@ impl SettingsReader {
         let mut registry = Registry::default();
         let mut duravip = DuravipSettings::default();
         let mut listener = crate::transport::Limits::default();
+        let mut metrics = None;
         let mut warnings = Vec::new();
         let mut access = crate::console::remote::AccessConfig::default();
         if let Some(cfg) = tree {
@@ -170,12 +176,16 @@ impl SettingsReader {
             let listener_warnings;
             (listener, listener_warnings) = config::listener::read(cfg)?;
             warnings.extend(listener_warnings);
+            metrics = config::metrics::read(cfg)?;
+        }
+        if let Some(addr) = self.metrics_override {
+            metrics = Some(config::metrics::MetricsListener::from_command_line(addr));
         }
         let cache = match self.role {
             Role::Manager => control_cache::read_settings(tree, self.state_dir.as_deref())?,
             Role::Node => control_cache::CacheSettings { path: None, limits: OpsConfig::default().results },
         };
-        Ok((Settings { console, access, answer_timeout, registry, duravip, listener, cache }, warnings))
+        Ok((Settings { console, access, answer_timeout, registry, duravip, listener, cache, metrics }, warnings))
     }
 }
 
@@ -231,6 +241,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         name: name.clone(),
         console_override: args.console.clone(),
         state_dir: args.state_dir.clone(),
+        metrics_override: args.metrics,
     };
     let origin = config_path.as_deref().unwrap_or(Path::new("-"));
     let (settings, warnings) = reader.read(tree.as_ref(), origin)?;
@@ -257,6 +268,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         follow: follow.map(|f| (f, config_path.is_some())),
         config_path,
         listener: settings.listener,
+        metrics: settings.metrics.clone(),
         control_cache: settings.cache.path.clone(),
         tree: tree.unwrap_or_else(|| config::Scope::new("", None, config::Span::new(std::sync::Arc::new(PathBuf::from("-")), 1, 1))),
         settings,

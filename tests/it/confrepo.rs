@@ -178,7 +178,7 @@ impl Site {
 }
 
 /// The first line a process writes on `stdout`, or `None` if it closes it or `limit` passes.
-fn first_line(stdout: std::process::ChildStdout, limit: Duration) -> Option<String> {
+pub(crate) fn first_line(stdout: std::process::ChildStdout, limit: Duration) -> Option<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);

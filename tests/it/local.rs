@@ -94,16 +94,34 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     assert_eq!(next_line(&mut lines, Duration::from_secs(90)).await, "ready: 6 members");
     assert!(next_line(&mut lines, Duration::from_secs(5)).await.starts_with("manager console: "));
     assert_eq!(next_line(&mut lines, Duration::from_secs(5)).await, "config repository: https://127.0.1.10:2027");
-    // The manager's remote console, as printed: TLS, user admin, admin.password.
+    // The manager's remote console, as printed: its address, then how to log in (TLS, user admin).
+    let tcp = next_line(&mut lines, Duration::from_secs(5)).await;
+    let tcp = tcp.strip_prefix("console tcp: ").unwrap_or_else(|| panic!("console tcp line: {tcp}")).to_owned();
+    assert!(tcp.starts_with("127.0.1.10:"), "{tcp}");
     let remote = next_line(&mut lines, Duration::from_secs(5)).await;
     let (_, how) = remote.split_once("ec_console ").expect("how to connect");
     let expected = format!("--ca {} --password-file {}", dir.path().join("tls/ca.pem").display(), dir.path().join("admin.password").display());
-    assert!(remote.starts_with("manager remote console (TLS, user admin): ec_console admin@127.0.1.10:") && how.ends_with(&expected), "{remote}");
+    assert!(remote.starts_with(&format!("console login: ec_console admin@{tcp} ")) && how.ends_with(&expected), "{remote}");
     let mut args: Vec<&str> = how.split(' ').collect();
     args.push("show cluster membership");
     let (code, out, err) = crate::support::ec_console(&args);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("east1"), "{out}");
+    // Every daemon serves metrics: the manager's first (`metrics: URL`), then ecconfigd and the
+    // nodes in the segment file's order (`metrics (NAME): URL`).
+    let mut metrics = Vec::new();
+    for name in ["mgr", "ecconfigd", "east1", "east2", "east3", "west1", "west2"] {
+        let line = next_line(&mut lines, Duration::from_secs(5)).await;
+        let prefix = if name == "mgr" { "metrics: http://".to_owned() } else { format!("metrics ({name}): http://") };
+        let url = line.strip_prefix(&prefix).and_then(|l| l.strip_suffix("/metrics"));
+        metrics.push(url.unwrap_or_else(|| panic!("metrics of {name}: {line}")).to_owned());
+    }
+    let manager = crate::metrics::scrape(&metrics[0]).await;
+    assert_eq!(crate::metrics::value(&manager, "eccluster_members", &[("state", "alive")]), Some(6.0));
+    let repo = crate::metrics::scrape(&metrics[1]).await;
+    assert_eq!(crate::metrics::value(&repo, "eccluster_config_revision_newest", &[("repo", "east"), ("role", "configd")]), Some(1.0));
+    let west2 = crate::metrics::scrape(&metrics[6]).await;
+    assert_eq!(crate::metrics::value(&west2, "eccluster_members", &[("state", "alive")]), Some(6.0));
     // The operator's working copy, seeded with the configuration, usable with admin's password.
     let conf = dir.path().join("conf");
     let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");

@@ -16,6 +16,7 @@ mod initials;
 mod fuzz_corpus;
 mod local;
 mod membership;
+mod metrics;
 mod netns;
 mod ops;
 mod remote_console;

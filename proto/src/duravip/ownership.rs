@@ -19,6 +19,7 @@ use super::report::{
 use super::{Binding, DuraVipConfig, DuraVipOutput, DuraVipTimer, NO_TERM, Policy, Term};
 use crate::error::DuraVipError;
 use crate::ids::{MemberId, Role};
+use crate::stats::DuraVipCounters;
 
 mod protocol;
 
@@ -143,6 +144,8 @@ pub struct DuraVip {
     to_claim: BTreeSet<IpAddr>,
     to_release: BTreeMap<String, BTreeSet<IpAddr>>,
     outputs: VecDeque<DuraVipOutput>,
+    /// Acquisitions, releases, moves, conflicts (see [`DuraVip::counters`]).
+    counters: DuraVipCounters,
 }
 
 impl DuraVip {
@@ -220,6 +223,7 @@ impl DuraVip {
             to_claim: BTreeSet::new(),
             to_release: BTreeMap::new(),
             outputs: VecDeque::new(),
+            counters: DuraVipCounters::default(),
         })
     }
 
@@ -258,6 +262,15 @@ impl DuraVip {
         let mut names: Vec<&str> = self.view.keys().map(String::as_str).chain(me).collect();
         names.sort_unstable();
         names.into_iter()
+    }
+
+    /// What this core counted since the start (acquisitions, releases, moves, conflicts), with
+    /// the addresses held and bound now.
+    pub fn counters(&self) -> DuraVipCounters {
+        let mut counters = self.counters.clone();
+        counters.held = self.held().count() as u64;
+        counters.bound = self.vips.len() as u64;
+        counters
     }
 
     /// The addresses this node holds now (an `Acquire` was emitted and no `Release` since).
@@ -571,6 +584,7 @@ impl DuraVip {
             moved.superseded_by = Some(term_text(vip.newest_term));
             return Ok(moved);
         }
+        self.counters.moves += 1;
         if let Some(vip) = self.vips.get_mut(&addr) {
             vip.moved = Some(Override {
                 host: host.to_owned(),

@@ -32,6 +32,7 @@ pub use self::screen::Refusal;
 pub use self::view::{MemberState, MemberView};
 use crate::error::MembershipError;
 use crate::ids::{MemberId, Role};
+use crate::stats::MembershipCounters;
 use crate::wire::{self, Kind};
 
 /// A timer the driver must fire back into [`Membership::handle_timer`] after its delay.
@@ -234,6 +235,22 @@ pub struct Membership {
     departed: BTreeMap<String, MemberId>,
     /// Per relay: when a refusal was last logged, and how many were not logged since.
     refusal_log: BTreeMap<String, (Instant, u64)>,
+    /// Counters for [`Membership::counters`].
+    tally: Tally,
+    /// The latest time passed in (foca's callbacks carry none).
+    now: Option<Instant>,
+}
+
+/// What membership counts as it runs: plain integers and the probe in flight, so that
+/// counting allocates nothing per packet.
+#[derive(Debug, Default)]
+struct Tally {
+    counters: MembershipCounters,
+    /// Our latest direct probe: its number and when its ping went out.
+    probe: Option<(foca::ProbeNumber, Instant)>,
+    /// The highest incarnation of ours seen in our own packets since the identity was last
+    /// renewed: foca raises it only to refute a suspicion of us.
+    incarnation: u16,
 }
 
 /// Hosts announced to at start: the next ones after us in the roster's name order (a ring,
@@ -261,11 +278,35 @@ struct Sink<'a> {
     /// Sends go only to roster hosts at their roster address.
     roster: &'a Roster,
     generation: u32,
+    tally: &'a mut Tally,
+    now: Option<Instant>,
 }
 
 impl foca::Runtime<MemberId> for Sink<'_> {
     fn notify(&mut self, notification: Notification<'_, MemberId>) {
-        self.notes.push(notification.to_owned());
+        // The per-packet notifications are counted here, from borrowed headers; only the
+        // membership changes are kept.
+        match notification {
+            Notification::DataSent(header) => {
+                if let (foca::Message::Ping(number), Some(now)) = (&header.message, self.now) {
+                    self.tally.probe = Some((*number, now));
+                }
+                if header.src_incarnation > self.tally.incarnation {
+                    self.tally.counters.suspicions_refuted += u64::from(header.src_incarnation - self.tally.incarnation);
+                    self.tally.incarnation = header.src_incarnation;
+                }
+            }
+            Notification::DataReceived(header) => {
+                if let (foca::Message::Ack(number), Some((probe, sent)), Some(now)) = (&header.message, self.tally.probe, self.now) {
+                    if *number == probe {
+                        self.tally.counters.probe_rtt.record(now.saturating_duration_since(sent));
+                        self.tally.probe = None;
+                    }
+                }
+            }
+            Notification::ProbeFailed(..) => self.tally.counters.suspicions_raised += 1,
+            other => self.notes.push(other.to_owned()),
+        }
     }
 
     fn send_to(&mut self, to: MemberId, data: &[u8]) {
@@ -304,7 +345,16 @@ impl Membership {
             refused_total: 0,
             refusal_log: BTreeMap::new(),
             departed: BTreeMap::new(),
+            tally: Tally::default(),
+            now: None,
         }
+    }
+
+    /// What membership counted since the start.
+    pub fn counters(&self) -> MembershipCounters {
+        let mut counters = self.tally.counters.clone();
+        counters.gossip_refused = self.refused_total;
+        counters
     }
 
     /// Our current identity.
@@ -373,6 +423,7 @@ impl Membership {
     /// N² connections; gossip spreads the rest, and hosts still unheard of get announces of
     /// their own later ([`Timer::Rejoin`]).
     pub fn start(&mut self, now: Instant) {
+        self.now = Some(now);
         let me = self.identity().name.clone();
         self.since.insert(me, now);
         self.announce_along_ring(START_ANNOUNCES, false);
@@ -388,7 +439,8 @@ impl Membership {
     /// down from then on; the last peer of a two-member cluster too, although it is then alone
     /// and starts its SWIM state afresh.
     pub fn leave(&mut self, now: Instant) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
+        self.now = Some(now);
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
         if let Err(error) = self.foca.leave_cluster(&mut sink) {
             tracing::warn!(%error, "leaving the cluster");
         }
@@ -407,6 +459,7 @@ impl Membership {
         peer: &str,
         datagram: &[u8],
     ) -> Result<(), MembershipError> {
+        self.now = Some(now);
         let (kind, body) = wire::decode(datagram)?;
         match kind {
             Kind::Swim => {
@@ -424,7 +477,7 @@ impl Membership {
                 self.note_refusals(now, peer, screened.refused);
                 let body = screened.rewritten.as_deref().unwrap_or(body);
                 self.reintroduce(now, &screened.header);
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
                 let result = self.foca.handle_data(body, &mut sink);
                 self.absorb_notes(now);
                 result.map_err(|e| MembershipError::Swim(e.to_string()))
@@ -465,13 +518,14 @@ impl Membership {
 
     /// A timer set by an earlier [`Output::SetTimer`] fired.
     pub fn handle_timer(&mut self, now: Instant, timer: Timer) {
+        self.now = Some(now);
         match timer {
             Timer::Swim { generation, timer: t } => {
                 if generation != self.generation {
                     self.absorb_notes(now);
                     return;
                 }
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
+                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
                 if let Err(error) = self.foca.handle_timer(t, &mut sink) {
                     tracing::warn!(%error, "swim timer");
                 }
@@ -548,7 +602,7 @@ impl Membership {
     }
 
     fn announce(&mut self, seed: MemberId) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation };
+        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
         if let Err(error) = self.foca.announce(seed, &mut sink) {
             tracing::warn!(%error, "announce");
         }
@@ -565,21 +619,27 @@ impl Membership {
                     ClusterEvent::MemberUp(id)
                 }
                 OwnedNotification::MemberDown(id) => {
+                    self.tally.counters.downs += 1;
                     self.since.insert(id.name.clone(), now);
                     self.departed.insert(id.name.clone(), id.clone());
                     ClusterEvent::MemberDown(id)
                 }
                 OwnedNotification::Rename(from, to) => {
+                    self.tally.counters.renewals += 1;
                     self.since.insert(to.name.clone(), now);
                     self.departed.remove(&to.name);
                     ClusterEvent::MemberRenewed { from, to }
                 }
                 OwnedNotification::Active => ClusterEvent::Joined,
                 OwnedNotification::Idle => {
+                    self.tally.counters.isolations += 1;
                     isolated = true;
                     ClusterEvent::Isolated
                 }
                 OwnedNotification::Rejoin(id) => {
+                    // Declared down while alive: the renewed identity refutes it.
+                    self.tally.counters.false_downs_refuted += 1;
+                    self.tally.incarnation = 0;
                     renewed = true;
                     ClusterEvent::Rejoined(id)
                 }
@@ -623,6 +683,8 @@ impl Membership {
         let rng = StdRng::seed_from_u64(self.rng.next_u64());
         self.foca = Foca::new(renewed.clone(), self.config.to_foca(), rng, PostcardCodec);
         self.generation = self.generation.wrapping_add(1);
+        self.tally.incarnation = 0;
+        self.tally.probe = None;
         self.cursor = None;
         self.outputs.push_back(Output::Event(ClusterEvent::Rejoined(renewed)));
     }

@@ -26,7 +26,7 @@
 //! - A manager restarted with the journal of its earlier run calls [`Node::recover`] with its
 //!   records before [`Node::start`].
 //! - Getters ([`Node::identity`], [`Node::members`], [`Node::sequencer`], [`Node::applier`],
-//!   [`Node::duravip`], ...) read the state; they never change it.
+//!   [`Node::duravip`], [`Node::stats`], ...) read the state; they never change it.
 //! - `now` never goes backwards between calls.
 //!
 //! # Running commands
@@ -56,7 +56,8 @@ pub use self::line::Format;
 use crate::duravip::{Binding, DuraVip, DuraVipConfig, DuraVipTimer};
 use crate::error::{DecodeError, DuraVipError, MembershipError, OpsError};
 use crate::ids::{MemberId, Role};
-use crate::membership::{self, ClusterEvent, MemberView, Membership, MembershipConfig, Roster};
+use crate::membership::{self, ClusterEvent, MemberState, MemberView, Membership, MembershipConfig, Roster};
+use crate::stats::{Counters, MemberCounts, OpsCounters, RevisionCount, Stats};
 use crate::ops::journal::{JournalRecord, JournalWrite};
 use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
 use crate::revisions::{FetchOutcome, FollowTiming, Follower, Publisher, Revisions};
@@ -405,6 +406,64 @@ impl Node {
     /// The hosts of the segment file.
     pub fn roster(&self) -> &Roster {
         &self.roster
+    }
+
+    /// One snapshot of this member's counters and gauges: members by subcluster and state
+    /// (as [`Node::members`] lists them), what membership, the operations core and DuraVIP
+    /// counted since the start, and the configuration revisions running and newest. Reading
+    /// it walks the member list; the counting itself is done as the cores run.
+    pub fn stats(&self) -> Stats {
+        let mut members: BTreeMap<&str, MemberCounts> = BTreeMap::new();
+        let view = self.members();
+        for m in &view {
+            let row = members
+                .entry(m.id.subcluster.as_str())
+                .or_insert_with(|| MemberCounts { subcluster: m.id.subcluster.clone(), ..MemberCounts::default() });
+            match m.state {
+                MemberState::Up => row.up += 1,
+                MemberState::Suspect => row.suspect += 1,
+                MemberState::Down => row.down += 1,
+            }
+        }
+        let revisions = match &self.revisions {
+            RevisionCore::Publisher(p) => p
+                .newest()
+                .iter()
+                .map(|(repo, rev)| RevisionCount { repo: repo.clone(), running: None, newest: Some(*rev) })
+                .collect(),
+            RevisionCore::Follower(f) => {
+                let repos: BTreeSet<&String> = f.running().keys().chain(f.newest().keys()).collect();
+                repos
+                    .into_iter()
+                    .map(|repo| RevisionCount {
+                        repo: repo.clone(),
+                        running: f.running().get(repo).copied(),
+                        newest: f.newest().get(repo).copied(),
+                    })
+                    .collect()
+            }
+        };
+        Stats {
+            role: self.identity().role,
+            subcluster: self.identity().subcluster.clone(),
+            members: members.into_values().collect(),
+            counters: self.counters(),
+            revisions,
+        }
+    }
+
+    /// What the cores counted since the start (the counters of [`Node::stats`] without the
+    /// gauges read from the member list).
+    pub fn counters(&self) -> Counters {
+        let ops = match &self.role {
+            RoleCore::Manager(seq) => seq.counters(),
+            RoleCore::Node(applier) => OpsCounters { applied: applier.applied_total(), ..OpsCounters::default() },
+        };
+        Counters {
+            membership: self.membership.counters(),
+            ops,
+            duravip: self.duravip.as_ref().map(DuraVip::counters).unwrap_or_default(),
+        }
     }
 
     // ---- commands ----

@@ -14,6 +14,7 @@ mod ops;
 mod partition;
 mod reload;
 mod revisions;
+mod stats;
 
 use std::net::IpAddr;
 

@@ -37,6 +37,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::{Bytes, BytesMut};
+use crate::stats::OpsCounters;
 use std::time::{Duration, Instant};
 
 use super::journal::{Assigned, JournalRecord, StoredStatus};
@@ -120,6 +121,8 @@ struct Awaiting {
 
 struct Record {
     pending: BTreeSet<String>,
+    /// When this run sequenced it (`None` for an operation recovered from the journal).
+    sequenced: Option<Instant>,
 }
 
 /// The manager's sequencer and results buffer.
@@ -157,6 +160,8 @@ pub struct Sequencer {
     latest: Option<OpId>,
     /// Why the shell cannot write the journal, while it cannot.
     journal_fault: Option<String>,
+    /// Sequenced, completed, timed out, latency (see [`Sequencer::counters`]).
+    counters: OpsCounters,
 }
 
 impl Sequencer {
@@ -184,6 +189,7 @@ impl Sequencer {
             snapshot_bytes: 0,
             latest: None,
             journal_fault: None,
+            counters: OpsCounters::default(),
         }
     }
 
@@ -217,6 +223,14 @@ impl Sequencer {
     pub fn flush_results(&mut self) -> usize {
         self.append(&JournalRecord::Flushed);
         self.results.flush()
+    }
+
+    /// What this run counted: operations sequenced, completed and timed out, the latency from
+    /// sequencing to the last answer, and the operations in flight.
+    pub fn counters(&self) -> OpsCounters {
+        let mut counters = self.counters.clone();
+        counters.in_flight = self.ops.len() as u64;
+        counters
     }
 
     /// Operations sequenced but not yet completed.
@@ -298,7 +312,7 @@ impl Sequencer {
                 for op in w.ops.into_values() {
                     self.set_result(now, &id.name, op.id, ResultStatus::NodeLeft, "");
                     self.append(&JournalRecord::Abandoned { id: op.id, node: id.name.clone() });
-                    self.settle(op.id, &id.name);
+                    self.settle(now, op.id, &id.name);
                 }
             }
         }
@@ -316,7 +330,7 @@ impl Sequencer {
             let ops: Vec<(OpId, u64)> = ch.unacked.values().map(|(op, _)| (op.id, op.node_seq)).collect();
             for (id, _) in ops {
                 self.set_result(now, name, id, ResultStatus::NodeLeft, "");
-                self.settle(id, name);
+                self.settle(now, id, name);
             }
             self.unsent.remove(name);
             if let Some(mut ch) = self.nodes.remove(name) {
@@ -336,7 +350,7 @@ impl Sequencer {
         for op in lost {
             self.set_result(now, name, op.id, ResultStatus::NodeLeft, "");
             self.append(&JournalRecord::Abandoned { id: op.id, node: name.to_owned() });
-            self.settle(op.id, name);
+            self.settle(now, op.id, name);
         }
         self.unsent.remove(name);
     }
@@ -355,10 +369,14 @@ impl Sequencer {
         changed
     }
 
-    fn settle(&mut self, id: OpId, node: &str) {
+    fn settle(&mut self, now: Instant, id: OpId, node: &str) {
         if let Some(rec) = self.ops.get_mut(&id) {
             rec.pending.remove(node);
             if rec.pending.is_empty() {
+                if let Some(at) = rec.sequenced {
+                    self.counters.latency.record(now.saturating_duration_since(at));
+                }
+                self.counters.completed += 1;
                 self.ops.remove(&id);
                 self.outputs.push_back(SequencerOutput::Completed(id));
             }
@@ -473,12 +491,13 @@ impl Sequencer {
         for (node, old) in abandoned {
             self.set_result(now, &node, old, ResultStatus::NoAnswer, "");
             self.append(&JournalRecord::Abandoned { id: old, node: node.clone() });
-            self.settle(old, &node);
+            self.settle(now, old, &node);
         }
         self.append(&JournalRecord::Sequenced { id, command: command.to_owned(), target: target.clone(), nodes: assigned });
         self.results.record_sent(now, id, command, &target, &targets);
         let names: Vec<String> = targets.into_iter().map(|(n, _)| n).collect();
-        self.ops.insert(id, Record { pending: names.iter().cloned().collect() });
+        self.ops.insert(id, Record { pending: names.iter().cloned().collect(), sequenced: Some(now) });
+        self.counters.sequenced += 1;
         self.outputs.push_back(SequencerOutput::SetTimer {
             after: self.config.answer_timeout,
             timer: SequencerTimer::AnswerTimeout(id),
@@ -507,7 +526,7 @@ impl Sequencer {
                 .and_then(|ch| ch.unacked.remove(&a.node_seq));
             if owed.is_some() {
                 self.set_result(now, from, a.id, status, &a.body);
-                self.settle(a.id, from);
+                self.settle(now, a.id, from);
                 continue;
             }
             // From a node declared down: it is not sent again when the node is back.
@@ -533,6 +552,7 @@ impl Sequencer {
         match timer {
             SequencerTimer::AnswerTimeout(id) => {
                 if let Some(rec) = self.ops.remove(&id) {
+                    self.counters.timed_out += 1;
                     for node in &rec.pending {
                         self.set_result(now, node, id, ResultStatus::NoAnswer, "");
                     }
@@ -547,7 +567,7 @@ impl Sequencer {
                     for op in w.ops.into_values() {
                         self.set_result(now, &node, op.id, ResultStatus::NodeLeft, "");
                         self.append(&JournalRecord::Abandoned { id: op.id, node: node.clone() });
-                        self.settle(op.id, &node);
+                        self.settle(now, op.id, &node);
                     }
                 }
                 if self.recovering {

@@ -85,6 +85,9 @@ pub struct Finished {
     pub false_downs: u64,
     /// Ordered operations applied (0 without an operations core).
     pub ops_applied: u64,
+    /// What the node cores counted (`Node::counters`), summed over every node and run: the
+    /// figures the daemons export as metrics.
+    pub core_counters: eccluster_proto::stats::Counters,
     /// Ordered operations submitted by the timeline and what became of them.
     pub ops: OpsLog,
     /// DuraVIP addresses bound (empty without `[duravip]`).
@@ -653,7 +656,12 @@ impl Simulation {
             self.notes.push(format!("writing the text trace failed: {e}"));
         }
         let run_started: Vec<SimTime> = self.nodes.iter().map(|n| n.run_started).collect();
+        let mut core_counters = eccluster_proto::stats::Counters::default();
+        for node in &self.nodes {
+            core_counters.add(&node.counters());
+        }
         Finished {
+            core_counters,
             missed_crashes: self.stats.missed(false, &self.running, &run_started),
             missed_leaves: self.stats.missed(true, &self.running, &run_started),
             running_at_end: self.running.count(),

@@ -115,6 +115,14 @@ fn kill_one_of_eight_is_seen_by_all_seven_survivors() {
         let o = expect_pass("kill-one-of-8", seed, None);
         let d = o.report.detection.expect("the crash was detected");
         assert_eq!(d.count, 7, "seed {seed}");
+        // The node cores' own counters, as the daemons export them: the crashed member was
+        // suspected before it was declared down, by every survivor's view at the end.
+        let m = &o.report.core_counters.membership;
+        assert!(m.suspicions_raised >= 1, "seed {seed}: {m:?}");
+        assert!(m.downs >= 7, "seed {seed}: {m:?}");
+        assert!(m.probe_rtt.count > 100, "seed {seed}: probes timed: {m:?}");
+        assert_eq!(m.false_downs_refuted, 0, "seed {seed}: nobody was declared down while alive");
+        assert_eq!(o.report.core_counters, expect_pass("kill-one-of-8", seed, None).report.core_counters, "seed {seed}: same run");
     }
 }
 

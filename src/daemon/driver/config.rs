@@ -159,6 +159,9 @@ impl Daemon {
         if settings.listener != old.listener {
             restart.push("ECCluster_Listener");
         }
+        if settings.metrics.as_ref().map(|m| m.addr) != old.metrics.as_ref().map(|m| m.addr) {
+            restart.push("Metrics_Listener");
+        }
         if settings.answer_timeout != old.answer_timeout {
             restart.push("Broadcast_Timeout");
         }

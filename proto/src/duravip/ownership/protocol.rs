@@ -256,6 +256,7 @@ impl DuraVip {
         if let Some(vip) = self.vips.get_mut(&addr) {
             info!(%addr, binding = %vip.name, "acquiring DuraVIP address");
             vip.holding = Holding::Held { since };
+            self.counters.acquired += 1;
             self.outputs.push_back(DuraVipOutput::Acquire(addr));
         }
     }
@@ -268,6 +269,7 @@ impl DuraVip {
         let Some(vip) = self.vips.get_mut(&addr) else { return };
         if matches!(vip.holding, Holding::Held { .. }) {
             info!(%addr, binding = %vip.name, "releasing DuraVIP address");
+            self.counters.released += 1;
             self.outputs.push_back(DuraVipOutput::Release(addr));
         }
         vip.holding = Holding::Idle;
@@ -480,6 +482,7 @@ impl DuraVip {
                 },
             );
             if conflicted {
+                self.counters.conflicts += 1;
                 // Its announcements may have drawn the neighbours' traffic to it: this node
                 // announces the address again.
                 info!(%addr, peer = %from, "a conflicting holder released; announcing again");

@@ -167,7 +167,7 @@ impl Sequencer {
                     }
                     self.ops
                         .entry(id)
-                        .or_insert_with(|| Record { pending: BTreeSet::new() })
+                        .or_insert_with(|| Record { pending: BTreeSet::new(), sequenced: None })
                         .pending
                         .insert(node.clone());
                     ids.insert(id);
