@@ -28,6 +28,7 @@ pub mod confrepo;
 pub mod console;
 pub mod daemon;
 pub mod local;
+pub mod page;
 pub mod registry;
 pub mod tls;
 pub mod transport;

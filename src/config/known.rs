@@ -63,6 +63,11 @@ pub const OPTIONS: &[KnownOption] = &[
     opt("Control_Command", "Args", None),
     opt("Control_Command", "Timeout", Some("10")),
     opt("Control_Command", "Max_Output", Some("65536")),
+    opt("Control_Listener", "AuthLoginParameters", None),
+    opt("Cluster_Page", "Listen", None),
+    opt("Cluster_Page", "TLS_Certificate", None),
+    opt("Cluster_Page", "TLS_Key", None),
+    opt("Cluster_Page", "AuthLoginParameters", None),
 ];
 
 /// Scope kinds written with an instance name: `Binding "b1" { }`.
@@ -83,6 +88,7 @@ const ANONYMOUS_SCOPES: &[&str] = &[
     "cluster",
     "Control_Listener",
     "ECCluster_Listener",
+    "Cluster_Page",
     "ESMTP_Listener",
     "Logs",
     "Authorization",

@@ -120,6 +120,8 @@ pub struct Settings {
     pub listener: crate::transport::Limits,
     /// `Logs { Control_Cache ... }` (managers; taken at start only).
     pub cache: control_cache::CacheSettings,
+    /// `Cluster_Page { }` (managers; taken at start only).
+    pub page: Option<crate::page::PageConfig>,
 }
 
 /// Reads [`Settings`] for one member: what the command line fixed, to read configurations
@@ -153,7 +155,11 @@ impl SettingsReader {
         let mut duravip = DuravipSettings::default();
         let mut listener = crate::transport::Limits::default();
         let mut warnings = Vec::new();
+        let mut page = None;
         if let Some(cfg) = tree {
+            if self.role == Role::Manager {
+                page = crate::page::config::read(cfg)?;
+            }
             crate::console::limits::apply(cfg, &mut console)?;
             if let Some(o) = cfg.option("Broadcast_Timeout") {
                 answer_timeout = Some(o.as_secs_in(Duration::from_secs(1), Duration::from_secs(86_400))?);
@@ -170,7 +176,7 @@ impl SettingsReader {
             Role::Manager => control_cache::read_settings(tree, self.state_dir.as_deref())?,
             Role::Node => control_cache::CacheSettings { path: None, limits: OpsConfig::default().results },
         };
-        Ok((Settings { console, answer_timeout, registry, duravip, listener, cache }, warnings))
+        Ok((Settings { console, answer_timeout, registry, duravip, listener, cache, page }, warnings))
     }
 }
 
@@ -252,6 +258,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         config_path,
         listener: settings.listener,
         control_cache: settings.cache.path.clone(),
+        page: settings.page.clone(),
         tree: tree.unwrap_or_else(|| config::Scope::new("", None, config::Span::new(std::sync::Arc::new(PathBuf::from("-")), 1, 1))),
         settings,
         reader,
