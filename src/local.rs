@@ -7,6 +7,10 @@
 //! runs beside them (`ecconfigd.pid`, `ecconfigd.log`, `ecconfigd/`, `admin.password`, the
 //! operator's working copy `conf/`; see [`crate::confrepo::local`]).
 //!
+//! The manager serves the cluster page (`Cluster_Page`, on a free port of its address) to the
+//! users of the configuration server: its configuration is `<name>.eccmgr.conf`, written at
+//! each start, which includes `--config FILE` when one is given.
+//!
 //! A member that exits is reported at once on stdout (which, how, its log) and stays down;
 //! see [`up`].
 
@@ -93,6 +97,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         }
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = &fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
     let tls_dir = dir.join("tls");
     if !tls::ca_exists(&tls_dir) {
         tls::ca_init(&tls_dir, "local")?;
@@ -132,6 +137,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         exit: None,
     };
     track(&mut members, &exits_tx, ecconfigd, repo.child)?;
+    let mut pages = Vec::new();
     for h in &segments.hosts {
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
@@ -148,10 +154,11 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
         if manager {
-            // The manager reads the file itself: it checks `duravip move` against the bindings.
-            if let Some(c) = &config_abs {
-                cmd.arg("-c").arg(c);
-            }
+            // The manager reads the file itself (it checks `duravip move` against the
+            // bindings), through its own file that adds the cluster page.
+            let (conf, page) = manager_config(dir, &h.name, h.addr, config_abs.as_deref())?;
+            cmd.arg("-c").arg(conf);
+            pages.push(page);
         } else {
             // Nodes run the repository's copy of it (default/ecelerity.conf), and follow it.
             cmd.arg("--cluster-boot").arg(crate::confrepo::local::write_boot(dir, repo_addr, &repo_key, &h.name, &h.subcluster)?);
@@ -176,9 +183,38 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
     say(&format!("ready: {n} members"));
     say(&format!("manager console: ec_console {}", dir.join("console").display()));
     say(&format!("config repository: https://{repo_addr}"));
+    for page in &pages {
+        say(&format!("page: https://{page}/"));
+    }
+    if !pages.is_empty() {
+        say(&format!("page login: admin, password in {}", dir.join("admin.password").display()));
+    }
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
     watched
+}
+
+/// Writes the configuration of manager `name` (address `ip`): `--config FILE` included when
+/// given, and the cluster page on a free port of `ip`, logging in the configuration server's
+/// users. Returns the file and the page's address.
+fn manager_config(dir: &Path, name: &str, ip: std::net::Ipv4Addr, config: Option<&Path>) -> Result<(PathBuf, std::net::SocketAddr)> {
+    // A port free now; the manager binds it a moment later (loopback, this machine only).
+    let probe = std::net::TcpListener::bind((ip, 0)).with_context(|| format!("finding a free port on {ip} for the cluster page"))?;
+    let page = probe.local_addr().context("reading a free port")?;
+    drop(probe);
+    let quote = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let mut text = String::from("# The manager's configuration under `eccluster local up` (written at each start).\n");
+    if let Some(config) = config {
+        text.push_str(&format!("include \"{}\"\n", quote(config)));
+    }
+    let users = crate::confrepo::server::users_path(&dir.join("ecconfigd"));
+    text.push_str(&format!(
+        "Cluster_Page {{\n  Listen = \"{page}\"\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n}}\n",
+        quote(&users)
+    ));
+    let path = dir.join(format!("{name}.eccmgr.conf"));
+    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok((path, page))
 }
 
 /// Starts ecconfigd on port 2027 of the first manager's address (127.0.0.1 without one).
