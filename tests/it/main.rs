@@ -18,6 +18,7 @@ mod local;
 mod membership;
 mod netns;
 mod ops;
+mod page;
 mod repo_support;
 mod service;
 mod support;
