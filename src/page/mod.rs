@@ -56,7 +56,8 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("{}: no private key in it", path.display()))
 }
 
-/// Starts the page of the manager whose identity is `identity`: checks the users file, binds
+/// Starts the page of the manager whose identity is `identity`: checks the users file (it must
+/// exist; an empty one is only warned about), binds
 /// the address (an error names it), and serves until `shutdown`, in tasks of `tracker`. The
 /// returned publisher is the daemon loop's end.
 pub fn start(
@@ -65,6 +66,13 @@ pub fn start(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<Publisher> {
+    if !config.users.exists() {
+        anyhow::bail!(
+            "{}: no such users file (the cluster page's users, named at {}); add one with `ecconfigd user add`",
+            config.users.display(),
+            config.users_from
+        );
+    }
     match Users::load(&config.users) {
         Ok(users) if users.names().next().is_none() => tracing::warn!(
             path = %config.users.display(), named = %config.users_from,

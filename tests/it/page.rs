@@ -134,6 +134,19 @@ fn a_bad_address_a_busy_port_or_no_users_stop_the_start() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains(":1:1: Cluster_Page needs users to log in"), "{stderr}");
 
+    // A users file that is not there: the start stops, naming it.
+    let missing = c.dir.path().join("no-such-users");
+    c.set_member_config(
+        "mgr",
+        &format!("Cluster_Page {{\n  Listen = \"{page}\"\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n}}\n", missing.display()),
+    );
+    c.start("mgr");
+    let status = c.procs.get_mut("mgr").expect("mgr").child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1));
+    c.procs.remove("mgr");
+    let log = c.log_text("mgr");
+    assert!(log.contains(&format!("{}: no such users file", missing.display())), "{log}");
+
     // The port taken by another program: the start stops, naming the address.
     let users = users_file(&c, "admin", PASSWORD);
     c.set_member_config(
