@@ -73,7 +73,7 @@ impl History {
                 ((*sc).clone(), points)
             })
             .collect();
-        draw("members up per subcluster", f64::from(top) + 1.0, lines)
+        draw("members up per subcluster", f64::from(top) + 1.0, 0, lines)
     }
 
     /// Operations sequenced per second.
@@ -88,14 +88,15 @@ impl History {
             }
         }
         let top = points.iter().map(|(_, y)| *y).fold(1.0_f64, f64::max);
-        draw("operations per second", top * 1.2, vec![("operations".to_owned(), points)])
+        draw("operations per second", top * 1.2, 1, vec![("operations".to_owned(), points)])
     }
 }
 
-/// One chart: `lines` of (label, points) over x in [-WINDOW, 0], y in [0, top].
-fn draw(title: &str, top: f64, lines: Vec<(String, Vec<(f64, f64)>)>) -> String {
+/// One chart: `lines` of (label, points) over x in [-WINDOW, 0], y in [0, top], y labels with
+/// `decimals` decimals (0: whole numbers only, one label per unit up to ten).
+fn draw(title: &str, top: f64, decimals: usize, lines: Vec<(String, Vec<(f64, f64)>)>) -> String {
     let mut svg = String::new();
-    if let Err(error) = draw_into(&mut svg, title, top, lines) {
+    if let Err(error) = draw_into(&mut svg, title, (top, decimals), lines) {
         tracing::warn!(%error, chart = title, "drawing a chart");
         return String::new();
     }
@@ -105,9 +106,10 @@ fn draw(title: &str, top: f64, lines: Vec<(String, Vec<(f64, f64)>)>) -> String 
 fn draw_into<'a>(
     svg: &'a mut String,
     title: &str,
-    top: f64,
+    (top, decimals): (f64, usize),
     lines: Vec<(String, Vec<(f64, f64)>)>,
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    let y_labels = if decimals == 0 { (top as usize).clamp(1, 10) + 1 } else { 6 };
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -119,8 +121,9 @@ fn draw_into<'a>(
     chart
         .configure_mesh()
         .x_desc("seconds ago")
-        .x_label_formatter(&|x| format!("{:.0}", -x))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_label_formatter(&|x| format!("{:.0}", x.abs()))
+        .y_labels(y_labels)
+        .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     for (i, (label, points)) in lines.into_iter().enumerate() {

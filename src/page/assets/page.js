@@ -68,7 +68,9 @@ function renderDuravip(snap) {
     const tr = el("tr", { "data-vip": v.address });
     tr.appendChild(el("td", {}, v.address));
     tr.appendChild(el("td", {}, v.binding));
-    tr.appendChild(el("td", {}, v.owner || "—"));
+    // The manager holds no address and hears no claims: it knows an owner only when its
+    // node core does; otherwise the nodes know (broadcast cluster duravip show).
+    tr.appendChild(el("td", { class: v.owner ? "" : "sub" }, v.owner || "ask the nodes"));
     const cands = v.candidates.map((c) => (c === v.preferred ? c + " (preferred)" : c)).join(", ");
     tr.appendChild(el("td", {}, cands || "every node"));
     body.appendChild(tr);
