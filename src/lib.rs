@@ -30,6 +30,7 @@ pub mod console;
 pub mod daemon;
 pub mod local;
 pub mod metrics;
+pub mod page;
 pub mod registry;
 pub mod tls;
 pub mod transport;

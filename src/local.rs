@@ -6,9 +6,10 @@
 //! `<name>.console`, and `state/<name>/` (incarnation counters). The configuration server
 //! runs beside them (`ecconfigd.pid`, `ecconfigd.log`, `ecconfigd/`, `admin.password`, the
 //! operator's working copy `conf/`; see [`crate::confrepo::local`]). The manager also has a
-//! remote console: TLS on a free port of its loopback address, user `admin` with the password
-//! of `admin.password` (`console.users`), configured by `eccmgr.conf`, which includes the
-//! operator's configuration. Every daemon serves Prometheus metrics on a free port of its own
+//! remote console (TLS) and the cluster page (HTTPS), each on a free port of its address, both
+//! logging in the configuration server's users (`admin`, password in `admin.password`): its
+//! configuration is `<name>.eccmgr.conf`, written at each start, which includes `--config
+//! FILE` when one is given. Every daemon serves Prometheus metrics on a free port of its own
 //! address (the manager's printed `metrics: http://…/metrics`, the others' `metrics (NAME): …`).
 //!
 //! A member that exits is reported at once on stdout (which, how, its log) and stays down;
@@ -97,6 +98,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         }
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = &fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
     let tls_dir = dir.join("tls");
     if !tls::ca_exists(&tls_dir) {
         tls::ca_init(&tls_dir, "local")?;
@@ -141,6 +143,7 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
         exit: None,
     };
     track(&mut members, &exits_tx, ecconfigd, repo.child)?;
+    let mut pages = Vec::new();
     for h in &segments.hosts {
         let manager = managers.contains(&h.name);
         let console = if manager { dir.join("console") } else { dir.join(format!("{}.console", h.name)) };
@@ -160,10 +163,12 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
         if manager {
-            // The manager reads the file itself: it checks `duravip move` against the bindings.
-            let (config, addr) = manager_console(dir, h.addr, config_abs.as_deref())?;
-            cmd.arg("-c").arg(config);
-            remote_console.get_or_insert(addr);
+            // The manager reads the file itself (it checks `duravip move` against the
+            // bindings), through its own file that adds the remote console and the page.
+            let (conf, console, page) = manager_config(dir, &h.name, h.addr, config_abs.as_deref())?;
+            cmd.arg("-c").arg(conf);
+            remote_console.get_or_insert(console);
+            pages.push(page);
         } else {
             // Nodes run the repository's copy of it (default/ecelerity.conf), and follow it.
             cmd.arg("--cluster-boot").arg(crate::confrepo::local::write_boot(dir, repo_addr, &repo_key, &h.name, &h.subcluster)?);
@@ -205,23 +210,31 @@ pub async fn up(segments_path: &Path, dir: &Path, config: Option<&Path>) -> Resu
             say(&format!("metrics ({name}): http://{addr}/metrics"));
         }
     }
+    for page in &pages {
+        say(&format!("page: https://{page}/"));
+    }
+    if !pages.is_empty() {
+        say(&format!("page login: admin, password in {}", dir.join("admin.password").display()));
+    }
     let watched = watch(&mut members, &mut exits, &shutdown).await;
     stop(&mut members, &mut exits).await;
     watched
 }
 
-/// The manager's remote console: `console.users` with user `admin` and the password of
-/// `admin.password`, and `eccmgr.conf` listening with TLS on a free port of `ip`, then
-/// including the operator's configuration `config`. Returns the file and the address.
-fn manager_console(dir: &Path, ip: std::net::Ipv4Addr, config: Option<&Path>) -> Result<(PathBuf, std::net::SocketAddr)> {
+/// Writes the configuration of manager `name` (address `ip`): `--config FILE` included when
+/// given, the remote console (TLS) and the cluster page each on a free port of `ip`, both
+/// logging in the configuration server's users. Returns the file, the console's and the
+/// page's addresses.
+fn manager_config(
+    dir: &Path,
+    name: &str,
+    ip: std::net::Ipv4Addr,
+    config: Option<&Path>,
+) -> Result<(PathBuf, std::net::SocketAddr, std::net::SocketAddr)> {
     let dir = fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
-    let users_file = dir.join("console.users");
-    let password = crate::confrepo::users::read_password_file(&dir.join("admin.password"))?;
-    let mut users = crate::confrepo::users::Users::load(&users_file)?;
-    users.set("admin", &password)?;
-    users.save(&users_file)?;
-    // A port free now; the manager binds it a moment later.
-    let addr = free_port(std::net::IpAddr::V4(ip))?;
+    // Ports free now; the manager binds them a moment later (loopback, this machine only).
+    let console = free_port(std::net::IpAddr::V4(ip))?;
+    let page = free_port(std::net::IpAddr::V4(ip))?;
     let quoted = |path: &Path| -> Result<String> {
         let text = path.display().to_string();
         if text.contains(['"', '\\']) {
@@ -229,17 +242,20 @@ fn manager_console(dir: &Path, ip: std::net::Ipv4Addr, config: Option<&Path>) ->
         }
         Ok(text)
     };
-    let mut text = format!(
-        "# Written by `eccluster local up`: the manager's remote console.\n\
-         Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n  Listen \"{addr}\" {{ }}\n}}\n",
-        quoted(&users_file)?
-    );
+    let users = crate::confrepo::server::users_path(&dir.join("ecconfigd"));
+    let mut text = String::from("# The manager's configuration under `eccluster local up` (written at each start).\n");
     if let Some(config) = config {
         text.push_str(&format!("include \"{}\"\n", quoted(config)?));
     }
-    let path = dir.join("eccmgr.conf");
+    // The page logs in the console's users (the first `file://` uri of Control_Listener).
+    text.push_str(&format!(
+        "Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n  Listen \"{console}\" {{ }}\n}}\n\
+         Cluster_Page {{\n  Listen = \"{page}\"\n}}\n",
+        quoted(&users)?
+    ));
+    let path = dir.join(format!("{name}.eccmgr.conf"));
     fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok((path, addr))
+    Ok((path, console, page))
 }
 
 /// The address ecconfigd runs on: the first manager's (127.0.0.1 without one).

@@ -209,6 +209,17 @@ impl TlsIdentity {
         (self.chain.clone(), self.key.clone_key())
     }
 
+    /// The member's certificate chain and key, for the cluster page's HTTPS.
+    pub fn https_server_config(&self) -> Result<rustls::ServerConfig> {
+        https_server_config(self.chain.clone(), self.key.clone_key())
+    }
+
+    /// [`spki_sha256`] of the member's certificate.
+    pub fn spki_sha256(&self) -> Result<String> {
+        let first = self.chain.first().context("an empty certificate chain")?;
+        spki_sha256(first)
+    }
+
     /// rustls server side: present our certificate, require a client certificate from the CA.
     pub fn server_config(&self) -> Result<rustls::ServerConfig> {
         let verifier =
@@ -236,6 +247,30 @@ impl TlsIdentity {
         cfg.alpn_protocols = vec![ALPN.to_vec()];
         Ok(cfg)
     }
+}
+
+/// A plain HTTPS server configuration (HTTP/1.1, no client certificate) presenting `chain` and
+/// `key`: the cluster page's, with the member's own certificate or one given for the page.
+pub fn https_server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<rustls::ServerConfig> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(TlsIdentity::provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and key do not match")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// The SHA-256 of a certificate's public key (SubjectPublicKeyInfo), base64: what browsers
+/// take to trust one key (chromium's `--ignore-certificate-errors-spki-list`) and what an
+/// operator compares when pinning.
+pub fn spki_sha256(cert: &CertificateDer<'_>) -> Result<String> {
+    use base64::Engine;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| anyhow::anyhow!("unparsable certificate: {e}"))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, parsed.tbs_certificate.subject_pki.raw);
+    Ok(base64::engine::general_purpose::STANDARD.encode(digest.as_ref()))
 }
 
 /// The member name a certificate was issued to: its first DNS subject alternative name.

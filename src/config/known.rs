@@ -74,6 +74,10 @@ pub const OPTIONS: &[KnownOption] = &[
     opt("Control_Command", "Args", None),
     opt("Control_Command", "Timeout", Some("10")),
     opt("Control_Command", "Max_Output", Some("65536")),
+    opt("Cluster_Page", "Listen", None),
+    opt("Cluster_Page", "TLS_Certificate", None),
+    opt("Cluster_Page", "TLS_Key", None),
+    opt("Cluster_Page", "AuthLoginParameters", None),
 ];
 
 /// Scope kinds written with an instance name: `Binding "b1" { }`.
@@ -95,6 +99,7 @@ const ANONYMOUS_SCOPES: &[&str] = &[
     "Control_Listener",
     "ECCluster_Listener",
     "Metrics_Listener",
+    "Cluster_Page",
     "ESMTP_Listener",
     "Logs",
     "Authorization",

@@ -77,6 +77,8 @@ pub struct DaemonConfig {
     /// Managers: the journal of operations and results (`Control_Cache`); `None` keeps them
     /// in memory only.
     pub control_cache: Option<PathBuf>,
+    /// Managers: the cluster page (`Cluster_Page { }`).
+    pub page: Option<crate::page::PageConfig>,
     /// The configuration as read at start (an empty tree without `-c`): the running
     /// configuration the `config` command starts from.
     pub tree: crate::config::Scope,
@@ -152,6 +154,8 @@ struct Daemon {
     deferred: std::collections::VecDeque<(Request, eccluster_proto::ops::OpId)>,
     /// Nodes: following the configuration repository.
     following: Option<follow::Following>,
+    /// Managers with a cluster page: its snapshots.
+    page: Option<crate::page::Publisher>,
 }
 
 /// The node core's configuration for this daemon.
@@ -214,6 +218,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             listener_shutdown.cancel();
         }
     });
+
+    // The cluster page, like the console, is bound before joining: one that cannot listen
+    // stops the start.
+    let page = match &cfg.page {
+        Some(page) => Some(crate::page::start(page, &cfg.tls, &tracker, shutdown.clone())?),
+        None => None,
+    };
 
     let id = MemberId {
         name: cfg.name.clone(),
@@ -279,6 +290,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
         watched: std::collections::BTreeSet::new(),
         deferred: std::collections::VecDeque::new(),
         following,
+        page,
     };
     let mut synced = d.journal.as_ref().map(JournalWriter::subscribe);
     d.node.start(now());
@@ -309,6 +321,12 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             Some(event) = net_rx.recv() => d.handle_net(event),
             Some(done) = done_rx.recv() => d.handle_done(done),
             Some(report) = next_report(&mut reports) => d.handle_report(report),
+            () = crate::page::tick(&mut d.page) => {
+                if let Some(page) = &mut d.page {
+                    page.publish(&d.node);
+                }
+                continue;
+            }
             // Journal writes reached the disk: what waited for them goes out (in the drain).
             Some(()) = next_sync(&mut synced) => d.journal_progress(),
             // A scrape of the metrics: a copy of the counters, made here, encoded elsewhere.

@@ -126,6 +126,8 @@ pub struct Settings {
     /// `Metrics_Listener { Listen = ... }`: where to serve Prometheus metrics, if anywhere
     /// (taken at start only).
     pub metrics: Option<config::metrics::MetricsListener>,
+    /// `Cluster_Page { }` (managers; taken at start only).
+    pub page: Option<crate::page::PageConfig>,
 }
 
 /// Reads [`Settings`] for one member: what the command line fixed, to read configurations
@@ -163,7 +165,11 @@ impl SettingsReader {
         let mut metrics = None;
         let mut warnings = Vec::new();
         let mut access = crate::console::remote::AccessConfig::default();
+        let mut page = None;
         if let Some(cfg) = tree {
+            if self.role == Role::Manager {
+                page = crate::page::config::read(cfg)?;
+            }
             crate::console::limits::apply(cfg, &mut console)?;
             access = crate::console::remote::AccessConfig::read(cfg, &console.path)?;
             if let Some(o) = cfg.option("Broadcast_Timeout") {
@@ -185,7 +191,7 @@ impl SettingsReader {
             Role::Manager => control_cache::read_settings(tree, self.state_dir.as_deref())?,
             Role::Node => control_cache::CacheSettings { path: None, limits: OpsConfig::default().results },
         };
-        Ok((Settings { console, access, answer_timeout, registry, duravip, listener, cache, metrics }, warnings))
+        Ok((Settings { console, access, answer_timeout, registry, duravip, listener, cache, metrics, page }, warnings))
     }
 }
 
@@ -270,6 +276,7 @@ pub fn prepare(role: Role, args: &DaemonArgs) -> Result<(DaemonConfig, Vec<Confi
         listener: settings.listener,
         metrics: settings.metrics.clone(),
         control_cache: settings.cache.path.clone(),
+        page: settings.page.clone(),
         tree: tree.unwrap_or_else(|| config::Scope::new("", None, config::Span::new(std::sync::Arc::new(PathBuf::from("-")), 1, 1))),
         settings,
         reader,

@@ -122,6 +122,10 @@ async fn local_up_with_duravip_moves_an_address_and_every_node_agrees() {
     assert_eq!(crate::metrics::value(&repo, "eccluster_config_revision_newest", &[("repo", "east"), ("role", "configd")]), Some(1.0));
     let west2 = crate::metrics::scrape(&metrics[6]).await;
     assert_eq!(crate::metrics::value(&west2, "eccluster_members", &[("state", "alive")]), Some(6.0));
+    let page = next_line(&mut lines, Duration::from_secs(5)).await;
+    assert!(page.starts_with("page: https://127.0.1.10:") && page.ends_with('/'), "{page}");
+    let login = next_line(&mut lines, Duration::from_secs(5)).await;
+    assert_eq!(login, format!("page login: admin, password in {}", dir.path().canonicalize().expect("dir").join("admin.password").display()));
     // The operator's working copy, seeded with the configuration, usable with admin's password.
     let conf = dir.path().join("conf");
     let seeded = std::fs::read_to_string(conf.join("default/ecelerity.conf")).expect("seeded default/ecelerity.conf");

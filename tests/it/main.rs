@@ -20,6 +20,7 @@ mod metrics;
 mod netns;
 mod ops;
 mod remote_console;
+mod page;
 mod repo_support;
 mod service;
 mod support;

@@ -281,3 +281,44 @@ pub fn console_users(path: &Path, users: &[(&str, &str)]) {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// A users file `users` in the cluster's directory with `user` and `password` (Argon2id, as
+/// the console and ecconfigd keep them); returns its path.
+pub fn users_file(c: &Cluster, user: &str, password: &str) -> PathBuf {
+    let path = c.dir.path().join("users");
+    let mut users = eccluster::confrepo::users::Users::default();
+    users.set(user, password).expect("hash a password");
+    users.save(&path).expect("write the users file");
+    path
+}
+
+/// A TCP port free on `ip` now.
+pub fn free_port(ip: &str) -> u16 {
+    let probe = std::net::TcpListener::bind((ip, 0)).expect("bind a probe port");
+    probe.local_addr().expect("probe address").port()
+}
+
+/// An HTTPS client of a member's cluster page: trusts only the cluster's CA, reaches the
+/// member by its name (`https://NAME:PORT/`, the name its certificate carries) at `addr`,
+/// connects from `from`, follows no redirect, keeps no cookies.
+pub fn page_client(c: &Cluster, name: &str, addr: std::net::SocketAddr, from: std::net::IpAddr) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = fs::read(c.tls.join("ca.pem")).expect("read ca.pem");
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.expect("a CA certificate")).expect("a usable CA");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve(name, addr)
+        .local_address(from)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .no_proxy()
+        .build()
+        .expect("an HTTPS client")
+}

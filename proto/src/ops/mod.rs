@@ -34,7 +34,7 @@ use crate::error::DecodeError;
 use crate::wire::{self, Kind};
 
 pub use self::applier::{Applier, ApplierOutput};
-pub use self::results::{NodeResult, ResultStatus, Results, ResultsLimits, RetrieveRow};
+pub use self::results::{LatestCommand, NodeResult, ResultStatus, Results, ResultsLimits, RetrieveRow};
 pub use self::sequencer::{Sequencer, SequencerOutput, SequencerTimer, Submitted};
 
 /// The id of an operation: manager epoch, then sequence within the epoch.

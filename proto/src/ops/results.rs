@@ -62,6 +62,17 @@ pub struct RetrieveRow {
     pub result: NodeResult,
 }
 
+/// One command of [`Results::latest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestCommand<'a> {
+    /// Its latest operation.
+    pub id: OpId,
+    /// The command text.
+    pub command: &'a str,
+    /// Each node's latest result for it, by node name.
+    pub nodes: Vec<(&'a str, &'a NodeResult)>,
+}
+
 /// How much the results buffer may hold. When it holds more, whole commands are evicted,
 /// the one whose latest operation is oldest first, skipping those still waiting for an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +300,21 @@ impl Results {
         n
     }
 
+    /// The `n` commands sent last, newest first: each with its latest operation and every
+    /// node's latest result for it (what `retrieve` would show per node, whatever the target).
+    pub fn latest(&self, n: usize) -> Vec<LatestCommand<'_>> {
+        self.age
+            .iter()
+            .rev()
+            .take(n)
+            .filter_map(|(id, key)| {
+                let entry = self.entries.get(key)?;
+                let nodes = entry.nodes.iter().map(|(name, r)| (name.as_str(), r)).collect();
+                Some(LatestCommand { id: *id, command: key, nodes })
+            })
+            .collect()
+    }
+
     /// Number of (command, node) entries held.
     pub fn len(&self) -> usize {
         self.len
@@ -427,6 +453,26 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert_eq!(r.flush(), 4);
         assert_eq!((r.len(), r.bytes(), r.command_of(first)), (0, 0, None));
+    }
+
+    #[test]
+    fn latest_lists_the_commands_sent_last_newest_first_with_each_nodes_answer() {
+        let now = at();
+        let mut r = Results::new();
+        for seq in 1..=3u64 {
+            let id = OpId { epoch: 1, seq };
+            r.record_sent(now, id, &format!("c{seq}"), &Target::Cluster, &nodes(&["a", "b"]));
+            r.update(now, "a", id, ResultStatus::Ok, "done");
+        }
+        // Sending c1 again makes it the newest.
+        let again = OpId { epoch: 1, seq: 4 };
+        r.record_sent(now, again, "c1", &Target::Cluster, &nodes(&["a"]));
+        let latest = r.latest(2);
+        let commands: Vec<(&str, u64)> = latest.iter().map(|l| (l.command, l.id.seq)).collect();
+        assert_eq!(commands, vec![("c1", 4), ("c3", 3)]);
+        let c3: Vec<(&str, ResultStatus)> = latest[1].nodes.iter().map(|(n, r)| (*n, r.status)).collect();
+        assert_eq!(c3, vec![("a", ResultStatus::Ok), ("b", ResultStatus::Pending)]);
+        assert_eq!(r.latest(10).len(), 3);
     }
 
     #[test]
