@@ -247,6 +247,13 @@ mod browser {
                 .unwrap_or_else(|e| panic!("{member} up on the page: {e}"));
         }
         tab.wait_for_element("tr[data-node=\"west1\"][data-status=\"ok\"]").expect("the broadcast's answers");
+        // The DuraVIP address's owner, as the nodes reported it to the manager.
+        let owner = tab
+            .wait_for_element_with_custom_timeout("tr[data-vip=\"127.48.200.1\"][data-owner] td:nth-child(3)", DEADLINE)
+            .expect("the address's owner on the page")
+            .get_inner_text()
+            .expect("text");
+        assert!(["east1", "east2", "west1"].contains(&owner.as_str()), "owner cell {owner:?}");
         // A mark that a reload would wipe.
         tab.evaluate("window.stillTheSamePage = 42", false).expect("mark the page");
 

@@ -65,7 +65,7 @@ function renderDuravip(snap) {
     body.appendChild(tr);
   }
   for (const v of snap.duravip) {
-    const tr = el("tr", { "data-vip": v.address });
+    const tr = el("tr", v.owner ? { "data-vip": v.address, "data-owner": v.owner } : { "data-vip": v.address });
     tr.appendChild(el("td", {}, v.address));
     tr.appendChild(el("td", {}, v.binding));
     // Who holds it, as the nodes report to the manager: one holder, a conflict (two or
