@@ -10,7 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eccluster_proto::duravip::{DuraVipMessage, Stamp};
+use eccluster_proto::duravip::{DuraVipMessage, HoldingState, Stamp, NO_TERM};
+use eccluster_proto::holders::{HoldingsReport, Reporter, ReporterOutput, MAX_ENTRIES};
 use eccluster_proto::membership::{Membership, MembershipConfig, Output, Roster, Timer};
 use eccluster_proto::ops::journal::{self, JournalWrite};
 use eccluster_proto::ops::{
@@ -41,6 +42,7 @@ pub fn write(corpus: &Path) {
     put(corpus, "ops", ops);
     put(corpus, "duravip", duravip);
     put(corpus, "revisions", revision_messages());
+    put(corpus, "holders", holder_reports());
     put(corpus, "console_frame", console_frames());
     put(corpus, "console_line", console_lines().iter().map(|l| l.as_bytes().to_vec()).collect());
     put(corpus, "journal", journals());
@@ -207,6 +209,29 @@ fn ops_messages() -> Vec<Vec<u8>> {
         OpMessage::Submitted { request: 5, result: Err("no binding for 10.99.0.9".into()) },
     ];
     messages.iter().map(|m| m.encode().expect("encode").to_vec()).collect()
+}
+
+/// DuraVIP holdings reports as a node's reporter sends them (everything to a manager that
+/// comes up, then a change), and one at the bound: the most addresses, IPv6, longest terms.
+fn holder_reports() -> Vec<Vec<u8>> {
+    let a: IpAddr = "10.99.0.1".parse().expect("addr");
+    let b: IpAddr = "2001:db8::7".parse().expect("addr");
+    let mut reporter = Reporter::new(3, Duration::from_secs(30));
+    reporter.observe([(a, NO_TERM, HoldingState::Held), (b, NO_TERM, HoldingState::Idle)].into_iter());
+    reporter.handle_manager_up("mgr");
+    reporter.observe([(a, NO_TERM, HoldingState::Idle), (b, (1_764_633_600_000, 7), HoldingState::Acquiring)].into_iter());
+    let mut reports = Vec::new();
+    while let Some(output) = reporter.poll_output() {
+        if let ReporterOutput::Send { payload, .. } = output {
+            reports.push(payload.to_vec());
+        }
+    }
+    let widest = (0..MAX_ENTRIES)
+        .map(|i| (IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16]), (u64::MAX, u64::MAX), HoldingState::Held))
+        .collect();
+    let report = HoldingsReport { stamp: Stamp { incarnation: u64::MAX, seq: u64::MAX }, entries: widest };
+    reports.push(report.encode().expect("a report within the bounds encodes").to_vec());
+    reports
 }
 
 /// Configuration-revision messages as the manager's publisher and a node's follower send

@@ -24,6 +24,7 @@ use eccluster_proto::ops::journal::{self, JournalRecord, JournalWrite, Replay};
 use eccluster_proto::ops::{
     Answer, AnswerStatus, OpMessage, OpsConfig, Sequencer, SequencerOutput, SequencerTimer, Target,
 };
+use eccluster_proto::holders::{self, HoldingsReport};
 use eccluster_proto::revisions::{self, RevisionMessage};
 use eccluster_proto::segments::Segments;
 use eccluster_proto::wire::{self, Kind};
@@ -124,6 +125,17 @@ pub fn revisions(data: &[u8]) {
         let bytes = message.encode().expect("a decoded revision message encodes");
         assert!(bytes.len() <= data.len(), "a decoded revision message encodes longer than it came");
         assert_eq!(RevisionMessage::decode(&bytes).as_ref(), Ok(&message), "a revision message does not survive encoding");
+    }
+}
+
+/// A node's DuraVIP holdings report read from a stream: decoding never panics, a decoded
+/// report is within the bounds, and it survives encoding.
+pub fn holders(data: &[u8]) {
+    if let Ok(report) = HoldingsReport::decode(data) {
+        assert!(report.entries.len() <= holders::MAX_ENTRIES, "{} addresses decoded", report.entries.len());
+        let bytes = report.encode().expect("a decoded holdings report encodes");
+        assert!(bytes.len() <= data.len(), "a decoded holdings report encodes longer than it came");
+        assert_eq!(HoldingsReport::decode(&bytes).as_ref(), Ok(&report), "a holdings report does not survive encoding");
     }
 }
 

@@ -16,6 +16,7 @@
 //!   moves, partition policy (available or majority).
 //! - [`revisions`]: configuration revisions: the newest of each repository, told by the
 //!   manager to every node, and what each node runs.
+//! - [`holders`]: who holds each DuraVIP address, reported by the nodes to the manager.
 //! - [`node`]: the state machine of one member, composing the cores above; the one thing
 //!   the daemons and the simulator drive.
 //! - [`stats`]: the counters and gauges of a member, read as one snapshot.
@@ -33,6 +34,7 @@
 
 pub mod duravip;
 pub mod error;
+pub mod holders;
 pub mod ids;
 pub mod membership;
 pub mod node;

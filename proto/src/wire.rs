@@ -29,6 +29,8 @@ pub enum Kind {
     Duravip = 3,
     /// A configuration-revision message (stream).
     Config = 4,
+    /// A node's report of the DuraVIP addresses it holds, to the manager (stream).
+    Holders = 5,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             2 => Ok(Kind::Ops),
             3 => Ok(Kind::Duravip),
             4 => Ok(Kind::Config),
+            5 => Ok(Kind::Holders),
             other => Err(DecodeError::Kind(other)),
         }
     }

@@ -42,6 +42,12 @@ pub enum Check {
     },
     /// Every running node (not manager) runs at least these configuration revisions.
     Config(eccluster_proto::revisions::Revisions),
+    /// The running manager's view of who holds each address of `addrs` (what the nodes
+    /// reported to it) names exactly the running nodes that hold it.
+    ManagerView {
+        /// The addresses.
+        addrs: Vec<IpAddr>,
+    },
     /// Exactly `count` running nodes of `among` hold each address of `addrs`.
     Holders {
         /// The addresses.
@@ -93,6 +99,8 @@ pub struct View<'a> {
     pub ownership: &'a Ownership,
     /// The configuration revisions each node's core runs.
     pub config: &'a std::collections::BTreeMap<usize, eccluster_proto::revisions::Revisions>,
+    /// The running manager's book of DuraVIP holders, if a manager runs.
+    pub holders: Option<&'a eccluster_proto::holders::HolderBook>,
 }
 
 impl View<'_> {
@@ -173,6 +181,29 @@ impl View<'_> {
                 } else {
                     let state = if want_up { "down (or unknown)" } else { "up" };
                     Err(format!("{} of {} still see {} {state}: {}", wrong.len(), observers.len(), name(*member), sample(&wrong)))
+                }
+            }
+            Check::ManagerView { addrs } => {
+                let Some(book) = self.holders else { return Err("no manager runs".into()) };
+                let wrong: Vec<String> = addrs
+                    .iter()
+                    .filter_map(|addr| {
+                        let mut truth: Vec<&str> =
+                            self.ownership.holders(addr).filter(|h| self.running.contains(*h)).map(name).collect();
+                        truth.sort_unstable();
+                        let told = book.holders(*addr);
+                        let said: Vec<&str> = told
+                            .iter()
+                            .filter(|h| h.state == eccluster_proto::duravip::HoldingState::Held)
+                            .map(|h| h.node.as_str())
+                            .collect();
+                        (said != truth).then(|| format!("{addr}: the manager says {said:?}, held by {truth:?}"))
+                    })
+                    .collect();
+                if wrong.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{} of {} addresses wrong in the manager's view: {}", wrong.len(), addrs.len(), sample(&wrong)))
                 }
             }
             Check::Holders { addrs, among, count } => {
@@ -318,7 +349,7 @@ mod tests {
         {
             let ownership = Ownership::default();
         let config = std::collections::BTreeMap::new();
-        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config };
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config, holders: None };
             let (i, deadline) = a.add("members".into(), Check::Members { nodes: vec![0, 1, 2], up: 3 }, None, t0, &view);
             assert!(deadline.is_none());
             match &a.items()[i].verdict {
@@ -336,7 +367,7 @@ mod tests {
         }
         let ownership = Ownership::default();
         let config = std::collections::BTreeMap::new();
-        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config };
+        let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config, holders: None };
         a.poll(SimTime::from_duration(Duration::from_secs(1)), &view);
         assert!(!a.has_pending());
         assert!(matches!(a.items()[1].verdict, Verdict::Held(_)));
@@ -348,5 +379,36 @@ mod tests {
         }
         let (i, _) = a.add("up".into(), Check::Up { member: 2, by: Some(vec![0]) }, None, t0, &view);
         assert!(matches!(a.items()[i].verdict, Verdict::Held(_)));
+    }
+    #[test]
+    fn the_managers_view_must_name_exactly_the_running_holders() {
+        use eccluster_proto::duravip::{HoldingState, Stamp, NO_TERM};
+        use eccluster_proto::holders::{HolderBook, HoldingsReport};
+
+        let topo = Topology::generate(&[("east".into(), 2), ("west".into(), 1)]);
+        let net = Network::new(3, LinkParams::default());
+        let running = NodeSet::full(3);
+        let beliefs = Beliefs::new(3);
+        let config = std::collections::BTreeMap::new();
+        let addr: IpAddr = "10.9.0.1".parse().expect("addr");
+        let mut ownership = Ownership::new(Duration::from_secs(1), []);
+        ownership.on_change(2, addr, true, SimTime::ZERO, &net);
+        let check = Check::ManagerView { addrs: vec![addr] };
+        let mut book = HolderBook::new();
+        let evaluate = |book: Option<&HolderBook>| {
+            let view = View { beliefs: &beliefs, running: &running, net: &net, topo: &topo, ownership: &ownership, config: &config, holders: book };
+            view.evaluate(&check)
+        };
+        assert_eq!(evaluate(None), Err("no manager runs".to_owned()));
+        let why = evaluate(Some(&book)).expect_err("the manager knows no holder yet");
+        assert!(why.contains("the manager says [], held by [\"west1\"]"), "{why}");
+        let report = |node: &str, book: &mut HolderBook, seq| {
+            let entries = vec![(addr, NO_TERM, HoldingState::Held)];
+            book.handle_report(std::time::Instant::now(), node, HoldingsReport { stamp: Stamp { incarnation: 1, seq }, entries }, |_| true);
+        };
+        report("west1", &mut book, 1);
+        assert_eq!(evaluate(Some(&book)), Ok(()));
+        report("east1", &mut book, 2);
+        assert!(evaluate(Some(&book)).is_err(), "a holder the manager invents is wrong too");
     }
 }

@@ -10,6 +10,8 @@
 //! - [`render`]: the node core's answers (operations, results, DuraVIP) as text, XML, JSON.
 //! - [`config`]: the `config` command (running configuration, transactions) and its answers;
 //!   the daemon loop applies what it plans.
+//! - [`holders`]: the manager's `show cluster duravip`: who holds each DuraVIP address, as
+//!   the nodes report it.
 //! - [`revisions`]: the manager's `cluster config announce` and `show cluster config` (they
 //!   change the node core, so the daemon loop runs them before the commands here).
 
@@ -29,6 +31,7 @@ use crate::registry::{ExternalCommand, Registry};
 use crate::transport::Transport;
 
 pub mod config;
+pub mod holders;
 pub mod output;
 pub mod render;
 pub mod revisions;
@@ -80,6 +83,7 @@ const MANAGER_HELP: &[(&str, &str)] = &[
     ("info", "show the cluster group and this manager"),
     ("show cluster membership", "list every member, its subcluster, role and state"),
     ("show cluster config", "newest revisions, what each node runs"),
+    ("show cluster duravip", "who holds each DuraVIP address, as the nodes report"),
     ("cluster config announce REPO REV...", "tell the nodes REV of REPO is newest"),
     ("broadcast COMMAND", "run COMMAND on every live node, in order everywhere"),
     ("subcluster broadcast SC COMMAND", "run COMMAND on every live node of subcluster SC"),

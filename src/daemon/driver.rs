@@ -528,6 +528,9 @@ impl Daemon {
         if let Some(reply) = commands::revisions::handle(&mut self.node, now(), request) {
             return Dispatch::Reply(reply);
         }
+        if let Some(reply) = commands::holders::handle(&self.node, now(), request) {
+            return Dispatch::Reply(reply);
+        }
         let config_info = match &self.following {
             Some(f) => f.info(self.node.config_follower().map(|follower| follower.newest())),
             None => Vec::new(),

@@ -50,8 +50,23 @@ pub struct VipRow {
     pub candidates: Vec<String>,
     /// The node preferred, if one is.
     pub preferred: Option<String>,
-    /// Who holds it as the manager knows, if it knows.
+    /// The one node holding it, as the nodes report to the manager, when exactly one does.
     pub owner: Option<String>,
+    /// More than one node holds it.
+    pub conflict: bool,
+    /// Every node holding or acquiring it.
+    pub holders: Vec<VipHolder>,
+}
+
+/// A node holding or acquiring a DuraVIP address, as it reported to the manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VipHolder {
+    /// The node.
+    pub name: String,
+    /// `held` or `acquiring`.
+    pub state: String,
+    /// The term it claims under (`epoch.seq`; `0.0`: by election).
+    pub term: String,
 }
 
 /// One node's answer to an operation.
@@ -164,15 +179,28 @@ impl Snapshot {
                 incarnation: m.id.incarnation,
             })
             .collect();
+        // The page leaves out how long ago each state was reported, so that an unchanged
+        // cluster gives an equal snapshot.
+        let mut holders = crate::commands::holders::rows(node, clock.instant).unwrap_or_default().into_iter();
         let duravip = node
             .bindings()
             .values()
-            .map(|b| VipRow {
-                address: b.addr.to_string(),
-                binding: b.name.clone(),
-                candidates: b.candidates.clone(),
-                preferred: b.preference.clone(),
-                owner: node.duravip().and_then(|v| v.owner_of(b.addr)).map(str::to_owned),
+            .map(|b| {
+                let reported = holders.next().filter(|r| r.address == b.addr.to_string());
+                VipRow {
+                    address: b.addr.to_string(),
+                    binding: b.name.clone(),
+                    candidates: b.candidates.clone(),
+                    preferred: b.preference.clone(),
+                    owner: reported.as_ref().and_then(|r| r.holder.clone()),
+                    conflict: reported.as_ref().is_some_and(|r| r.conflict),
+                    holders: reported
+                        .map(|r| r.holders)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|h| VipHolder { name: h.name, state: h.state.to_owned(), term: h.term })
+                        .collect(),
+                }
             })
             .collect();
         let (operations, sequenced) = match node.sequencer() {

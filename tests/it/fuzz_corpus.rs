@@ -52,6 +52,11 @@ fn revisions_corpus() {
 }
 
 #[test]
+fn holders_corpus() {
+    replay("holders", checks::holders);
+}
+
+#[test]
 fn duravip_corpus() {
     replay("duravip", checks::duravip);
 }

@@ -11,6 +11,7 @@ mod console_client;
 mod duravip;
 mod flood;
 mod follow;
+mod holders;
 #[path = "../../benches/support/initials.rs"]
 mod initials;
 mod fuzz_corpus;

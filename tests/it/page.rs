@@ -13,16 +13,20 @@ use crate::support::{converged, eventually, free_port, page_client, topology, us
 const MANAGER_IP: &str = "127.48.1.10";
 const PASSWORD: &str = "page-test-password";
 
+/// One DuraVIP address, recorded only, for the owner column.
+const VIP_CONFIG: &str = "cluster {\n  duravip_actuator = \"none\"\n}\nBinding \"vip-1\" {\n  Enable_Duravip = true\n  Bind_Address = \"127.48.200.1\"\n}\n";
+
 /// A manager `mgr` and nodes east1, east2, west1 on 127.48.x.x, the manager serving the page
 /// on a free port with `users`; returns the cluster and the page's address.
 fn cluster_with_page(port: u16) -> (Cluster, SocketAddr) {
     let mut c = Cluster::new(&topology(48, port, &[("east", 2), ("west", 1)]));
     let users = users_file(&c, "admin", PASSWORD);
     let page: SocketAddr = format!("{MANAGER_IP}:{}", free_port(MANAGER_IP)).parse().expect("address");
+    c.set_node_config(VIP_CONFIG);
     c.set_member_config(
         "mgr",
         &format!(
-            "Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n}}\nCluster_Page {{\n  Listen = \"{page}\"\n}}\n",
+            "Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n}}\nCluster_Page {{\n  Listen = \"{page}\"\n}}\n{VIP_CONFIG}",
             users.display()
         ),
     );
@@ -77,15 +81,21 @@ async fn logins_are_checked_and_nothing_is_served_without_a_session() {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let session = cookie.split(';').next().expect("name=value").to_owned();
-    // The page follows the manager's view within a moment of it.
-    let data = eventually("the page's data to show 4 members up", Duration::from_secs(10), || async {
+    // The page follows the manager's view within a moment of it, the DuraVIP owner the
+    // nodes reported included.
+    let data = eventually("the page's data to show 4 members up and the address's owner", Duration::from_secs(15), || async {
         let r = http.get(url("/data")).header("cookie", &session).send().await.ok()?;
         assert_eq!(r.status().as_u16(), 200);
         let data: serde_json::Value = r.json().await.ok()?;
         let up = data["snapshot"]["members"].as_array()?.iter().filter(|m| m["state"] == "up").count();
-        (up == 4).then_some(data)
+        let owner = data["snapshot"]["duravip"][0]["owner"].as_str()?.to_owned();
+        (up == 4).then_some((data, owner))
     })
     .await;
+    let (data, owner) = data;
+    let own = c.ask(&owner, "json cluster duravip show").await.expect("the owner's own view");
+    let own: serde_json::Value = serde_json::from_str(&own.body).expect("json");
+    assert_eq!(own["vips"][0]["holding"], "held", "{owner} holds what the page says: {own}");
     assert!(data["charts"]["members"].as_str().is_some_and(|svg| svg.starts_with("<svg")), "{data}");
     let events = http.get(url("/events")).header("cookie", &session).send().await.expect("GET /events");
     assert_eq!(events.status().as_u16(), 200);
@@ -237,6 +247,13 @@ mod browser {
                 .unwrap_or_else(|e| panic!("{member} up on the page: {e}"));
         }
         tab.wait_for_element("tr[data-node=\"west1\"][data-status=\"ok\"]").expect("the broadcast's answers");
+        // The DuraVIP address's owner, as the nodes reported it to the manager.
+        let owner = tab
+            .wait_for_element_with_custom_timeout("tr[data-vip=\"127.48.200.1\"][data-owner] td:nth-child(3)", DEADLINE)
+            .expect("the address's owner on the page")
+            .get_inner_text()
+            .expect("text");
+        assert!(["east1", "east2", "west1"].contains(&owner.as_str()), "owner cell {owner:?}");
         // A mark that a reload would wipe.
         tab.evaluate("window.stillTheSamePage = 42", false).expect("mark the page");
 

@@ -281,6 +281,12 @@ impl DuraVip {
             .map(|v| v.addr)
     }
 
+    /// Every bound address with this node's state for it and the term it claims under
+    /// ([`NO_TERM`] unless a `duravip move` named this node), in address order.
+    pub fn holdings(&self) -> impl Iterator<Item = (IpAddr, Term, HoldingState)> + '_ {
+        self.vips.values().map(|v| (v.addr, self.my_term(v), v.holding.state()))
+    }
+
     /// Who this node believes holds `addr`: itself if it does, else the highest-ranked live
     /// node whose claim for it is recent (as of the last input), else nobody.
     pub fn owner_of(&self, addr: IpAddr) -> Option<&str> {

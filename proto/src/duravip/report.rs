@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Policy, Term, NO_TERM};
 
@@ -14,7 +14,7 @@ pub fn term_text(term: Term) -> String {
 }
 
 /// Where this node stands with one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HoldingState {
     /// It holds the address (the actuator was told to configure it).

@@ -484,7 +484,7 @@ impl Membership {
             }
             // Operations travel on streams, never as datagrams; DuraVIP datagrams belong to the
             // DuraVIP core, not to membership.
-            Kind::Ops | Kind::Duravip | Kind::Config => Err(MembershipError::Decode(crate::error::DecodeError::Kind(kind as u8))),
+            Kind::Ops | Kind::Duravip | Kind::Config | Kind::Holders => Err(MembershipError::Decode(crate::error::DecodeError::Kind(kind as u8))),
         }
     }
 

@@ -60,6 +60,7 @@ use crate::membership::{self, ClusterEvent, MemberState, MemberView, Membership,
 use crate::stats::{Counters, MemberCounts, OpsCounters, RevisionCount, Stats};
 use crate::ops::journal::{JournalRecord, JournalWrite};
 use crate::ops::{AnswerStatus, Applier, Op, OpId, OpsConfig, Sequencer, SequencerTimer};
+use crate::holders::{HolderBook, Reporter};
 use crate::revisions::{FetchOutcome, FollowTiming, Follower, Publisher, Revisions};
 
 /// DuraVIP bindings and tuning of a member.
@@ -128,6 +129,9 @@ pub enum Timer {
     /// Managers: time to tell lagging nodes the newest configuration revisions again. Nodes
     /// following a repository: time to look for new revisions (or retry).
     Revisions,
+    /// Nodes: time to tell the managers again where this node stands with its DuraVIP
+    /// addresses.
+    Holders,
 }
 
 /// Who asked for a command.
@@ -271,6 +275,16 @@ enum RevisionCore {
 /// How often a manager tells a node that does not run the newest configuration revisions.
 const REVISION_RESEND: Duration = Duration::from_secs(1);
 
+/// Who holds the DuraVIP addresses: the manager's book, a node's reports to the managers.
+enum HolderCore {
+    Book(HolderBook),
+    Reporter(Reporter),
+}
+
+/// How often a node tells the managers again where it stands with its DuraVIP addresses
+/// (changes are told at once; this mends a report lost with its connection).
+const HOLDERS_REPAIR: Duration = Duration::from_secs(30);
+
 /// A console request forwarded to a manager, waiting for its answer.
 struct Forward {
     to: Requester,
@@ -282,6 +296,7 @@ pub struct Node {
     membership: Membership,
     role: RoleCore,
     revisions: RevisionCore,
+    holders: HolderCore,
     duravip: Option<DuraVip>,
     /// The bindings by address (managers check moves against them).
     bindings: BTreeMap<IpAddr, Binding>,
@@ -313,6 +328,10 @@ impl Node {
             Role::Manager => RevisionCore::Publisher(Publisher::new(REVISION_RESEND)),
             Role::Node => RevisionCore::Follower(Follower::new()),
         };
+        let holders = match id.role {
+            Role::Manager => HolderCore::Book(HolderBook::new()),
+            Role::Node => HolderCore::Reporter(Reporter::new(id.incarnation, HOLDERS_REPAIR)),
+        };
         let role = match id.role {
             Role::Manager => RoleCore::Manager(Box::new(Sequencer::new(epoch, ops.clone()).with_cluster_nodes(nodes))),
             Role::Node => RoleCore::Node(Box::new(Applier::new(id.incarnation, ops.clone()))),
@@ -321,6 +340,7 @@ impl Node {
             membership: Membership::new(id, roster.clone(), membership, rng),
             role,
             revisions,
+            holders,
             duravip: core,
             bindings,
             roster,
@@ -396,6 +416,15 @@ impl Node {
     /// The DuraVIP ownership core (nodes with bindings).
     pub fn duravip(&self) -> Option<&DuraVip> {
         self.duravip.as_ref()
+    }
+
+    /// Managers: who holds each DuraVIP address, as the nodes reported it (only addresses of
+    /// this manager's bindings are kept).
+    pub fn duravip_holders(&self) -> Option<&HolderBook> {
+        match &self.holders {
+            HolderCore::Book(book) => Some(book),
+            HolderCore::Reporter(_) => None,
+        }
     }
 
     /// The DuraVIP bindings by address.
@@ -585,6 +614,9 @@ impl Node {
             _ => {}
         }
         self.bindings = setup.bindings.into_iter().map(|b| (b.addr, b)).collect();
+        if let HolderCore::Book(book) = &mut self.holders {
+            book.retain_known(|addr| self.bindings.contains_key(&addr));
+        }
         self.pump(now);
         Ok(())
     }

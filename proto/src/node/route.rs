@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::{Channel, CommandError, Node, NodeError, Output, Reply, Requester, RoleCore, Timer};
+use super::{Channel, CommandError, HolderCore, Node, NodeError, Output, Reply, Requester, RoleCore, Timer};
 use crate::duravip::DuraVipOutput;
+use crate::holders::{HoldingsReport, ReporterOutput};
 use crate::ids::Role;
 use crate::membership::{self, ClusterEvent};
 use crate::ops::{AnswerStatus, ApplierOutput, Op, OpMessage, Receipt, SequencerOutput, Target};
@@ -29,12 +30,15 @@ impl Node {
             },
             Kind::Ops => Err(NodeError::NotHere(format!("operations datagram from {from}: operations travel on streams"))),
             Kind::Config => Err(NodeError::NotHere(format!("configuration datagram from {from}: revisions travel on streams"))),
+            Kind::Holders => Err(NodeError::NotHere(format!("DuraVIP holdings datagram from {from}: reports travel on streams"))),
         }
     }
 
     pub(super) fn on_message(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
-        if let (Kind::Config, _) = wire::decode_message(payload)? {
-            return self.on_revisions(now, from, payload);
+        match wire::decode_message(payload)? {
+            (Kind::Config, _) => return self.on_revisions(now, from, payload),
+            (Kind::Holders, _) => return self.on_holders(now, from, payload),
+            _ => {}
         }
         let message = OpMessage::decode(payload)?;
         match (&mut self.role, message) {
@@ -115,8 +119,35 @@ impl Node {
         }
     }
 
+    /// A node's report of the DuraVIP addresses it holds, at a manager. Only nodes report,
+    /// each for itself (the report is filed under the authenticated peer); a report that
+    /// does not decode is refused and counted.
+    fn on_holders(&mut self, now: Instant, from: &str, payload: &[u8]) -> Result<(), NodeError> {
+        let HolderCore::Book(book) = &mut self.holders else {
+            return Err(NodeError::NotHere(format!("DuraVIP holdings from {from} at a member that is not a manager")));
+        };
+        if self.managers.contains(from) || !self.roster.contains(from) {
+            return Err(NodeError::NotHere(format!("DuraVIP holdings from {from}, which is not a node of the cluster")));
+        }
+        let report = match HoldingsReport::decode(payload) {
+            Ok(report) => report,
+            Err(error) => {
+                book.handle_refused();
+                return Err(error.into());
+            }
+        };
+        let bindings = &self.bindings;
+        book.handle_report(now, from, report, |addr| bindings.contains_key(&addr));
+        Ok(())
+    }
+
     pub(super) fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
+            Timer::Holders => {
+                if let HolderCore::Reporter(r) = &mut self.holders {
+                    r.handle_timer();
+                }
+            }
             Timer::Revisions => match &mut self.revisions {
                 super::RevisionCore::Publisher(p) => p.handle_timer(),
                 super::RevisionCore::Follower(f) => f.handle_timer(now),
@@ -184,6 +215,7 @@ impl Node {
             progressed |= self.pump_role(now);
             progressed |= self.pump_duravip();
             progressed |= self.pump_revisions();
+            progressed |= self.pump_holders();
             if !progressed {
                 break;
             }
@@ -272,6 +304,26 @@ impl Node {
         }
     }
 
+    /// Tells the reporter where the DuraVIP core stands now, then moves its reports out.
+    fn pump_holders(&mut self) -> bool {
+        let HolderCore::Reporter(reporter) = &mut self.holders else { return false };
+        if let Some(vip) = &self.duravip {
+            reporter.observe(vip.holdings());
+        }
+        let mut progressed = false;
+        while let Some(output) = reporter.poll_output() {
+            progressed = true;
+            match output {
+                ReporterOutput::Send { to, payload } => match self.roster.addr(&to) {
+                    Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                    None => warn!(member = %to, "no address for a DuraVIP holdings report"),
+                },
+                ReporterOutput::SetTimer(after) => self.outputs.push_back(Output::SetTimer { after, timer: Timer::Holders }),
+            }
+        }
+        progressed
+    }
+
     /// An operation's turn came: a command of the cores runs here, anything else goes to the
     /// shell.
     fn run_op(&mut self, now: Instant, op: Op) {
@@ -304,6 +356,14 @@ impl Node {
                     (super::RevisionCore::Follower(f), Role::Manager) => f.handle_manager_up(&m.name),
                     _ => {}
                 }
+                match (&mut self.holders, m.role) {
+                    (HolderCore::Book(b), Role::Node) => {
+                        let bindings = &self.bindings;
+                        b.handle_node_up(now, &m.name, |addr| bindings.contains_key(&addr))
+                    }
+                    (HolderCore::Reporter(r), Role::Manager) => r.handle_manager_up(&m.name),
+                    _ => {}
+                }
                 if let Some(vip) = &mut self.duravip {
                     vip.handle_member_up(now, m);
                 }
@@ -316,6 +376,10 @@ impl Node {
                     super::RevisionCore::Publisher(p) => p.handle_node_down(&m.name),
                     super::RevisionCore::Follower(f) => f.handle_manager_down(&m.name),
                 }
+                match &mut self.holders {
+                    HolderCore::Book(b) => b.handle_node_down(&m.name),
+                    HolderCore::Reporter(r) => r.handle_manager_down(&m.name),
+                }
                 if let Some(vip) = &mut self.duravip {
                     vip.handle_member_down(now, m);
                 }
@@ -323,6 +387,9 @@ impl Node {
             ClusterEvent::Rejoined(m) => {
                 if let RoleCore::Node(applier) = &mut self.role {
                     applier.set_incarnation(m.incarnation);
+                }
+                if let HolderCore::Reporter(r) = &mut self.holders {
+                    r.set_incarnation(m.incarnation);
                 }
             }
             ClusterEvent::Joined | ClusterEvent::Isolated => {}

@@ -2,12 +2,14 @@
 //! ordered operations and DuraVIP work together as the daemons and the simulator run them.
 //! By subject: `membership`, `ops`, `duravip` (election, failover, preference, the state
 //! table), `moves` (`cluster duravip move` and `announce view`), `partition` (both
-//! policies), `reload` (configuration reloads) and `revisions` (configuration revisions
+//! policies), `reload` (configuration reloads), `holders` (the manager's view of who holds each
+//! address) and `revisions` (configuration revisions
 //! told to nodes); the determinism test is here.
 
 mod durable;
 mod duravip;
 mod harness;
+mod holders;
 mod membership;
 mod moves;
 mod ops;

@@ -175,6 +175,7 @@ pub(crate) enum ActionFile {
     AssertUp(AssertSeenArgs),
     Broadcast(BroadcastArgs),
     AssertHolders(AssertHoldersArgs),
+    AssertManagerView(AssertConvergedArgs),
     DiskFull(IsolateArgs),
     DiskFree(IsolateArgs),
     ConfigCommit(ConfigCommitArgs),
@@ -325,6 +326,12 @@ pub enum Action {
         /// `(every, for)`.
         repeat: Option<(Duration, Duration)>,
     },
+    /// The running manager's view of who holds each bound address (what the nodes reported
+    /// to it) names exactly the running nodes that hold it.
+    AssertManagerView {
+        /// How long it may take.
+        within: Option<Duration>,
+    },
     /// Exactly `count` running nodes of `among` (default all) hold `addr` (default: each
     /// bound address).
     AssertHolders {
@@ -367,6 +374,7 @@ impl Action {
             Action::AssertUp { .. } => "assert_up",
             Action::Broadcast { .. } => "broadcast",
             Action::AssertHolders { .. } => "assert_holders",
+            Action::AssertManagerView { .. } => "assert_manager_view",
         }
     }
 
@@ -380,6 +388,7 @@ impl Action {
             Action::AssertMembers { within, .. }
             | Action::AssertConverged { within }
             | Action::AssertConfig { within }
+            | Action::AssertManagerView { within }
             | Action::AssertDown { within, .. }
             | Action::AssertUp { within, .. }
             | Action::AssertHolders { within, .. } => within.unwrap_or_default(),
@@ -550,6 +559,7 @@ impl ActionFile {
                 Action::ConfigCommit(a.repo)
             }
             ActionFile::AssertConfig(a) => Action::AssertConfig { within: optional_duration("within", a.within)? },
+            ActionFile::AssertManagerView(a) => Action::AssertManagerView { within: optional_duration("within", a.within)? },
             ActionFile::ConfigServerDown(NoArgs {}) => Action::ConfigServerDown(true),
             ActionFile::ConfigServerUp(NoArgs {}) => Action::ConfigServerDown(false),
             ActionFile::AssertConverged(a) => {

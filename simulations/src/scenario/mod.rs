@@ -634,6 +634,9 @@ impl Scenario {
                 Action::Broadcast { target: OpsTarget::Node(n), .. } if topology.index_of_name(n).is_none() => {
                     return Err(err(format!("{}: no host named {n:?} ({})", what("node"), topology.selector_hint())));
                 }
+                Action::AssertManagerView { .. } if self.duravip.is_none() => {
+                    return Err(err(format!("{}: the scenario has no [duravip] section", what("action"))));
+                }
                 Action::AssertHolders { addr, .. } => {
                     let Some(vip) = &self.duravip else {
                         return Err(err(format!("{}: the scenario has no [duravip] section", what("addr"))));

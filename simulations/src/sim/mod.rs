@@ -555,7 +555,7 @@ impl Simulation {
             }
             Event::AssertionDeadline(i) => {
                 self.current = EventRef { seq, at, what: EventWhat::AssertionDeadline };
-                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
+                let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running, holders: manager_book(&self.nodes, &self.topo) };
                 self.assertions.expire(i as usize, at, false, &view);
             }
         }
@@ -603,7 +603,7 @@ impl Simulation {
     }
 
     fn poll_assertions(&mut self) {
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running, holders: manager_book(&self.nodes, &self.topo) };
         self.assertions.poll(self.world.now(), &view);
     }
 
@@ -639,7 +639,7 @@ impl Simulation {
         let now = self.world.now();
         self.stats.set_running(now, self.running.count());
         self.sample();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running, holders: manager_book(&self.nodes, &self.topo) };
         for i in self.assertions.pending() {
             self.assertions.expire(i, now, true, &view);
         }
@@ -688,4 +688,11 @@ impl Simulation {
             pending_events: self.world.pending(),
         }
     }
+}
+
+/// The DuraVIP holders book of the first running manager, for the assertions.
+pub(super) fn manager_book<'a>(nodes: &'a [SimNode], topo: &Topology) -> Option<&'a eccluster_proto::holders::HolderBook> {
+    (0..topo.len())
+        .filter(|&i| topo.host(i).role == eccluster_proto::Role::Manager)
+        .find_map(|i| nodes.get(i).and_then(|n| n.core.as_ref()).and_then(|core| core.duravip_holders()))
 }

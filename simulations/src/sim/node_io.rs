@@ -34,7 +34,7 @@ pub(super) fn timer_what(node: u32, timer: &Timer) -> EventWhat {
             foca::Timer::PeriodicGossip(_) => "PeriodicGossip",
             foca::Timer::RemoveDown(_) => "RemoveDown",
         },
-        Timer::Ops(_) | Timer::DuraVip(_) | Timer::Forwarded(_) | Timer::Revisions => return EventWhat::CoreTimer { node },
+        Timer::Ops(_) | Timer::DuraVip(_) | Timer::Forwarded(_) | Timer::Revisions | Timer::Holders => return EventWhat::CoreTimer { node },
     };
     EventWhat::Timer { node, kind }
 }

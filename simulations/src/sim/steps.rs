@@ -195,6 +195,9 @@ impl Simulation {
                     self.world.schedule(now.after(*every), Event::RepeatTick((self.repeats.len() - 1) as u32));
                 }
             }
+            Action::AssertManagerView { within } => {
+                self.assert(label, Check::ManagerView { addrs: self.vips.clone() }, *within);
+            }
             Action::AssertHolders { addr, among, count, within } => {
                 let among = match among {
                     Some(sel) => self.nodes_of(sel),
@@ -222,7 +225,7 @@ impl Simulation {
     fn assert(&mut self, label: String, check: Check, within: Option<Duration>) {
         self.ensure_truth();
         let now = self.world.now();
-        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running };
+        let view = View { beliefs: &self.beliefs, running: &self.running, net: &self.net, topo: &self.topo, ownership: &self.ownership, config: &self.revisions.running, holders: super::manager_book(&self.nodes, &self.topo) };
         let (index, deadline) = self.assertions.add(label, check, within, now, &view);
         if let Some(deadline) = deadline {
             self.world.schedule(deadline, Event::AssertionDeadline(index as u32));

@@ -65,12 +65,17 @@ function renderDuravip(snap) {
     body.appendChild(tr);
   }
   for (const v of snap.duravip) {
-    const tr = el("tr", { "data-vip": v.address });
+    const tr = el("tr", v.owner ? { "data-vip": v.address, "data-owner": v.owner } : { "data-vip": v.address });
     tr.appendChild(el("td", {}, v.address));
     tr.appendChild(el("td", {}, v.binding));
-    // The manager holds no address and hears no claims: it knows an owner only when its
-    // node core does; otherwise the nodes know (broadcast cluster duravip show).
-    tr.appendChild(el("td", { class: v.owner ? "" : "sub" }, v.owner || "ask the nodes"));
+    // Who holds it, as the nodes report to the manager: one holder, a conflict (two or
+    // more hold it), a node still acquiring it, or nobody.
+    const held = v.holders.filter((h) => h.state === "held").map((h) => h.name);
+    const acquiring = v.holders.filter((h) => h.state === "acquiring").map((h) => h.name);
+    let owner = v.owner || "none";
+    if (v.conflict) owner = "conflict: " + held.join(", ");
+    else if (!v.owner && acquiring.length > 0) owner = "acquiring: " + acquiring.join(", ");
+    tr.appendChild(el("td", { class: v.conflict ? "error" : v.owner ? "" : "sub" }, owner));
     const cands = v.candidates.map((c) => (c === v.preferred ? c + " (preferred)" : c)).join(", ");
     tr.appendChild(el("td", {}, cands || "every node"));
     body.appendChild(tr);
