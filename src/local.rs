@@ -247,7 +247,7 @@ fn manager_config(
     if let Some(config) = config {
         text.push_str(&format!("include \"{}\"\n", quoted(config)?));
     }
-    // The page logs in the console's users (the first `file://` uri of Control_Listener).
+    // The page logs in the console's users (the first AuthLoginParameters of Control_Listener).
     text.push_str(&format!(
         "Control_Listener {{\n  AuthLoginParameters = [ uri = \"file://{}\" ]\n  Listen \"{console}\" {{ }}\n}}\n\
          Cluster_Page {{\n  Listen = \"{page}\"\n}}\n",

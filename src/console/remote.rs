@@ -191,12 +191,13 @@ fn invalid(span: &Span, message: String) -> ConfigError {
     ConfigError::Invalid { span: span.clone(), message }
 }
 
-/// The path of `[ uri = "SCHEME:///PATH" ]`.
-fn uri_path(option: &ConfigOption, scheme: &str) -> Result<PathBuf, ConfigError> {
+/// The path of `[ uri = "SCHEME:///PATH" ]` (also how the cluster page finds the console's
+/// users file).
+pub(crate) fn uri_path(option: &ConfigOption, scheme: &str) -> Result<PathBuf, ConfigError> {
     let usage = || {
         invalid(
             &option.span,
-            format!("{} must be [ uri = \"{scheme}:///ABSOLUTE/PATH\" ]", option.name),
+            format!("{} must be [ uri = \"{scheme}:///ABSOLUTE/PATH\" ] (an absolute path)", option.name),
         )
     };
     let uri = option.as_dict()?.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case("uri")).map(|(_, v)| v);

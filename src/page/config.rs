@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The users (`NAME:$argon2id$…` lines, [`crate::confrepo::users`]) are those of the console:
-//! without `AuthLoginParameters` here, the first `file://` uri of `AuthLoginParameters` in
+//! without `AuthLoginParameters` here, the users file of the first `AuthLoginParameters` in
 //! `Control_Listener` (the scope itself or one of its `Listen` scopes) is used; with neither
 //! the configuration is refused, as there is no page without a login. Absent scope: no page.
 //!
@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{ConfigError, ConfigOption, Scope, Value};
+use crate::config::{ConfigError, ConfigOption, Scope};
 
 /// The scope's name.
 pub const SCOPE: &str = "Cluster_Page";
@@ -44,35 +44,20 @@ fn invalid(option: &ConfigOption, message: String) -> ConfigError {
     ConfigError::Invalid { span: option.span.clone(), message }
 }
 
-/// The path of a `file:///PATH` uri in an `AuthLoginParameters` dictionary; `Ok(None)` when it
-/// has no `uri` key or the uri is not a `file://` one.
-fn users_uri(option: &ConfigOption) -> Result<Option<PathBuf>, ConfigError> {
-    let Value::Dict(pairs) = &option.value else {
-        return Err(invalid(option, format!("{} must be a dictionary: [ uri = \"file:///PATH\" ]", option.name)));
-    };
-    for (key, value) in pairs {
-        if !key.eq_ignore_ascii_case("uri") {
-            continue;
-        }
-        let Some(path) = value.strip_prefix("file://") else { continue };
-        if !path.starts_with('/') {
-            return Err(invalid(option, format!("uri = \"{value}\": a file uri names an absolute path (file:///PATH)")));
-        }
-        return Ok(Some(PathBuf::from(path)));
-    }
-    Ok(None)
+/// The users file of an `AuthLoginParameters = [ uri = "file:///PATH" ]`, read as the console
+/// reads it.
+fn users_uri(option: &ConfigOption) -> Result<PathBuf, ConfigError> {
+    crate::console::remote::uri_path(option, "file")
 }
 
-/// The first `file://` uri of `AuthLoginParameters` in `Control_Listener` (the scope, then
+/// The users file of the first `AuthLoginParameters` in `Control_Listener` (the scope, then
 /// its `Listen` scopes), with where it was written.
 fn console_users(root: &Scope) -> Result<Option<(PathBuf, String)>, ConfigError> {
     for listener in root.scopes("Control_Listener") {
         let scopes = std::iter::once(listener).chain(listener.scopes("Listen"));
         for scope in scopes {
-            for option in scope.options.iter().filter(|o| o.name.eq_ignore_ascii_case("AuthLoginParameters")) {
-                if let Some(path) = users_uri(option)? {
-                    return Ok(Some((path, option.span.to_string())));
-                }
+            if let Some(option) = scope.options.iter().find(|o| o.name.eq_ignore_ascii_case("AuthLoginParameters")) {
+                return Ok(Some((users_uri(option)?, option.span.to_string())));
             }
         }
     }
@@ -113,10 +98,7 @@ pub fn read(root: &Scope) -> Result<Option<PageConfig>, ConfigError> {
             }
             "TLS_Certificate" => cert = Some((PathBuf::from(option.as_str()?), option)),
             "TLS_Key" => key = Some((PathBuf::from(option.as_str()?), option)),
-            _ => match users_uri(option)? {
-                Some(path) => users = Some((path, option.span.to_string())),
-                None => return Err(invalid(option, "AuthLoginParameters needs uri = \"file:///PATH\" (a users file)".into())),
-            },
+            _ => users = Some((users_uri(option)?, option.span.to_string())),
         }
     }
     let Some(listen) = listen else {
