@@ -144,8 +144,8 @@ fn swim_datagrams() -> Vec<Vec<u8>> {
                 while let Some(output) = cores[from].poll_output() {
                     progress = true;
                     match output {
-                        Output::Send { to, payload } => {
-                            let Some(dst) = cores.iter().position(|c| c.identity().name == to.name) else { continue };
+                        Output::Send { to, payload, .. } => {
+                            let Some(dst) = cores.iter().position(|c| *c.identity().name == *to) else { continue };
                             // n3 is cut off after 8 s; n2 leaves at 15 s.
                             let down = now >= start + Duration::from_secs(8) && (dst == 3 || from == 3);
                             if dst == 0 && seen.insert(payload.to_vec()) {
@@ -316,7 +316,7 @@ impl Manager {
         }
         while let Some(output) = self.sequencer.poll_output() {
             match output {
-                SequencerOutput::Send { to, payload } => {
+                SequencerOutput::Send { to, payload, .. } => {
                     if let Ok(OpMessage::Apply { ops, .. }) = OpMessage::decode(&payload) {
                         self.sent.extend(ops.into_iter().map(|op| (to.clone(), op)));
                     }

@@ -28,10 +28,12 @@ use eccluster_proto::holders::{self, HoldingsReport};
 use eccluster_proto::revisions::{self, RevisionMessage};
 use eccluster_proto::segments::Segments;
 use eccluster_proto::wire::{self, Kind};
+use eccluster_proto::ids::SwimId;
+use eccluster_proto::membership::codec::FixedCodec;
 use eccluster_proto::{MemberId, Role};
 use eccluster_simulations::scenario::{Scenario, TopologySource};
 use eccluster_simulations::topology::Topology;
-use foca::{Codec, Header, PostcardCodec};
+use foca::{Codec, Header};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -64,19 +66,22 @@ fn roster() -> Roster {
 /// the header round-trips through foca's codec, the core never panics, and whatever it sends
 /// in reply is a well-formed datagram within the size limit.
 pub fn membership(data: &[u8]) {
-    // The sender the transport authenticated: the one the packet claims, so that packets get
-    // past the impostor check and into foca (a mismatch is refused, and tested elsewhere).
-    let header: Option<Header<MemberId>> = wire::decode(data)
+    // The sender the transport authenticated: the host whose address the packet claims, so
+    // that packets get past the impostor check and into foca (a mismatch is refused, and
+    // tested elsewhere).
+    let header: Option<Header<SwimId>> = wire::decode(data)
         .ok()
         .filter(|(kind, _)| *kind == Kind::Swim)
-        .and_then(|(_, body)| PostcardCodec.decode_header(body).ok());
+        .and_then(|(_, body)| FixedCodec.decode_header(body).ok());
     if let Some(header) = &header {
         let mut bytes = Vec::new();
-        PostcardCodec.encode_header(header, &mut bytes).expect("a decoded header encodes");
-        let again: Header<MemberId> = PostcardCodec.decode_header(&bytes[..]).expect("a re-encoded header decodes");
+        FixedCodec.encode_header(header, &mut bytes).expect("a decoded header encodes");
+        let again: Header<SwimId> = FixedCodec.decode_header(&bytes[..]).expect("a re-encoded header decodes");
         assert_eq!(&again, header, "a header does not survive encoding");
     }
-    let peer = header.as_ref().map_or("n1", |h| h.src.name.as_str());
+    let roster = roster();
+    let peer = header.as_ref().and_then(|h| roster.host_of(&h.src)).map_or_else(|| "n1".to_owned(), |h| h.name.to_string());
+    let peer = peer.as_str();
     let me = MemberId {
         name: "n0".into(),
         addr: SocketAddr::from(([127, 0, 1, 1], 4803)),
@@ -84,7 +89,7 @@ pub fn membership(data: &[u8]) {
         subcluster: "east".into(),
         incarnation: 1,
     };
-    let mut core = Membership::new(me, roster(), MembershipConfig::lan(4), StdRng::seed_from_u64(7));
+    let mut core = Membership::new(me, roster, MembershipConfig::lan(4), StdRng::seed_from_u64(7));
     // The one clock read: the core only ever sees this value.
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
@@ -95,7 +100,7 @@ pub fn membership(data: &[u8]) {
         if let Output::Send { payload, .. } = output {
             let (kind, body) = wire::decode(&payload).expect("a datagram the core sends decodes");
             assert_eq!(kind, Kind::Swim);
-            let _: Header<MemberId> = PostcardCodec.decode_header(body).expect("a datagram the core sends has a header");
+            let _: Header<SwimId> = FixedCodec.decode_header(body).expect("a datagram the core sends has a header");
         }
     }
 }

@@ -58,6 +58,16 @@ pub fn encode(kind: Kind, body: &[u8]) -> Bytes {
     buf.freeze()
 }
 
+/// Like [`encode`], but written at the end of `buf` and split off it, so that many datagrams
+/// share one allocation (the caller makes sure `buf` has the room, or it grows).
+pub fn encode_into(buf: &mut BytesMut, kind: Kind, body: &[u8]) -> Bytes {
+    buf.reserve(HEADER_LEN + body.len());
+    buf.put_u8(VERSION);
+    buf.put_u8(kind as u8);
+    buf.put_slice(body);
+    buf.split().freeze()
+}
+
 /// Splits an envelope into its kind and body, checking version and size.
 pub fn decode(datagram: &[u8]) -> Result<(Kind, &[u8]), DecodeError> {
     if datagram.len() > MAX_DATAGRAM {
@@ -117,6 +127,16 @@ mod tests {
     fn envelope_round_trips() {
         let bytes = encode(Kind::Swim, b"hello");
         assert_eq!(decode(&bytes), Ok((Kind::Swim, &b"hello"[..])));
+    }
+
+    #[test]
+    fn datagrams_split_off_one_buffer_stay_intact() {
+        let mut buf = BytesMut::with_capacity(64);
+        let a = encode_into(&mut buf, Kind::Swim, b"first");
+        let b = encode_into(&mut buf, Kind::Swim, b"second");
+        assert_eq!(decode(&a), Ok((Kind::Swim, &b"first"[..])));
+        assert_eq!(decode(&b), Ok((Kind::Swim, &b"second"[..])));
+        assert_eq!(a, encode(Kind::Swim, b"first"));
     }
 
     #[test]

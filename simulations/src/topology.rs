@@ -194,13 +194,15 @@ impl Topology {
         )
     }
 
-    /// The roster every member is started with: every host, as the daemons build it.
+    /// The roster every member is started with: every host, as the daemons build it, with
+    /// the managers in their role (so that the members' clones share one table and index).
     pub fn roster(&self) -> Roster {
         let mut roster = Roster::new();
         for h in &self.hosts {
             roster.insert(&h.name, h.addr, &h.subcluster);
         }
-        roster
+        let managers = self.hosts.iter().filter(|h| h.role == eccluster_proto::Role::Manager).map(|h| h.name.clone()).collect();
+        roster.with_managers(&managers)
     }
 }
 

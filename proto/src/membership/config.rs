@@ -81,7 +81,9 @@ impl MembershipConfig {
             max_transmissions: self.max_transmissions,
             suspect_to_down_after: self.suspect_to_down_after,
             remove_down_after: Some(self.remember_down_for),
-            max_packet_size: NonZeroUsize::new(wire::MAX_DATAGRAM - wire::HEADER_LEN)
+            // A whole number of fixed-width updates after the header: foca stops filling a
+            // packet only when it is exactly full (see `codec`).
+            max_packet_size: NonZeroUsize::new(super::codec::packet_size(wire::MAX_DATAGRAM - wire::HEADER_LEN))
                 .unwrap_or(one),
             notify_down_members: true,
             periodic_announce: Some(foca::PeriodicParams {

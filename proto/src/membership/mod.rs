@@ -13,25 +13,29 @@
 //!   in order: a `SetTimer` must be scheduled, a `Send` sent, an `Event` published.
 //! - `now` never goes backwards between calls.
 
+pub mod codec;
 mod config;
+mod roster;
 mod screen;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use foca::{Codec, Foca, NoCustomBroadcast, Notification, OwnedNotification, PostcardCodec};
+use bytes::{Bytes, BytesMut};
+use foca::{Foca, NoCustomBroadcast, Notification, OwnedNotification};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use self::codec::FixedCodec;
 pub use self::config::MembershipConfig;
+pub use self::roster::{Host, Roster};
 pub use self::screen::Refusal;
 pub use self::view::{MemberState, MemberView};
 use crate::error::MembershipError;
-use crate::ids::{MemberId, Role};
+use crate::ids::{MemberId, SwimId};
 use crate::stats::MembershipCounters;
 use crate::wire::{self, Kind};
 
@@ -43,7 +47,7 @@ pub enum Timer {
         /// Which SWIM state set it (a fresh state after an isolation ignores older timers).
         generation: u32,
         /// foca's timer.
-        timer: foca::Timer<MemberId>,
+        timer: foca::Timer<SwimId>,
     },
     /// Announce to the seeds again if we still have no live peer.
     Rejoin,
@@ -74,10 +78,12 @@ pub enum ClusterEvent {
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Send `payload` as one datagram to `to`.
+    /// Send `payload` as one datagram to host `to` at `addr`.
     Send {
-        /// The destination member.
-        to: MemberId,
+        /// The destination's name (shared with the roster: no allocation per packet).
+        to: Arc<str>,
+        /// Its QUIC address.
+        addr: SocketAddr,
         /// The datagram, already in its envelope.
         payload: Bytes,
     },
@@ -92,132 +98,33 @@ pub enum Output {
     Event(ClusterEvent),
 }
 
-/// The members a cluster may contain, from the segment file: name → (address, subcluster),
-/// and which of them are managers (every other host is a node). A packet from anyone else, or
-/// naming a known host at another address, in another subcluster or role, is refused. Clones
-/// share one table (a simulator runs thousands of members with the same roster).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Roster {
-    hosts: Arc<BTreeMap<String, (SocketAddr, String)>>,
-    managers: Arc<BTreeSet<String>>,
-}
-
-impl Roster {
-    /// An empty roster (accepts nobody until hosts are added).
-    pub fn new() -> Self {
-        Roster::default()
-    }
-
-    /// Adds a permitted member.
-    pub fn insert(&mut self, name: &str, addr: SocketAddr, subcluster: &str) {
-        Arc::make_mut(&mut self.hosts).insert(name.to_owned(), (addr, subcluster.to_owned()));
-    }
-
-    /// The same roster with the hosts `managers` in the manager role.
-    pub fn with_managers(mut self, managers: &BTreeSet<String>) -> Self {
-        self.managers = Arc::new(managers.clone());
-        self
-    }
-
-    /// The role host `name` has in the segment file.
-    pub fn role_of(&self, name: &str) -> Role {
-        if self.managers.contains(name) {
-            Role::Manager
-        } else {
-            Role::Node
-        }
-    }
-
-    /// Checks a claimed identity against the roster: a host, at its address, in its
-    /// subcluster, in its role.
-    pub fn check(&self, id: &MemberId) -> Result<(), MembershipError> {
-        self.check_address(id)?;
-        let role = self.role_of(&id.name);
-        if id.role != role {
-            return Err(MembershipError::NotInRoster(format!(
-                "{} claims the role {} but the segment file makes it a {}",
-                id.name, id.role, role
-            )));
-        }
-        Ok(())
-    }
-
-    /// Checks the name, address and subcluster of an identity (the identities we announce to
-    /// before we have heard from a host carry no role).
-    pub fn check_address(&self, id: &MemberId) -> Result<(), MembershipError> {
-        match self.hosts.get(&id.name) {
-            None => Err(MembershipError::NotInRoster(format!(
-                "{} is not a host of the segment file",
-                id.name
-            ))),
-            Some((addr, _)) if *addr != id.addr => Err(MembershipError::NotInRoster(format!(
-                "{} claims address {} but the segment file says {}",
-                id.name, id.addr, addr
-            ))),
-            Some((_, sc)) if *sc != id.subcluster => Err(MembershipError::NotInRoster(format!(
-                "{} claims subcluster {} but the segment file says {}",
-                id.name, id.subcluster, sc
-            ))),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// True if `name` is a host of the roster.
-    pub fn contains(&self, name: &str) -> bool {
-        self.hosts.contains_key(name)
-    }
-
-    /// The QUIC address of host `name`.
-    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
-        self.hosts.get(name).map(|(addr, _)| *addr)
-    }
-
-    /// The subcluster of host `name`.
-    pub fn subcluster_of(&self, name: &str) -> Option<&str> {
-        self.hosts.get(name).map(|(_, sc)| sc.as_str())
-    }
-
-    /// The subcluster named `name` (compared ignoring ASCII case), as the roster spells it.
-    pub fn subcluster(&self, name: &str) -> Option<&str> {
-        self.hosts.values().map(|(_, sc)| sc.as_str()).find(|sc| sc.eq_ignore_ascii_case(name))
-    }
-
-    /// The hosts' names, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.hosts.keys().map(String::as_str)
-    }
-
-    /// The permitted members in ring order: names sorted, starting after `after`, wrapping.
-    fn ring_after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = (&'a String, &'a (SocketAddr, String))> + 'a {
-        use std::ops::Bound::{Excluded, Unbounded};
-        self.hosts
-            .range::<str, _>((Excluded(after), Unbounded))
-            .chain(self.hosts.range::<str, _>((Unbounded, Excluded(after))))
-    }
-
-    /// Number of permitted members.
-    pub fn len(&self) -> usize {
-        self.hosts.len()
-    }
-
-    /// True if no member is permitted.
-    pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
-    }
-}
-
 /// The SWIM membership state machine of one member.
 pub struct Membership {
-    foca: Foca<MemberId, PostcardCodec, StdRng, NoCustomBroadcast>,
+    foca: Foca<SwimId, FixedCodec, StdRng, NoCustomBroadcast>,
     roster: Roster,
     config: MembershipConfig,
+    /// Our identity in full, in step with foca's (which renews it).
+    me: MemberId,
+    /// Our host number in the roster.
+    my_number: Option<u32>,
     outputs: VecDeque<Output>,
-    notes: Vec<OwnedNotification<MemberId>>,
-    since: BTreeMap<String, Instant>,
-    /// When we last answered a peer that spoke to an old identity of ours (by peer name).
-    reintroduced: BTreeMap<String, Instant>,
+    notes: Vec<OwnedNotification<SwimId>>,
+    /// Per host number, one bit: have we heard of it (grown on demand).
+    heard: Vec<u64>,
+    /// How many bits of `heard` are set.
+    heard_count: usize,
+    /// By host number: when its state last changed in our view. A member known from a seeded
+    /// start and unchanged since has no entry (its time is `started`): a simulator's large
+    /// cluster would otherwise hold N² of them.
+    since: BTreeMap<u32, Instant>,
+    /// When we started.
+    started: Option<Instant>,
+    /// True while a seeded start applies its members.
+    seeding: bool,
+    /// When we last answered a peer that spoke to an old identity of ours (by host number).
+    reintroduced: BTreeMap<u32, Instant>,
     /// The roster host last announced to; announces walk the ring from here.
-    cursor: Option<String>,
+    cursor: Option<u32>,
     /// When to look for roster hosts never heard of next, and the wait after that.
     gap_fill: Option<(Instant, Duration)>,
     /// Seeds a fresh SWIM state after an isolation.
@@ -228,17 +135,20 @@ pub struct Membership {
     refusals: VecDeque<Refusal>,
     /// Identities cut out of received packets since start.
     refused_total: u64,
-    /// Members declared down (crashed, cut off or left), by name, until they come back. foca
-    /// holds the same knowledge, but a fresh SWIM state after an isolation holds none — and
-    /// when the only peer of a two-member cluster leaves, that is exactly what follows — so
-    /// the member table reads the down members from here too.
-    departed: BTreeMap<String, MemberId>,
+    /// Members declared down (crashed, cut off or left), by host number, with the incarnation
+    /// declared down, until they come back. foca holds the same knowledge, but a fresh SWIM
+    /// state after an isolation holds none — and when the only peer of a two-member cluster
+    /// leaves, that is exactly what follows — so the member table reads the down members from
+    /// here too.
+    departed: BTreeMap<u32, u64>,
     /// Per relay: when a refusal was last logged, and how many were not logged since.
     refusal_log: BTreeMap<String, (Instant, u64)>,
     /// Counters for [`Membership::counters`].
     tally: Tally,
     /// The latest time passed in (foca's callbacks carry none).
     now: Option<Instant>,
+    /// Datagrams are written into this and split off it: one allocation per several packets.
+    send_buf: BytesMut,
 }
 
 /// What membership counts as it runs: plain integers and the probe in flight, so that
@@ -265,25 +175,32 @@ const RENEWAL_ANNOUNCES: usize = 32;
 const GAP_FILL_ANNOUNCES: usize = 4;
 /// Hosts a member with no live peer at all announces to per rejoin round.
 const ALONE_ANNOUNCES: usize = 16;
+/// Capacity an emptied output queue keeps.
+const QUEUE_KEPT: usize = 64;
 /// Refusals of forged gossip kept for [`Membership::refusals`].
 const REFUSALS_KEPT: usize = 32;
 /// A relay of forged gossip is logged at most once per this period (with a count of the
 /// refusals not logged since), so a hostile peer cannot flood the log.
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 
+/// Bytes a datagram buffer is allocated by: the datagrams split off one allocation share it
+/// until the last of them is dropped, so it stays small (a simulator holds one per member).
+const SEND_CHUNK: usize = 4 * wire::MAX_DATAGRAM;
+
 /// foca's runtime: buffers everything foca asks for.
 struct Sink<'a> {
     outputs: &'a mut VecDeque<Output>,
-    notes: &'a mut Vec<OwnedNotification<MemberId>>,
+    notes: &'a mut Vec<OwnedNotification<SwimId>>,
     /// Sends go only to roster hosts at their roster address.
     roster: &'a Roster,
     generation: u32,
     tally: &'a mut Tally,
     now: Option<Instant>,
+    send_buf: &'a mut BytesMut,
 }
 
-impl foca::Runtime<MemberId> for Sink<'_> {
-    fn notify(&mut self, notification: Notification<'_, MemberId>) {
+impl foca::Runtime<SwimId> for Sink<'_> {
+    fn notify(&mut self, notification: Notification<'_, SwimId>) {
         // The per-packet notifications are counted here, from borrowed headers; only the
         // membership changes are kept.
         match notification {
@@ -309,33 +226,58 @@ impl foca::Runtime<MemberId> for Sink<'_> {
         }
     }
 
-    fn send_to(&mut self, to: MemberId, data: &[u8]) {
+    fn send_to(&mut self, to: SwimId, data: &[u8]) {
         // Every identity foca holds was screened on the way in, so this refuses nothing unless
         // that screening has a hole; it is what keeps the shell from ever dialling an address
         // the segment file does not list.
-        if let Err(error) = self.roster.check_address(&to) {
-            tracing::warn!(member = %to, %error, "not sending to a member the segment file does not list");
+        let Some(host) = self.roster.host_of(&to) else {
+            tracing::warn!(member = %to, "not sending to a member the segment file does not list");
             return;
+        };
+        if self.send_buf.capacity() < wire::HEADER_LEN + data.len() {
+            *self.send_buf = BytesMut::with_capacity(SEND_CHUNK.max(wire::HEADER_LEN + data.len()));
         }
-        self.outputs.push_back(Output::Send { to, payload: wire::encode(Kind::Swim, data) });
+        let payload = wire::encode_into(self.send_buf, Kind::Swim, data);
+        self.outputs.push_back(Output::Send { to: Arc::clone(&host.name), addr: host.addr, payload });
     }
 
-    fn submit_after(&mut self, event: foca::Timer<MemberId>, after: Duration) {
+    fn submit_after(&mut self, event: foca::Timer<SwimId>, after: Duration) {
         self.outputs.push_back(Output::SetTimer { after, timer: Timer::Swim { generation: self.generation, timer: event } });
     }
+}
+
+/// Builds the runtime foca calls back into, borrowing the fields it needs.
+macro_rules! sink {
+    ($self:ident) => {
+        Sink {
+            outputs: &mut $self.outputs,
+            notes: &mut $self.notes,
+            roster: &$self.roster,
+            generation: $self.generation,
+            tally: &mut $self.tally,
+            now: $self.now,
+            send_buf: &mut $self.send_buf,
+        }
+    };
 }
 
 impl Membership {
     /// A member with identity `id`, allowed to talk to the hosts of `roster`.
     pub fn new(id: MemberId, roster: Roster, config: MembershipConfig, mut rng: StdRng) -> Self {
-        let foca = Foca::new(id, config.to_foca(), StdRng::seed_from_u64(rng.next_u64()), PostcardCodec);
+        let foca = Foca::new(SwimId::of(&id), config.to_foca(), StdRng::seed_from_u64(rng.next_u64()), FixedCodec);
         Membership {
             foca,
+            my_number: roster.number_of(&id.name),
+            me: id,
             roster,
             config,
             outputs: VecDeque::new(),
             notes: Vec::new(),
+            heard: Vec::new(),
+            heard_count: 0,
             since: BTreeMap::new(),
+            started: None,
+            seeding: false,
             reintroduced: BTreeMap::new(),
             cursor: None,
             gap_fill: None,
@@ -347,6 +289,7 @@ impl Membership {
             departed: BTreeMap::new(),
             tally: Tally::default(),
             now: None,
+            send_buf: BytesMut::new(),
         }
     }
 
@@ -359,12 +302,17 @@ impl Membership {
 
     /// Our current identity.
     pub fn identity(&self) -> &MemberId {
-        self.foca.identity()
+        &self.me
     }
 
     /// The tuning in force.
     pub fn config(&self) -> &MembershipConfig {
         &self.config
+    }
+
+    /// The roster this member checks peers against.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
     }
 
     /// The latest member identities cut out of received packets because the segment file does
@@ -378,42 +326,62 @@ impl Membership {
         self.foca.num_members()
     }
 
+    fn has_heard(&self, number: u32) -> bool {
+        self.heard.get(number as usize / 64).is_some_and(|word| word & (1 << (number % 64)) != 0)
+    }
+
+    fn since_of(&self, number: Option<u32>) -> Option<Instant> {
+        let n = number?;
+        self.since.get(&n).copied().or_else(|| self.has_heard(n).then_some(self.started).flatten())
+    }
+
+    /// Host `number` was heard of, and its state changed now (unless a seeded start is
+    /// applying it).
+    fn mark(&mut self, number: Option<u32>, now: Instant) {
+        let Some(n) = number else { return };
+        let word = n as usize / 64;
+        if self.heard.len() <= word {
+            self.heard.resize(word + 1, 0);
+        }
+        if let Some(bits) = self.heard.get_mut(word) {
+            if *bits & (1 << (n % 64)) == 0 {
+                *bits |= 1 << (n % 64);
+                self.heard_count += 1;
+            }
+        }
+        if !self.seeding {
+            self.since.insert(n, now);
+        }
+    }
+
     /// Every member we know of, ourselves included, ordered by name. A member declared down
     /// stays listed as down until it comes back, even after an isolation starts our SWIM state
     /// afresh (see [`Membership::leave`]).
     pub fn members(&self) -> Vec<MemberView> {
-        let mut rows: Vec<MemberView> = self
-            .foca
-            .iter_membership_state()
-            .map(|m| MemberView {
-                id: m.id().clone(),
-                state: match m.state() {
-                    foca::State::Alive => MemberState::Up,
-                    foca::State::Suspect => MemberState::Suspect,
-                    foca::State::Down => MemberState::Down,
-                },
-                since: self.since.get(&m.id().name).copied(),
-                local: false,
-            })
-            .collect();
-        let me = self.identity().clone();
-        rows.retain(|r| r.id.name != me.name);
-        for (name, id) in &self.departed {
-            if *name != me.name && !rows.iter().any(|r| r.id.name == *name) {
-                rows.push(MemberView {
-                    id: id.clone(),
-                    state: MemberState::Down,
-                    since: self.since.get(name).copied(),
-                    local: false,
-                });
+        let mut rows: Vec<(u32, MemberView)> = Vec::with_capacity(self.foca.iter_membership_state().len() + 1);
+        for m in self.foca.iter_membership_state() {
+            let Some(number) = self.roster.number_of_key(m.id().key) else { continue };
+            if Some(number) == self.my_number {
+                continue;
             }
+            let Some(id) = self.roster.member(m.id()) else { continue };
+            let state = match m.state() {
+                foca::State::Alive => MemberState::Up,
+                foca::State::Suspect => MemberState::Suspect,
+                foca::State::Down => MemberState::Down,
+            };
+            rows.push((number, MemberView { id, state, since: self.since_of(Some(number)), local: false }));
         }
-        rows.push(MemberView {
-            since: self.since.get(&me.name).copied(),
-            id: me,
-            state: MemberState::Up,
-            local: true,
-        });
+        for (&number, &incarnation) in &self.departed {
+            if Some(number) == self.my_number || rows.iter().any(|(n, _)| *n == number) {
+                continue;
+            }
+            let Some(host) = self.roster.host(number) else { continue };
+            let Some(id) = self.roster.member(&SwimId { key: host.key, incarnation }) else { continue };
+            rows.push((number, MemberView { id, state: MemberState::Down, since: self.since_of(Some(number)), local: false }));
+        }
+        let mut rows: Vec<MemberView> = rows.into_iter().map(|(_, row)| row).collect();
+        rows.push(MemberView { since: self.since_of(self.my_number), id: self.me.clone(), state: MemberState::Up, local: true });
         rows.sort_by(|a, b| a.id.name.cmp(&b.id.name));
         rows
     }
@@ -424,14 +392,42 @@ impl Membership {
     /// their own later ([`Timer::Rejoin`]).
     pub fn start(&mut self, now: Instant) {
         self.now = Some(now);
-        let me = self.identity().name.clone();
-        self.since.insert(me, now);
+        self.started = Some(now);
+        self.mark(self.my_number, now);
         self.announce_along_ring(START_ANNOUNCES, false);
+        self.arm_rejoin(now);
+    }
+
+    fn arm_rejoin(&mut self, now: Instant) {
         self.gap_fill = Some((now + self.config.rejoin_period, self.config.rejoin_period));
-        self.outputs.push_back(Output::SetTimer {
-            after: self.config.rejoin_period,
-            timer: Timer::Rejoin,
-        });
+        self.outputs.push_back(Output::SetTimer { after: self.config.rejoin_period, timer: Timer::Rejoin });
+    }
+
+    /// Starts membership from a state the cluster reaches once formed: every member in
+    /// `members` (identities the roster lists; ourselves and unlisted ones are skipped) known
+    /// and alive, without a message sent. Only a simulator uses this, to run a large cluster
+    /// without first spending simulated hours forming it by gossip (every member learning
+    /// every other, each learning a scan of foca's member list); probing, suspicion and the
+    /// rest then run as from any other state. Each member becomes known through the same
+    /// [`ClusterEvent::MemberUp`] a cold start publishes.
+    pub fn start_seeded(&mut self, now: Instant, members: impl IntoIterator<Item = SwimId>) {
+        self.now = Some(now);
+        self.started = Some(now);
+        self.mark(self.my_number, now);
+        let me = self.foca.identity().key;
+        let updates = members
+            .into_iter()
+            .filter(|id| id.key != me && self.roster.host_of(id).is_some())
+            .map(|id| foca::Member::new(id, 0, foca::State::Alive));
+        let updates: Vec<_> = updates.collect();
+        let mut sink = sink!(self);
+        if let Err(error) = self.foca.apply_many(updates.into_iter(), false, &mut sink) {
+            tracing::warn!(%error, "seeding the member table");
+        }
+        self.seeding = true;
+        self.absorb_notes(now);
+        self.seeding = false;
+        self.arm_rejoin(now);
     }
 
     /// Leaves the cluster gracefully: tells peers we are going. Drain the outputs and send
@@ -440,7 +436,7 @@ impl Membership {
     /// and starts its SWIM state afresh.
     pub fn leave(&mut self, now: Instant) {
         self.now = Some(now);
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
+        let mut sink = sink!(self);
         if let Err(error) = self.foca.leave_cluster(&mut sink) {
             tracing::warn!(%error, "leaving the cluster");
         }
@@ -452,32 +448,19 @@ impl Membership {
     /// Refused, with state unchanged, when the envelope is bad, when the packet claims to
     /// come from someone else, when the sender is not in the roster, or when its message names
     /// a member that is not. Membership updates it carries about members the roster does not
-    /// list as given are cut out (and logged, naming `peer`); the others are applied.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        peer: &str,
-        datagram: &[u8],
-    ) -> Result<(), MembershipError> {
+    /// list are cut out (and logged, naming `peer`); the others are applied.
+    pub fn handle_datagram(&mut self, now: Instant, peer: &str, datagram: &[u8]) -> Result<(), MembershipError> {
         self.now = Some(now);
         let (kind, body) = wire::decode(datagram)?;
         match kind {
             Kind::Swim => {
-                let header: foca::Header<MemberId> = PostcardCodec
-                    .decode_header(body)
-                    .map_err(|e| MembershipError::Swim(e.to_string()))?;
-                if header.src.name != peer {
-                    return Err(MembershipError::Impostor {
-                        authenticated: peer.to_owned(),
-                        claimed: header.src.name,
-                    });
+                let screened = screen::screen(&self.roster, peer, body)?;
+                if !screened.refused.is_empty() {
+                    self.note_refusals(now, peer, screened.refused);
                 }
-                self.roster.check(&header.src)?;
-                let screened = screen::screen(&self.roster, body)?;
-                self.note_refusals(now, peer, screened.refused);
                 let body = screened.rewritten.as_deref().unwrap_or(body);
                 self.reintroduce(now, &screened.header);
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
+                let mut sink = sink!(self);
                 let result = self.foca.handle_data(body, &mut sink);
                 self.absorb_notes(now);
                 result.map_err(|e| MembershipError::Swim(e.to_string()))
@@ -489,7 +472,7 @@ impl Membership {
     }
 
     /// Keeps and logs (rate-limited per relay) the identities cut out of `relay`'s packet.
-    fn note_refusals(&mut self, now: Instant, relay: &str, refused: Vec<(MemberId, String)>) {
+    fn note_refusals(&mut self, now: Instant, relay: &str, refused: Vec<(SwimId, String)>) {
         for (member, reason) in refused {
             self.refused_total += 1;
             let due = self
@@ -503,7 +486,7 @@ impl Membership {
                     %member,
                     reason = %reason,
                     unlogged,
-                    "dropped gossip about a member the segment file does not list as given"
+                    "dropped gossip about a member the segment file does not list"
                 );
                 self.refusal_log.insert(relay.to_owned(), (now, 0));
             } else if let Some((_, count)) = self.refusal_log.get_mut(relay) {
@@ -512,7 +495,7 @@ impl Membership {
             if self.refusals.len() == REFUSALS_KEPT {
                 self.refusals.pop_front();
             }
-            self.refusals.push_back(Refusal { relay: relay.to_owned(), member, reason });
+            self.refusals.push_back(Refusal { relay: relay.to_owned(), member: self.roster.member_or_key(&member), reason });
         }
     }
 
@@ -525,7 +508,7 @@ impl Membership {
                     self.absorb_notes(now);
                     return;
                 }
-                let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
+                let mut sink = sink!(self);
                 if let Err(error) = self.foca.handle_timer(t, &mut sink) {
                     tracing::warn!(%error, "swim timer");
                 }
@@ -534,7 +517,7 @@ impl Membership {
                 if self.foca.num_members() == 0 {
                     // Nobody answers: keep knocking, a bounded number of doors per round.
                     self.announce_along_ring(ALONE_ANNOUNCES, false);
-                } else if let Some((_, wait)) = self.gap_fill.filter(|(due, _)| now >= *due && self.since.len() < self.roster.len()) {
+                } else if let Some((_, wait)) = self.gap_fill.filter(|(due, _)| now >= *due && self.heard_count < self.roster.len()) {
                     // Some hosts of the roster were never heard of (they started in another
                     // island, or never started): announce to a few, backing off to the
                     // announce period so a host that never comes costs little.
@@ -542,10 +525,7 @@ impl Membership {
                     let next = wait.saturating_mul(2).min(self.config.announce_period.max(self.config.rejoin_period));
                     self.gap_fill = Some((now + next, next));
                 }
-                self.outputs.push_back(Output::SetTimer {
-                    after: self.config.rejoin_period,
-                    timer: Timer::Rejoin,
-                });
+                self.outputs.push_back(Output::SetTimer { after: self.config.rejoin_period, timer: Timer::Rejoin });
             }
         }
         self.absorb_notes(now);
@@ -553,7 +533,13 @@ impl Membership {
 
     /// The next thing the driver must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let next = self.outputs.pop_front();
+        if next.is_none() && self.outputs.capacity() > QUEUE_KEPT {
+            // A burst (a seeded start's events, a renewal's announces) does not keep its
+            // memory: a simulator holds one queue per member.
+            self.outputs.shrink_to(QUEUE_KEPT);
+        }
+        next
     }
 
     /// A peer addressed an older identity of ours: foca drops such packets unread, so the
@@ -561,48 +547,56 @@ impl Membership {
     /// say) and would soon declare our old identity down while we are alive. We announce our
     /// current identity to it instead — at most once per probe period per peer — so it
     /// renews us at once and answers with its own view.
-    fn reintroduce(&mut self, now: Instant, header: &foca::Header<MemberId>) {
+    fn reintroduce(&mut self, now: Instant, header: &foca::Header<SwimId>) {
         let me = self.foca.identity();
-        let stale = header.dst.name == me.name && header.dst.incarnation < me.incarnation;
+        let stale = header.dst.key == me.key && header.dst.incarnation < me.incarnation;
         if !stale || header.message == foca::Message::Announce {
             return;
         }
+        let Some(peer) = self.roster.number_of_key(header.src.key) else { return };
         let recent = self
             .reintroduced
-            .get(&header.src.name)
+            .get(&peer)
             .is_some_and(|at| now.saturating_duration_since(*at) < self.config.probe_period);
         if recent {
             return;
         }
-        self.reintroduced.insert(header.src.name.clone(), now);
-        self.announce(header.src.clone());
+        self.reintroduced.insert(peer, now);
+        self.announce(header.src);
     }
 
     /// Announces to up to `count` roster hosts after the last one announced to (after us at
     /// first), only to hosts never heard of if `unknown_only`.
     fn announce_along_ring(&mut self, count: usize, unknown_only: bool) {
-        let me = self.foca.identity().name.clone();
-        let from = self.cursor.clone().unwrap_or_else(|| me.clone());
-        let mut chosen = Vec::with_capacity(count);
-        for (name, (addr, subcluster)) in self.roster.ring_after(&from) {
+        let n = self.roster.len();
+        let Ok(n32) = u32::try_from(n) else { return };
+        if n32 == 0 {
+            return;
+        }
+        let from = self.cursor.or(self.my_number).unwrap_or(n32 - 1);
+        let mut chosen = Vec::with_capacity(count.min(n));
+        for step in 1..=n32 {
             if chosen.len() == count {
                 break;
             }
-            if *name == me || (unknown_only && self.since.contains_key(name)) {
+            let number = (from % n32 + step) % n32;
+            if Some(number) == self.my_number || (unknown_only && self.has_heard(number)) {
                 continue;
             }
-            chosen.push(MemberId::seed(name, *addr, subcluster));
+            if let Some(host) = self.roster.host(number) {
+                chosen.push((number, SwimId { key: host.key, incarnation: 0 }));
+            }
         }
-        if let Some(last) = chosen.last() {
-            self.cursor = Some(last.name.clone());
+        if let Some((last, _)) = chosen.last() {
+            self.cursor = Some(*last);
         }
-        for seed in chosen {
+        for (_, seed) in chosen {
             self.announce(seed);
         }
     }
 
-    fn announce(&mut self, seed: MemberId) {
-        let mut sink = Sink { outputs: &mut self.outputs, notes: &mut self.notes, roster: &self.roster, generation: self.generation, tally: &mut self.tally, now: self.now };
+    fn announce(&mut self, seed: SwimId) {
+        let mut sink = sink!(self);
         if let Err(error) = self.foca.announce(seed, &mut sink) {
             tracing::warn!(%error, "announce");
         }
@@ -614,21 +608,30 @@ impl Membership {
         for note in std::mem::take(&mut self.notes) {
             let event = match note {
                 OwnedNotification::MemberUp(id) => {
-                    self.since.insert(id.name.clone(), now);
-                    self.departed.remove(&id.name);
-                    ClusterEvent::MemberUp(id)
+                    let number = self.roster.number_of_key(id.key);
+                    self.mark(number, now);
+                    if let Some(n) = number {
+                        self.departed.remove(&n);
+                    }
+                    ClusterEvent::MemberUp(self.roster.member_or_key(&id))
                 }
                 OwnedNotification::MemberDown(id) => {
                     self.tally.counters.downs += 1;
-                    self.since.insert(id.name.clone(), now);
-                    self.departed.insert(id.name.clone(), id.clone());
-                    ClusterEvent::MemberDown(id)
+                    let number = self.roster.number_of_key(id.key);
+                    self.mark(number, now);
+                    if let Some(n) = number {
+                        self.departed.insert(n, id.incarnation);
+                    }
+                    ClusterEvent::MemberDown(self.roster.member_or_key(&id))
                 }
                 OwnedNotification::Rename(from, to) => {
                     self.tally.counters.renewals += 1;
-                    self.since.insert(to.name.clone(), now);
-                    self.departed.remove(&to.name);
-                    ClusterEvent::MemberRenewed { from, to }
+                    let number = self.roster.number_of_key(to.key);
+                    self.mark(number, now);
+                    if let Some(n) = number {
+                        self.departed.remove(&n);
+                    }
+                    ClusterEvent::MemberRenewed { from: self.roster.member_or_key(&from), to: self.roster.member_or_key(&to) }
                 }
                 OwnedNotification::Active => ClusterEvent::Joined,
                 OwnedNotification::Idle => {
@@ -640,8 +643,9 @@ impl Membership {
                     // Declared down while alive: the renewed identity refutes it.
                     self.tally.counters.false_downs_refuted += 1;
                     self.tally.incarnation = 0;
+                    self.me.incarnation = id.incarnation;
                     renewed = true;
-                    ClusterEvent::Rejoined(id)
+                    ClusterEvent::Rejoined(self.me.clone())
                 }
                 OwnedNotification::Defunct => {
                     // Identities always renew, so foca rejoins by itself; nothing to publish.
@@ -665,8 +669,7 @@ impl Membership {
     /// the live members directly — up to [`RENEWAL_ANNOUNCES`], which is all of them in a
     /// cluster of ordinary size.
     fn introduce_renewal(&mut self) {
-        let peers: Vec<MemberId> =
-            self.foca.iter_members().take(RENEWAL_ANNOUNCES).map(|m| m.id().clone()).collect();
+        let peers: Vec<SwimId> = self.foca.iter_members().take(RENEWAL_ANNOUNCES).map(|m| *m.id()).collect();
         for peer in peers {
             self.announce(peer);
         }
@@ -681,12 +684,13 @@ impl Membership {
     fn start_afresh(&mut self) {
         let Some(renewed) = foca::Identity::renew(self.foca.identity()) else { return };
         let rng = StdRng::seed_from_u64(self.rng.next_u64());
-        self.foca = Foca::new(renewed.clone(), self.config.to_foca(), rng, PostcardCodec);
+        self.foca = Foca::new(renewed, self.config.to_foca(), rng, FixedCodec);
         self.generation = self.generation.wrapping_add(1);
         self.tally.incarnation = 0;
         self.tally.probe = None;
         self.cursor = None;
-        self.outputs.push_back(Output::Event(ClusterEvent::Rejoined(renewed)));
+        self.me.incarnation = renewed.incarnation;
+        self.outputs.push_back(Output::Event(ClusterEvent::Rejoined(self.me.clone())));
     }
 }
 

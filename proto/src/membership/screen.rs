@@ -1,89 +1,108 @@
-//! Screening a SWIM packet against the roster before foca reads it. A member with a valid
-//! certificate can still say anything in its packets, so every identity a packet carries must
-//! be a host of the segment file at its address, with its role and subcluster:
+//! Screening of received SWIM packets before foca sees them.
 //!
-//! - the sender (the caller also checks it against the certificate);
-//! - the member a probe request names (`PingReq` / `IndirectAck` target, `IndirectPing` /
-//!   `ForwardedAck` origin): we would send to it, so a packet naming a stranger is refused whole;
-//! - every membership update piggybacked on the packet (gossip, the feed that answers a join,
-//!   updates riding on probes and acks): a bad one is cut out and the honest ones of the same
-//!   packet go on to foca.
-//!
-//! Works on foca's packet layout, which `foca::Foca::handle_data` reads as: the header, then —
-//! unless the message is a custom broadcast or nothing follows — a big-endian `u16` count and
-//! that many members, then custom broadcasts (we have none). Cutting members out rewrites the
-//! count and copies the kept members byte for byte, so nothing is re-encoded. The node-harness
-//! tests `forged_gossip_*` fail if foca ever reads its packets differently. No I/O here.
+//! A packet is read once, at the fixed offsets of [`super::codec`]: the sender must be the host
+//! the peer's certificate names, a member the message names (an indirect probe's target or
+//! origin) must be a host of the roster, and each membership update must be about a host of the
+//! roster. An identity carries only an address key and an incarnation, so what a host is (its
+//! name, subcluster and role) can only be read from the roster, never claimed; what is left to
+//! forge is an address the roster does not list, and updates about one are cut out of the
+//! packet (the rest of it is applied).
 
-use bytes::Buf;
-use foca::{Codec, Header, Member, Message, PostcardCodec};
+use foca::{Codec, Header, Message};
 
+use super::codec::{self, FixedCodec, HEADER_WIDTH, MEMBER_WIDTH};
 use super::Roster;
 use crate::error::MembershipError;
-use crate::ids::MemberId;
+use crate::ids::{MemberId, SwimId};
 
-/// A member identity cut out of a packet, and why.
+/// A membership update cut out of a received packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The peer whose packet carried it (authenticated by its certificate).
+    /// The peer that relayed the update (authenticated by its certificate).
     pub relay: String,
-    /// The identity as the packet gave it.
+    /// The identity the update was about (its address key when the roster does not list it).
     pub member: MemberId,
-    /// What the segment file says instead.
+    /// Why it was refused.
     pub reason: String,
 }
 
-/// A packet that passed: its header, and a rewritten body when updates had to be cut out.
+/// A screened packet: its header, the packet without refused updates (`None` if nothing was
+/// cut), and what was cut.
 pub(super) struct Screened {
-    pub(super) header: Header<MemberId>,
-    /// `Some` when the body foca must read differs from the one received.
+    pub(super) header: Header<SwimId>,
     pub(super) rewritten: Option<Vec<u8>>,
-    /// The updates cut out, in packet order.
-    pub(super) refused: Vec<(MemberId, String)>,
+    pub(super) refused: Vec<(SwimId, String)>,
 }
 
-/// Screens the SWIM `body` (the envelope removed). An error when the packet cannot be read, or
-/// when the member its message names is not a roster host; then nothing of it may be used.
-pub(super) fn screen(roster: &Roster, body: &[u8]) -> Result<Screened, MembershipError> {
-    let swim = |error: postcard::Error| MembershipError::Swim(error.to_string());
-    let mut cursor = body;
-    let header: Header<MemberId> = PostcardCodec.decode_header(&mut cursor).map_err(swim)?;
-    let header_len = body.len() - cursor.len();
+fn swim(error: codec::CodecError) -> MembershipError {
+    MembershipError::Swim(error.to_string())
+}
+
+/// Screens `body`, a SWIM packet that `peer` sent.
+pub(super) fn screen(roster: &Roster, peer: &str, body: &[u8]) -> Result<Screened, MembershipError> {
+    let header = FixedCodec.decode_header(body).map_err(swim)?;
+    match roster.host_of(&header.src) {
+        // The common case costs one binary search by key and one name comparison.
+        Some(host) if &*host.name == peer => {}
+        _ if roster.number_of(peer).is_none() => {
+            return Err(MembershipError::NotInRoster(format!("{peer} is not a host of the segment file")))
+        }
+        Some(host) => {
+            return Err(MembershipError::Impostor { authenticated: peer.to_owned(), claimed: host.name.to_string() })
+        }
+        None => {
+            return Err(MembershipError::Impostor {
+                authenticated: peer.to_owned(),
+                claimed: format!("the address key {}, which the segment file does not list", header.src.key),
+            })
+        }
+    }
     let named = match &header.message {
         Message::PingReq { target, .. } | Message::IndirectAck { target, .. } => Some(target),
         Message::IndirectPing { origin, .. } | Message::ForwardedAck { origin, .. } => Some(origin),
         _ => None,
     };
     if let Some(named) = named {
-        roster.check(named)?;
-    }
-    let mut screened = Screened { header, rewritten: None, refused: Vec::new() };
-    if cursor.len() < 2 || screened.header.message == Message::Broadcast {
-        return Ok(screened);
-    }
-    let count = cursor.get_u16();
-    let mut kept: Vec<&[u8]> = Vec::new();
-    for _ in 0..count {
-        let before = cursor;
-        let member: Member<MemberId> = PostcardCodec.decode_member(&mut cursor).map_err(swim)?;
-        let bytes = &before[..before.len() - cursor.len()];
-        match roster.check(member.id()) {
-            Ok(()) => kept.push(bytes),
-            Err(error) => screened.refused.push((member.id().clone(), error.to_string())),
+        if roster.host_of(named).is_none() {
+            return Err(MembershipError::NotInRoster(format!(
+                "{peer} names {}, an address the segment file does not list",
+                named.key
+            )));
         }
     }
-    if screened.refused.is_empty() {
+    let mut screened = Screened { header, rewritten: None, refused: Vec::new() };
+    let rest = &body[HEADER_WIDTH..];
+    if rest.len() < 2 || screened.header.message == Message::Broadcast {
         return Ok(screened);
     }
-    let rest = cursor;
-    let mut rewritten = Vec::with_capacity(body.len());
-    rewritten.extend_from_slice(&body[..header_len]);
-    let kept_count = u16::try_from(kept.len()).unwrap_or(u16::MAX);
-    rewritten.extend_from_slice(&kept_count.to_be_bytes());
-    for bytes in kept {
-        rewritten.extend_from_slice(bytes);
+    let count = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+    let updates = &rest[2..];
+    if updates.len() < count * MEMBER_WIDTH {
+        return Err(MembershipError::Swim(format!(
+            "truncated packet: {count} updates announced, {} bytes of them present",
+            updates.len()
+        )));
     }
-    rewritten.extend_from_slice(rest);
+    let mut refused_at = Vec::new();
+    for i in 0..count {
+        let at = i * MEMBER_WIDTH;
+        let update = FixedCodec.decode_member(&updates[at..at + MEMBER_WIDTH]).map_err(swim)?;
+        if roster.host_of(update.id()).is_none() {
+            refused_at.push(i);
+            screened.refused.push((*update.id(), format!("{} is not an address of the segment file", update.id().key)));
+        }
+    }
+    if refused_at.is_empty() {
+        return Ok(screened);
+    }
+    let mut rewritten = Vec::with_capacity(body.len());
+    rewritten.extend_from_slice(&body[..HEADER_WIDTH]);
+    let kept = u16::try_from(count - refused_at.len()).unwrap_or(u16::MAX);
+    rewritten.extend_from_slice(&kept.to_be_bytes());
+    for i in (0..count).filter(|i| !refused_at.contains(i)) {
+        rewritten.extend_from_slice(&updates[i * MEMBER_WIDTH..(i + 1) * MEMBER_WIDTH]);
+    }
+    rewritten.extend_from_slice(&updates[count * MEMBER_WIDTH..]);
     screened.rewritten = Some(rewritten);
     Ok(screened)
 }

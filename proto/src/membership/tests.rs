@@ -3,6 +3,8 @@
 
 use rand::SeedableRng;
 
+use std::collections::BTreeSet;
+
 use super::*;
 use crate::ids::Role;
 

@@ -46,6 +46,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -184,8 +185,8 @@ pub enum Input<'a> {
 pub enum Output {
     /// Send `payload` to member `to` at `addr`.
     Send {
-        /// The member's name.
-        to: String,
+        /// The member's name (shared with the roster for membership datagrams).
+        to: Arc<str>,
         /// Its QUIC address.
         addr: SocketAddr,
         /// Datagram or stream.
@@ -511,6 +512,21 @@ impl Node {
         self.pump(now);
     }
 
+    /// Starts as [`Node::start`] does, but from the state a formed cluster reaches: every
+    /// member of `members` already known and alive (see [`Membership::start_seeded`]). For a
+    /// simulator's large clusters only.
+    pub fn start_seeded(&mut self, now: Instant, members: impl IntoIterator<Item = crate::ids::SwimId>) {
+        self.now = Some(now);
+        if let RoleCore::Manager(seq) = &mut self.role {
+            seq.start(now);
+        }
+        self.membership.start_seeded(now, members);
+        if let Some(vip) = &mut self.duravip {
+            vip.start(now);
+        }
+        self.pump(now);
+    }
+
     /// Manager: the records of the journal an earlier run left (see
     /// [`crate::ops::journal::read`]), before [`Node::start`]. The results buffer comes back,
     /// and the operations some target had not answered are delivered before new ones are
@@ -663,6 +679,12 @@ impl Node {
                 self.pump(now);
             }
         }
-        self.outputs.pop_front()
+        let next = self.outputs.pop_front();
+        if next.is_none() && self.outputs.capacity() > 64 {
+            // A burst of outputs does not keep its memory (a simulator holds one queue per
+            // member).
+            self.outputs.shrink_to(64);
+        }
+        next
     }
 }

@@ -3,6 +3,7 @@
 //! core, and every core's outputs turned into the node's one [`Output`] stream. No I/O here.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{debug, info, warn};
@@ -184,7 +185,7 @@ impl Node {
         };
         match message.encode() {
             Ok(payload) => {
-                self.outputs.push_back(Output::Send { to: to.to_owned(), addr, channel: Channel::Stream, payload })
+                self.outputs.push_back(Output::Send { to: Arc::from(to), addr, channel: Channel::Stream, payload })
             }
             Err(error) => warn!(member = to, %error, "cannot encode an operations message"),
         }
@@ -199,9 +200,8 @@ impl Node {
             while let Some(output) = self.membership.poll_output() {
                 progressed = true;
                 match output {
-                    membership::Output::Send { to, payload } => {
-                        let addr = to.addr;
-                        self.outputs.push_back(Output::Send { to: to.name, addr, channel: Channel::Datagram, payload });
+                    membership::Output::Send { to, addr, payload } => {
+                        self.outputs.push_back(Output::Send { to, addr, channel: Channel::Datagram, payload });
                     }
                     membership::Output::SetTimer { after, timer } => {
                         self.outputs.push_back(Output::SetTimer { after, timer: Timer::Membership(timer) })
@@ -247,7 +247,7 @@ impl Node {
             match output {
                 Err(SequencerOutput::Send { to, payload }) | Ok(ApplierOutput::Send { to, payload }) => {
                     match self.addr_of(&to) {
-                        Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                        Some(addr) => self.outputs.push_back(Output::Send { to: Arc::from(to), addr, channel: Channel::Stream, payload }),
                         None => warn!(member = %to, "no address for an operations message"),
                     }
                 }
@@ -266,7 +266,7 @@ impl Node {
             progressed = true;
             match output {
                 DuraVipOutput::Send { to, payload } => match self.addr_of(&to) {
-                    Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Datagram, payload }),
+                    Some(addr) => self.outputs.push_back(Output::Send { to: Arc::from(to), addr, channel: Channel::Datagram, payload }),
                     None => warn!(member = %to, "no address for a DuraVIP datagram"),
                 },
                 DuraVipOutput::SetTimer { after, timer } => {
@@ -292,7 +292,7 @@ impl Node {
             match output {
                 Err(PublisherOutput::Send { to, payload }) | Ok(FollowerOutput::Send { to, payload }) => {
                     match self.addr_of(&to) {
-                        Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                        Some(addr) => self.outputs.push_back(Output::Send { to: Arc::from(to), addr, channel: Channel::Stream, payload }),
                         None => warn!(member = %to, "no address for a revisions message"),
                     }
                 }
@@ -315,7 +315,7 @@ impl Node {
             progressed = true;
             match output {
                 ReporterOutput::Send { to, payload } => match self.roster.addr(&to) {
-                    Some(addr) => self.outputs.push_back(Output::Send { to, addr, channel: Channel::Stream, payload }),
+                    Some(addr) => self.outputs.push_back(Output::Send { to: Arc::from(to), addr, channel: Channel::Stream, payload }),
                     None => warn!(member = %to, "no address for a DuraVIP holdings report"),
                 },
                 ReporterOutput::SetTimer(after) => self.outputs.push_back(Output::SetTimer { after, timer: Timer::Holders }),

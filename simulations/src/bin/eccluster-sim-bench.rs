@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! eccluster-sim-bench [--nodes 1000] [--duration 10m] [--loss 0] [--seed 1]
-//!                     [--max-wall 600s] [--max-rss-mb 16000]
+//!                     [--start cold|seeded] [--max-wall 600s] [--max-rss-mb 16000]
 //! ```
+//! `--start cold` (the default) boots the nodes within 10 s and lets them form the cluster by
+//! gossip; `--start seeded` boots them all at 0 with every member already known (the state a
+//! formed cluster reaches, see the scenario key `[topology] start`).
 //! The budgets stop a run that would take too long or need too much memory; the figures
 //! then cover the simulated time reached.
 #![forbid(unsafe_code)]
@@ -29,6 +32,7 @@ struct Args {
     duration: String,
     loss: f64,
     seed: u64,
+    seeded: bool,
     budget: Budget,
 }
 
@@ -38,6 +42,7 @@ fn parse() -> Result<Args, String> {
         duration: "10m".into(),
         loss: 0.0,
         seed: 1,
+        seeded: false,
         budget: Budget { wall: Some(Duration::from_secs(600)), max_rss_kib: Some(16_000 * 1024) },
     };
     let mut argv = std::env::args().skip(1);
@@ -48,6 +53,13 @@ fn parse() -> Result<Args, String> {
             "--duration" => args.duration = value,
             "--loss" => args.loss = value.parse().map_err(|e| format!("--loss: {e}"))?,
             "--seed" => args.seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--start" => {
+                args.seeded = match value.as_str() {
+                    "cold" => false,
+                    "seeded" => true,
+                    other => return Err(format!("--start: cold or seeded, not {other}")),
+                }
+            }
             "--max-wall" => args.budget.wall = Some(parse_duration(&value).map_err(|e| format!("--max-wall: {e}"))?),
             "--max-rss-mb" => {
                 let mb: u64 = value.parse().map_err(|e| format!("--max-rss-mb: {e}"))?;
@@ -63,12 +75,13 @@ fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: eccluster-sim-bench [--nodes N] [--duration 10m] [--loss P] [--seed N] [--max-wall 600s] [--max-rss-mb MB]");
+            eprintln!("{e}\nusage: eccluster-sim-bench [--nodes N] [--duration 10m] [--loss P] [--seed N] [--start cold|seeded] [--max-wall 600s] [--max-rss-mb MB]");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let start = if args.seeded { "start = \"seeded\"" } else { "boot_spread = \"10s\"" };
     let text = format!(
-        "name = \"bench-{n}\"\nduration = \"{d}\"\n[topology]\nnodes = {n}\nsubclusters = [\"east\", \"west\"]\nboot_spread = \"10s\"\n[network]\nlatency = \"500us\"\njitter = \"1ms\"\nloss = {loss}\n",
+        "name = \"bench-{n}\"\nduration = \"{d}\"\n[topology]\nnodes = {n}\nsubclusters = [\"east\", \"west\"]\n{start}\n[network]\nlatency = \"500us\"\njitter = \"1ms\"\nloss = {loss}\n",
         n = args.nodes,
         d = args.duration,
         loss = args.loss
@@ -81,8 +94,14 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "bench: {} nodes, {} simulated, loss {}, seed {} (budget: {:?} wall, {:?} KiB resident)",
-        args.nodes, args.duration, args.loss, args.seed, args.budget.wall, args.budget.max_rss_kib
+        "bench: {} nodes ({} start), {} simulated, loss {}, seed {} (budget: {:?} wall, {:?} KiB resident)",
+        args.nodes,
+        if args.seeded { "seeded" } else { "cold" },
+        args.duration,
+        args.loss,
+        args.seed,
+        args.budget.wall,
+        args.budget.max_rss_kib
     );
     let options = SimOptions { scenario, seed: args.seed, nodes: None, trace_text: None, progress: true };
     let sim = match Simulation::new(options) {

@@ -222,6 +222,7 @@ struct TopologyFile {
     subclusters: Option<Vec<String>>,
     boot_spread: Option<String>,
     clock_drift: Option<f64>,
+    start: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -392,6 +393,9 @@ pub struct Scenario {
     pub boot_spread: Duration,
     /// Each node's clock runs at a rate drawn uniformly from `1 ± clock_drift`.
     pub clock_drift: f64,
+    /// `start = "seeded"`: every node boots at 0 with every other already in its member table
+    /// (the state a formed cluster reaches), instead of forming the cluster by gossip.
+    pub seeded: bool,
     /// Link parameters of every link at start.
     pub network: LinkParams,
     /// Link overrides at start, in order.
@@ -467,6 +471,14 @@ impl Scenario {
             return Err(err(format!("[topology] `clock_drift` must be in 0 ..< 0.5, not {clock_drift}")));
         }
         let boot_spread = in_section(path, "topology", opt_duration("boot_spread", &file.topology.boot_spread))?;
+        let seeded = match file.topology.start.as_deref() {
+            None | Some("cold") => false,
+            Some("seeded") if boot_spread.is_some_and(|b| !b.is_zero()) => {
+                return Err(err("[topology] `start = \"seeded\"` boots every node at 0: drop `boot_spread`".into()))
+            }
+            Some("seeded") => true,
+            Some(other) => return Err(err(format!("[topology] `start` is \"cold\" or \"seeded\", not \"{other}\""))),
+        };
 
         let n = &file.network;
         let base = LinkFile {
@@ -552,6 +564,7 @@ impl Scenario {
             topology,
             boot_spread: boot_spread.unwrap_or_default(),
             clock_drift,
+            seeded,
             network,
             links,
             membership,

@@ -6,6 +6,7 @@
 //! what follows them held until they are durable, as the daemon does).
 
 use bytes::Bytes;
+use eccluster_proto::ids::{AddrKey, SwimId};
 use eccluster_proto::membership::{self, ClusterEvent};
 use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
 use eccluster_proto::ops::journal;
@@ -107,7 +108,12 @@ impl Simulation {
             if !replay.records.is_empty() {
                 core.recover(instant, &replay.records);
             }
-            core.start(instant);
+            if first_start && self.scenario.seeded {
+                let members = self.topo.hosts().iter().map(|h| SwimId { key: AddrKey::of(h.addr), incarnation: 1 });
+                core.start_seeded(instant, members);
+            } else {
+                core.start(instant);
+            }
             if self.revisions.follow {
                 core.config_follow(instant, CONFIG_FOLLOW);
             }

@@ -127,6 +127,27 @@ fn kill_one_of_eight_is_seen_by_all_seven_survivors() {
 }
 
 #[test]
+fn a_seeded_start_is_a_formed_cluster_at_once_and_detects_crashes() {
+    for seed in [1, 2, 3] {
+        // Scaled down: the full 2,000 runs in the ignored test below.
+        let o = expect_pass("seeded-2000", seed, Some(300));
+        assert_eq!(o.report.false_downs, 0, "seed {seed}");
+        let d = o.report.detection.expect("the crashes were detected");
+        assert_eq!(d.count, 2 * 298, "seed {seed}: every survivor saw both crashes");
+        let m = &o.report.core_counters.membership;
+        assert_eq!(m.false_downs_refuted, 0, "seed {seed}: {m:?}");
+    }
+}
+
+#[test]
+#[ignore = "2,000 nodes: about a minute in release"]
+fn seeded_start_at_2000_nodes() {
+    let o = expect_pass("seeded-2000", 1, None);
+    assert_eq!(o.report.false_downs, 0);
+    assert_eq!(o.report.detection.expect("detected").count, 2 * 1998);
+}
+
+#[test]
 fn duravip_owner_loss_in_a_partition_available_policy() {
     for seed in SEEDS {
         let o = expect_pass("duravip-partition", seed, None);

@@ -469,7 +469,7 @@ impl Cluster {
     fn perform(&mut self, name: &str, run: u32, output: Output) {
         let now = self.now;
         match output {
-            Output::Send { to, channel, payload, .. } => self.send(name, to, channel, payload),
+            Output::Send { to, channel, payload, .. } => self.send(name, to.to_string(), channel, payload),
             Output::SetTimer { after, timer } => self.push(after, Event::Timer { node: name.to_owned(), run, timer }),
             Output::Event(e) => self.member_mut(name).events.push((now, e)),
             Output::Execute(op) => {
