@@ -244,7 +244,7 @@ mod tests {
         }
         buf[TAG_OFFSET] = 99;
         assert_eq!(FixedCodec.decode_header(&buf[..]), Err(CodecError::Tag(99)));
-        let mut member = vec![0u8; MEMBER_WIDTH];
+        let mut member = [0u8; MEMBER_WIDTH];
         member[MEMBER_WIDTH - 1] = 3;
         assert_eq!(FixedCodec.decode_member(&member[..]), Err(CodecError::State(3)));
         assert!(matches!(FixedCodec.decode_member(&member[..5]), Err(CodecError::Truncated { .. })));
