@@ -2,7 +2,9 @@
 //! loopback: join convergence, crash detection (kill -9) with false downs, idle RSS and CPU.
 //!
 //! Run: `cargo bench --bench membership` (installs Debian's `serf` if missing).
-//! `BENCH_N` overrides the member count, `BENCH_KILLS` the number of crashes measured.
+//! `BENCH_N` overrides the member count, `BENCH_KILLS` the number of crashes measured,
+//! `BENCH_NET` the loopback network: eccluster on 127.NET.x.y, Serf on 127.(NET + 1).x.y
+//! (default 50, so 127.50 and 127.51), for runs beside others on the same machine.
 
 #[path = "support/serf.rs"]
 mod serf;
@@ -194,13 +196,14 @@ async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
     let kills: usize = std::env::var("BENCH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let net: u8 = std::env::var("BENCH_NET").ok().and_then(|v| v.parse().ok()).filter(|n| *n < 255).unwrap_or(50);
     let serf_bin = serf::ensure_installed()?;
-    eprintln!("membership benchmark: N = {n}, {kills} crashes each; serf at {}", serf_bin.display());
+    eprintln!("membership benchmark: N = {n}, {kills} crashes each, nets 127.{net} and 127.{}; serf at {}", net + 1, serf_bin.display());
 
-    // eccluster: mgr + (n - 1) nodes in east / west on 127.50.x.y.
+    // eccluster: mgr + (n - 1) nodes in east / west on 127.NET.x.y.
     let east = (n - 1) / 2;
     let west = n - 1 - east;
-    let mut cluster = support::Cluster::new(&support::topology(50, 4803, &[("east", east), ("west", west)]));
+    let mut cluster = support::Cluster::new(&support::topology(net, 4803, &[("east", east), ("west", west)]));
     let started = Instant::now();
     cluster.start_all();
     let ours_victims: Vec<String> = (0..kills).map(|k| if k % 2 == 0 { format!("east{}", 2 + k) } else { format!("west{}", 2 + k) }).collect();
@@ -211,7 +214,7 @@ async fn main() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let mut serf = Serf(serf::SerfCluster::start(n, 51, dir.path()).await?);
+    let mut serf = Serf(serf::SerfCluster::start(n, net + 1, dir.path()).await?);
     let serf_victims: Vec<String> = (0..kills).map(|k| format!("s{}", 5 + 7 * k)).collect();
     let serf_f = measure(&mut serf, n, started, &serf_victims).await?;
     drop(serf);

@@ -7,7 +7,9 @@
 //!   applied all of them, then each node's order is checked.
 //!
 //! Run: `cargo bench --bench ops` (installs Debian's `serf` if missing).
-//! `BENCH_OPS` overrides the latency sample count, `BENCH_THROUGHPUT_OPS` the throughput run.
+//! `BENCH_OPS` overrides the latency sample count, `BENCH_THROUGHPUT_OPS` the throughput run,
+//! `BENCH_NET` the loopback networks: eccluster on 127.NET.x.y (both runs, one after the other),
+//! Serf on 127.(NET + 1).x.y; by default 127.60 and 127.62 for eccluster, 127.61 for Serf.
 
 #[path = "support/serf.rs"]
 mod serf;
@@ -55,9 +57,9 @@ fn ms(d: Duration) -> String {
 }
 
 /// eccluster: broadcast + poll `retrieve` until all `n` answers are in.
-async fn ours_latency(samples: usize, n: usize) -> Result<(Vec<Duration>, usize)> {
+async fn ours_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration>, usize)> {
     // topology() adds the manager `mgr` to the first subcluster: n nodes + the manager.
-    let mut c = support::Cluster::new(&support::topology(60, 4803, &[("east", n / 2), ("west", n - n / 2)]));
+    let mut c = support::Cluster::new(&support::topology(net, 4803, &[("east", n / 2), ("west", n - n / 2)]));
     c.start_all();
     support::converged(&c, n + 1, Duration::from_secs(60)).await;
     let mut con = Console::open(&c, "mgr").await?;
@@ -98,9 +100,9 @@ async fn ours_latency(samples: usize, n: usize) -> Result<(Vec<Duration>, usize)
     Ok((times, complete))
 }
 
-async fn serf_latency(samples: usize, n: usize) -> Result<(Vec<Duration>, usize)> {
+async fn serf_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration>, usize)> {
     let dir = tempfile::tempdir()?;
-    let cluster = serf::SerfCluster::start_with_query_handler(n, 61, dir.path(), "bench").await?;
+    let cluster = serf::SerfCluster::start_with_query_handler(n, net, dir.path(), "bench").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     for name in cluster.names() {
         loop {
@@ -129,8 +131,8 @@ async fn serf_latency(samples: usize, n: usize) -> Result<(Vec<Duration>, usize)
 
 /// Broadcasts `total` operations to `nodes` nodes from `consoles` concurrent consoles;
 /// returns the time until every node applied all of them.
-async fn ours_throughput(total: usize, nodes: usize, consoles: usize) -> Result<Duration> {
-    let mut c = support::Cluster::new(&support::topology(62, 4803, &[("east", nodes / 2), ("west", nodes - nodes / 2)]));
+async fn ours_throughput(total: usize, nodes: usize, consoles: usize, net: u8) -> Result<Duration> {
+    let mut c = support::Cluster::new(&support::topology(net, 4803, &[("east", nodes / 2), ("west", nodes - nodes / 2)]));
     c.start_all();
     support::converged(&c, nodes + 1, Duration::from_secs(60)).await;
     let names: Vec<String> = c.running().into_iter().filter(|n| n != "mgr").collect();
@@ -185,12 +187,17 @@ async fn main() -> Result<()> {
     let total: usize = std::env::var("BENCH_THROUGHPUT_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     serf::ensure_installed()?;
     let n = 32;
+    let net: Option<u8> = std::env::var("BENCH_NET").ok().and_then(|v| v.parse().ok()).filter(|n| *n < 255);
+    let (ours_net, serf_net, throughput_net) = match net {
+        Some(net) => (net, net + 1, net),
+        None => (60, 61, 62),
+    };
 
-    let (mut ours, ours_done) = ours_latency(samples, n).await?;
+    let (mut ours, ours_done) = ours_latency(samples, n, ours_net).await?;
     ours.sort();
-    let (mut theirs, serf_done) = serf_latency(samples, n).await?;
+    let (mut theirs, serf_done) = serf_latency(samples, n, serf_net).await?;
     theirs.sort();
-    let tp = ours_throughput(total, 16, CONSOLES).await?;
+    let tp = ours_throughput(total, 16, CONSOLES, throughput_net).await?;
 
     println!("\nN = {n} answering nodes on loopback, 2 cores, same run, {samples} operations each:\n");
     println!("| system | p50 | p99 | max | complete |");

@@ -44,6 +44,9 @@ const PENDING_LIMIT: usize = 64;
 /// that follow it in the same flight).
 const INCOMING_BUFFER: u64 = 16 * 1024;
 
+/// Unidirectional streams a peer may have open towards us at once (see [`transport_config`]).
+const MAX_STREAMS: u32 = 128;
+
 /// What the transport's tasks report to the driver.
 #[derive(Debug)]
 pub enum TransportEvent {
@@ -130,7 +133,15 @@ fn transport_config() -> quinn::TransportConfig {
     t.keep_alive_interval(Some(Duration::from_secs(10)));
     t.datagram_receive_buffer_size(Some(1 << 20));
     t.datagram_send_buffer_size(1 << 20);
-    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(1024));
+    // quinn keeps a table entry for every stream id the peer may open, from the handshake on,
+    // so the stream limits are memory held by every connection: 1024 unidirectional and quinn's
+    // default 100 bidirectional streams cost about 50 KiB per connection, 1.5 MiB of an idle
+    // member of 32. Operations messages are one unidirectional stream each, and the loop puts
+    // a turn's messages to one peer in one message, so a few streams are open at once even in
+    // the throughput benchmark; past the limit a sender waits for the peer to read one (it
+    // reads each at once), nothing is dropped. Bidirectional streams are not used at all.
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(MAX_STREAMS));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
     // SWIM packets are answered by SWIM packets, so QUIC acknowledgements of each datagram are
     // mostly overhead: ask peers to acknowledge every 8th ack-eliciting packet or after 100 ms,
     // which removes most ack-only packets (idle CPU) without hurting streams.
