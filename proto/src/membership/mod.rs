@@ -14,6 +14,7 @@
 //! - `now` never goes backwards between calls.
 
 mod config;
+mod health;
 mod screen;
 mod view;
 
@@ -239,6 +240,8 @@ pub struct Membership {
     tally: Tally,
     /// The latest time passed in (foca's callbacks carry none).
     now: Option<Instant>,
+    /// Our own health, which stretches the suspicions we raise (see `health.rs`).
+    health: health::Health,
 }
 
 /// What membership counts as it runs: plain integers and the probe in flight, so that
@@ -347,6 +350,7 @@ impl Membership {
             departed: BTreeMap::new(),
             tally: Tally::default(),
             now: None,
+            health: health::Health::default(),
         }
     }
 
@@ -609,6 +613,7 @@ impl Membership {
     }
 
     fn absorb_notes(&mut self, now: Instant) {
+        self.health.review(&self.tally.counters, self.config.suspect_to_down_after, &mut self.outputs);
         let mut isolated = false;
         let mut renewed = false;
         for note in std::mem::take(&mut self.notes) {
