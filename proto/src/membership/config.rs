@@ -51,11 +51,21 @@ impl MembershipConfig {
     ///   `4 × log10(n + 1)` = 7 transmissions). An update is cheap next to that, so we send each
     ///   `6 × log10(n + 1)` times, at least 10 and at most 20 (foca's notes put small clusters
     ///   at about 5 and very large ones at 15).
+    /// - The announce (a push-pull of whole member lists with one random member) and the
+    ///   announce to down members (how a healed partition finds its other half) cost every
+    ///   member a packet that grows with the cluster, and the cluster as a whole N of them per
+    ///   period: N² bytes. They repair what gossip missed, which gossip makes rare, so their
+    ///   periods stretch with the cluster as memberlist stretches its push-pull interval:
+    ///   the scale is ×1 up to 32 members, then `ceil(log2(n / 32)) + 1` — ×2 at 64, ×6 at
+    ///   1,000, ×10 at 10,000 (announce every 30 s up to 32 members, every 5 min at 10,000).
+    ///   Probes and gossip need no such stretch: each member sends a fixed number per period
+    ///   whatever the size, and detection and dissemination depend on their pace.
     pub fn lan(cluster_size: usize) -> Self {
         let n = cluster_size.max(1) as f64;
         let probe_period = Duration::from_millis(500);
         let suspicion = probe_period.mul_f64(n.log10().max(1.0) * 3.0);
         let max_tx = ((n + 1.0).log10() * 6.0).ceil().clamp(10.0, 20.0) as u8;
+        let scale = size_scale(cluster_size);
         MembershipConfig {
             probe_period,
             probe_rtt: Duration::from_millis(200),
@@ -65,8 +75,8 @@ impl MembershipConfig {
             gossip_period: Duration::from_millis(200),
             gossip_fanout: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
             rejoin_period: Duration::from_secs(1),
-            announce_period: Duration::from_secs(30),
-            announce_down_period: Duration::from_secs(10),
+            announce_period: Duration::from_secs(30).saturating_mul(scale),
+            announce_down_period: Duration::from_secs(10).saturating_mul(scale),
             remember_down_for: Duration::from_secs(24 * 3600),
         }
     }
@@ -100,6 +110,18 @@ impl MembershipConfig {
     }
 }
 
+/// How much the periods whose cost per member grows with the cluster stretch at
+/// `cluster_size` members: 1 up to 32, then `ceil(log2(n / 32)) + 1` (memberlist's
+/// `pushPullScale`).
+fn size_scale(cluster_size: usize) -> u32 {
+    if cluster_size <= 32 {
+        return 1;
+    }
+    // ceil(log2(n)) for n > 1 is the bit length of n - 1; log2(32) = 5.
+    let ceil_log2 = usize::BITS - (cluster_size - 1).leading_zeros();
+    ceil_log2 - 5 + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +136,30 @@ mod tests {
         assert_eq!(small.suspect_to_down_after, Duration::from_millis(1500));
         assert!(big.suspect_to_down_after > small.suspect_to_down_after);
         assert!(small.probe_period > small.probe_rtt * 2);
+    }
+
+    #[test]
+    fn size_scale_is_one_up_to_32_then_grows_with_log2() {
+        let scales: Vec<u32> = [0, 1, 8, 32, 33, 64, 65, 128, 1000, 10_000, usize::MAX].into_iter().map(size_scale).collect();
+        assert_eq!(scales, [1, 1, 1, 1, 2, 2, 3, 3, 6, 10, 60]);
+    }
+
+    #[test]
+    fn announce_periods_stretch_with_cluster_size_and_probing_does_not() {
+        let at = MembershipConfig::lan;
+        for n in [1, 6, 32] {
+            assert_eq!(at(n).announce_period, Duration::from_secs(30), "n = {n}");
+            assert_eq!(at(n).announce_down_period, Duration::from_secs(10), "n = {n}");
+        }
+        assert_eq!(at(64).announce_period, Duration::from_secs(60));
+        assert_eq!(at(1000).announce_period, Duration::from_secs(180));
+        assert_eq!(at(1000).announce_down_period, Duration::from_secs(60));
+        assert_eq!(at(10_000).announce_period, Duration::from_secs(300));
+        assert_eq!(at(10_000).announce_down_period, Duration::from_secs(100));
+        for n in [64, 1000, 10_000] {
+            assert_eq!(at(n).probe_period, at(32).probe_period, "n = {n}");
+            assert_eq!(at(n).gossip_period, at(32).gossip_period, "n = {n}");
+            assert_eq!(at(n).gossip_fanout, at(32).gossip_fanout, "n = {n}");
+        }
     }
 }
