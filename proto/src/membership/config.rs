@@ -41,10 +41,18 @@ impl MembershipConfig {
     ///   still tens of milliseconds, so a 500 ms probe period with a 200 ms direct-ack wait leaves
     ///   room for the indirect cycle (foca asks for period > 2 × rtt) while detecting a dead node
     ///   about twice as fast as memberlist's 1 s / 500 ms LAN defaults.
-    /// - Suspicion lasts `max(1, log10 n) × 3 × probe_period`, at least 1.5 s: three probe
-    ///   periods is long enough for the suspect to hear of it through gossip (every 200 ms) and
-    ///   refute, which keeps false downs away on a loaded host, and it grows with the cluster the
-    ///   way memberlist's does.
+    /// - Updates are gossiped every 100 ms to 3 members (memberlist: 200 ms): a suspicion reaches
+    ///   the suspect, its refutation reaches the accuser and a death reaches the last survivor
+    ///   in a few rounds, so the round sets both how long a suspect needs to refute and how long
+    ///   the last survivor waits. A member gossips only while it has updates to send, so an idle
+    ///   cluster pays nothing for the shorter round.
+    /// - Suspicion lasts `max(1, log10 n) × 2 × probe_period` — 1 s up to 10 members, 1.5 s at
+    ///   32, 3 s at 1,000 — growing with the cluster the way memberlist's does: at 32 members a
+    ///   suspicion and its refutation each cross the cluster in about three gossip rounds, so
+    ///   a live suspect refutes with a second to spare. It was three probe periods per log10 n
+    ///   (2.26 s at 32) when gossip ran every 200 ms; that was the larger part of detection time.
+    ///   A member in trouble itself lengthens the suspicions it raises, up to nine times (its
+    ///   local health, `health.rs`), so its own failing probes do not become false downs.
     /// - Every survivor must hear of a death, and one that misses every copy of the update only
     ///   finds out when it probes the dead member itself, a whole probe round later (measured:
     ///   14 s instead of 4 s at 32 members, about one crash in four, with memberlist's
@@ -63,7 +71,7 @@ impl MembershipConfig {
     pub fn lan(cluster_size: usize) -> Self {
         let n = cluster_size.max(1) as f64;
         let probe_period = Duration::from_millis(500);
-        let suspicion = probe_period.mul_f64(n.log10().max(1.0) * 3.0);
+        let suspicion = probe_period.mul_f64(n.log10().max(1.0) * 2.0);
         let max_tx = ((n + 1.0).log10() * 6.0).ceil().clamp(10.0, 20.0) as u8;
         let scale = size_scale(cluster_size);
         MembershipConfig {
@@ -72,7 +80,7 @@ impl MembershipConfig {
             indirect_probes: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
             suspect_to_down_after: suspicion,
             max_transmissions: NonZeroU8::new(max_tx).unwrap_or(NonZeroU8::MIN),
-            gossip_period: Duration::from_millis(200),
+            gossip_period: Duration::from_millis(100),
             gossip_fanout: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
             rejoin_period: Duration::from_secs(1),
             announce_period: Duration::from_secs(30).saturating_mul(scale),
@@ -133,7 +141,9 @@ mod tests {
         assert_eq!(small.max_transmissions.get(), 10);
         assert_eq!(MembershipConfig::lan(32).max_transmissions.get(), 10);
         assert_eq!(big.max_transmissions.get(), 19);
-        assert_eq!(small.suspect_to_down_after, Duration::from_millis(1500));
+        assert_eq!(small.suspect_to_down_after, Duration::from_millis(1000));
+        assert_eq!(MembershipConfig::lan(32).suspect_to_down_after.as_millis(), 1505);
+        assert_eq!(big.suspect_to_down_after, Duration::from_millis(3000));
         assert!(big.suspect_to_down_after > small.suspect_to_down_after);
         assert!(small.probe_period > small.probe_rtt * 2);
     }
