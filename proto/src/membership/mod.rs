@@ -15,6 +15,7 @@
 
 pub mod codec;
 mod config;
+mod health;
 mod roster;
 mod screen;
 mod view;
@@ -149,6 +150,8 @@ pub struct Membership {
     now: Option<Instant>,
     /// Datagrams are written into this and split off it: one allocation per several packets.
     send_buf: BytesMut,
+    /// Our own health, which stretches the suspicions we raise (see `health.rs`).
+    health: health::Health,
 }
 
 /// What membership counts as it runs: plain integers and the probe in flight, so that
@@ -290,6 +293,7 @@ impl Membership {
             tally: Tally::default(),
             now: None,
             send_buf: BytesMut::new(),
+            health: health::Health::default(),
         }
     }
 
@@ -603,6 +607,7 @@ impl Membership {
     }
 
     fn absorb_notes(&mut self, now: Instant) {
+        self.health.review(&self.tally.counters, self.config.suspect_to_down_after, &mut self.outputs);
         let mut isolated = false;
         let mut renewed = false;
         for note in std::mem::take(&mut self.notes) {
