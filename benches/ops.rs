@@ -4,12 +4,13 @@
 //!   answer's arrival) (for Serf: a query and its 32nd response), p50 / p99 over at least
 //!   100 operations, and how many completed;
 //! - throughput: broadcasts to 16 nodes from concurrent consoles until every node has
-//!   applied all of them, then each node's order is checked.
+//!   applied all of them, then each node's order is checked; twice: one broadcast per console
+//!   request, then the same broadcasts in batch requests (many commands per request).
 //!
 //! Run: `cargo bench --bench ops` (installs Debian's `serf` if missing).
-//! `BENCH_OPS` overrides the latency sample count, `BENCH_THROUGHPUT_OPS` the throughput run,
-//! `BENCH_NET` the loopback networks: eccluster on 127.NET.x.y (both runs, one after the other),
-//! Serf on 127.(NET + 1).x.y; by default 127.60 and 127.62 for eccluster, 127.61 for Serf.
+//! `BENCH_OPS` overrides the latency sample count (0 skips the latency runs),
+//! `BENCH_THROUGHPUT_OPS` the throughput runs, `BENCH_NET` the loopback network: eccluster on
+//! 127.NET.x.y (default 60), Serf on 127.(NET+1).x.y.
 
 #[path = "support/serf.rs"]
 mod serf;
@@ -34,6 +35,14 @@ impl Console {
         frame::write_request(&mut self.0, line).await?;
         frame::read_reply(&mut self.0).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("console closed")
     }
+    /// One batch request of `lines`; each command's reply, in order.
+    async fn ask_batch(&mut self, lines: &[&str]) -> Result<Vec<frame::Reply>> {
+        let reply = self.ask(&frame::batch_request(lines)?).await?;
+        anyhow::ensure!(reply.status == frame::Status::Batch, "batch refused: {}", reply.body);
+        let replies = frame::split_batch_reply(&reply)?;
+        anyhow::ensure!(replies.len() == lines.len(), "{} replies to {} commands", replies.len(), lines.len());
+        Ok(replies)
+    }
 }
 
 /// A pseudo-random pause of 0–200 ms between operations, the same sequence for both systems:
@@ -57,7 +66,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// eccluster: broadcast + poll `retrieve` until all `n` answers are in.
-async fn ours_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration>, usize)> {
+async fn ours_latency(net: u8, samples: usize, n: usize) -> Result<(Vec<Duration>, usize)> {
     // topology() adds the manager `mgr` to the first subcluster: n nodes + the manager.
     let mut c = support::Cluster::new(&support::topology(net, 4803, &[("east", n / 2), ("west", n - n / 2)]));
     c.start_all();
@@ -100,7 +109,7 @@ async fn ours_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration
     Ok((times, complete))
 }
 
-async fn serf_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration>, usize)> {
+async fn serf_latency(net: u8, samples: usize, n: usize) -> Result<(Vec<Duration>, usize)> {
     let dir = tempfile::tempdir()?;
     let cluster = serf::SerfCluster::start_with_query_handler(n, net, dir.path(), "bench").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -129,10 +138,20 @@ async fn serf_latency(samples: usize, n: usize, net: u8) -> Result<(Vec<Duration
     Ok((times, complete))
 }
 
+/// How the throughput run submits its broadcasts.
+#[derive(Debug, Clone, Copy)]
+enum Submit {
+    /// One broadcast per console request.
+    PerRequest,
+    /// Batch requests of up to this many broadcasts.
+    Batch(usize),
+}
+
 /// Broadcasts `total` operations to `nodes` nodes from `consoles` concurrent consoles;
-/// returns the time until every node applied all of them.
-async fn ours_throughput(total: usize, nodes: usize, consoles: usize, net: u8) -> Result<Duration> {
-    let mut c = support::Cluster::new(&support::topology(net, 4803, &[("east", nodes / 2), ("west", nodes - nodes / 2)]));
+/// returns the time until every node applied all of them. The cluster is on 127.`net`.x.y,
+/// its QUIC port `port`.
+async fn ours_throughput(net: u8, port: u16, submit: Submit, total: usize, nodes: usize, consoles: usize) -> Result<Duration> {
+    let mut c = support::Cluster::new(&support::topology(net, port, &[("east", nodes / 2), ("west", nodes - nodes / 2)]));
     c.start_all();
     support::converged(&c, nodes + 1, Duration::from_secs(60)).await;
     let names: Vec<String> = c.running().into_iter().filter(|n| n != "mgr").collect();
@@ -142,9 +161,23 @@ async fn ours_throughput(total: usize, nodes: usize, consoles: usize, net: u8) -
         let mut con = Console::open(&c, "mgr").await?;
         let share = total / consoles + usize::from(k < total % consoles);
         tasks.push(tokio::spawn(async move {
-            for _ in 0..share {
-                let r = con.ask("broadcast cluster nodename").await?;
-                anyhow::ensure!(r.is_ok(), "{}", r.body);
+            match submit {
+                Submit::PerRequest => {
+                    for _ in 0..share {
+                        let r = con.ask("broadcast cluster nodename").await?;
+                        anyhow::ensure!(r.is_ok(), "{}", r.body);
+                    }
+                }
+                Submit::Batch(size) => {
+                    let mut left = share;
+                    while left > 0 {
+                        let n = left.min(size);
+                        for r in con.ask_batch(&vec!["broadcast cluster nodename"; n]).await? {
+                            anyhow::ensure!(r.is_ok(), "{}", r.body);
+                        }
+                        left -= n;
+                    }
+                }
             }
             anyhow::Ok(())
         }));
@@ -166,7 +199,7 @@ async fn ours_throughput(total: usize, nodes: usize, consoles: usize, net: u8) -
         }
     }
     let done = t0.elapsed();
-    eprintln!("throughput: {total} submitted in {submitted:?}, all applied on {nodes} nodes after {done:?}");
+    eprintln!("throughput ({submit:?}): {total} submitted in {submitted:?}, all applied on {nodes} nodes after {done:?}");
     // Order check: every node applied the same ids, in increasing order, without gaps.
     let first = c.oplog(&names[0]).await;
     for name in &names {
@@ -178,36 +211,51 @@ async fn ours_throughput(total: usize, nodes: usize, consoles: usize, net: u8) -
     Ok(done)
 }
 
-/// Concurrent consoles submitting in the throughput run.
+/// Concurrent consoles submitting in the throughput run, one broadcast per request.
 const CONSOLES: usize = 64;
+
+/// Concurrent consoles submitting in the throughput run with batch requests, and the most
+/// broadcasts in one batch (the console's default `Max_Batch_Commands`).
+const BATCH_CONSOLES: usize = 8;
+const BATCH: usize = 512;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let samples: usize = std::env::var("BENCH_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let total: usize = std::env::var("BENCH_THROUGHPUT_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    serf::ensure_installed()?;
-    let n = 32;
-    let net: Option<u8> = std::env::var("BENCH_NET").ok().and_then(|v| v.parse().ok()).filter(|n| *n < 255);
-    let (ours_net, serf_net, throughput_net) = match net {
-        Some(net) => (net, net + 1, net),
-        None => (60, 61, 62),
+    let net: u8 = match std::env::var("BENCH_NET") {
+        Ok(v) => v.parse().ok().filter(|n| *n < 255).with_context(|| format!("BENCH_NET={v}: expected a number from 0 to 254"))?,
+        Err(_) => 60,
     };
+    let n = 32;
 
-    let (mut ours, ours_done) = ours_latency(samples, n, ours_net).await?;
-    ours.sort();
-    let (mut theirs, serf_done) = serf_latency(samples, n, serf_net).await?;
-    theirs.sort();
-    let tp = ours_throughput(total, 16, CONSOLES, throughput_net).await?;
+    let latency = if samples > 0 {
+        serf::ensure_installed()?;
+        let (mut ours, ours_done) = ours_latency(net, samples, n).await?;
+        ours.sort();
+        let (mut theirs, serf_done) = serf_latency(net + 1, samples, n).await?;
+        theirs.sort();
+        Some((ours, ours_done, theirs, serf_done))
+    } else {
+        None
+    };
+    // The latency cluster is gone by now: the throughput clusters use the same network, on
+    // ports of their own.
+    let one = ours_throughput(net, 4813, Submit::PerRequest, total, 16, CONSOLES).await?;
+    let batched = ours_throughput(net, 4823, Submit::Batch(BATCH), total, 16, BATCH_CONSOLES).await?;
 
-    println!("\nN = {n} answering nodes on loopback, 2 cores, same run, {samples} operations each:\n");
-    println!("| system | p50 | p99 | max | complete |");
-    println!("|---|---|---|---|---|");
-    println!("| eccluster broadcast + retrieve | {} | {} | {} | {ours_done}/{samples} |", ms(percentile(&ours, 0.5)), ms(percentile(&ours, 0.99)), ms(percentile(&ours, 1.0)));
-    println!("| serf query (32nd response) | {} | {} | {} | {serf_done}/{samples} |", ms(percentile(&theirs, 0.5)), ms(percentile(&theirs, 0.99)), ms(percentile(&theirs, 1.0)));
-    println!(
-        "\nthroughput: {total} ordered broadcasts to 16 nodes from {CONSOLES} consoles, all applied in order in {:.2} s = {:.0} ops/s",
-        tp.as_secs_f64(),
-        total as f64 / tp.as_secs_f64()
-    );
+    if let Some((ours, ours_done, theirs, serf_done)) = latency {
+        println!("\nN = {n} answering nodes on loopback, 2 cores, same run, {samples} operations each:\n");
+        println!("| system | p50 | p99 | max | complete |");
+        println!("|---|---|---|---|---|");
+        println!("| eccluster broadcast + retrieve | {} | {} | {} | {ours_done}/{samples} |", ms(percentile(&ours, 0.5)), ms(percentile(&ours, 0.99)), ms(percentile(&ours, 1.0)));
+        println!("| serf query (32nd response) | {} | {} | {} | {serf_done}/{samples} |", ms(percentile(&theirs, 0.5)), ms(percentile(&theirs, 0.99)), ms(percentile(&theirs, 1.0)));
+    }
+    let rate = |d: Duration| format!("{:.2} s = {:.0} ops/s", d.as_secs_f64(), total as f64 / d.as_secs_f64());
+    println!("\nthroughput: {total} ordered broadcasts to 16 nodes, all applied in order:\n");
+    println!("| submission | time = rate |");
+    println!("|---|---|");
+    println!("| one per request, {CONSOLES} consoles | {} |", rate(one));
+    println!("| batches of {BATCH}, {BATCH_CONSOLES} consoles | {} |", rate(batched));
     Ok(())
 }

@@ -48,6 +48,7 @@ pub const OPTIONS: &[KnownOption] = &[
     opt("Control_Listener", "Write_Timeout", Some("30")),
     opt("Control_Listener", "Max_Request_Size", Some("65536")),
     opt("Control_Listener", "Max_Reply_Size", Some("67108864")),
+    opt("Control_Listener", "Max_Batch_Commands", Some("512")),
     opt("Control_Listener", "Enable_Authorization", Some("false")),
     opt("Control_Listener", "TLS", Some("true")),
     opt("Control_Listener", "TLS_Certificate", None),
@@ -177,6 +178,7 @@ mod tests {
         assert_eq!(default("Control_Listener", "Timeout"), console.idle_timeout.as_secs().to_string());
         assert_eq!(default("Control_Listener", "Max_Request_Size"), console.max_request.to_string());
         assert_eq!(default("Control_Listener", "Max_Reply_Size"), console.max_reply.to_string());
+        assert_eq!(default("Control_Listener", "Max_Batch_Commands"), console.max_batch.to_string());
         assert_eq!(default("Logs", "Control_Cache_Max_Entries"), results.max_entries.to_string());
         assert_eq!(default("Logs", "Control_Cache_Max_Size"), results.max_bytes.to_string());
     }

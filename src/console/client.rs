@@ -4,7 +4,8 @@
 //! same framing) and either runs commands non-interactively — when a COMMAND is given or
 //! standard input is not a terminal — or opens an interactive session with Momentum's banner,
 //! the `HH:MM:SS ENDPOINT> ` prompt, history in `~/.ec_console_history` and tab completion of
-//! the command names the server's `help` lists.
+//! the command names the server's `help` lists. Commands read from standard input travel
+//! many to a request (batch requests, `frame.rs`; see `client/batch.rs`).
 //!
 //! Exit codes follow the interface contract: 0 every command succeeded, 1 a command failed
 //! (or the server went away), 2 bad usage or an endpoint that cannot be reached. The client
@@ -25,13 +26,16 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Editor, Helper};
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpStream, UnixStream};
 
+use self::batch::Source;
 use super::connect::RemoteOptions;
-use super::frame::{login_request, read_reply, write_request, FrameError, Reply, Status};
+use super::frame::{batch_request, login_request, read_reply, split_batch_reply, write_request, FrameError, Reply, Status};
 use super::listener::DEFAULT_PATH;
 use super::request::join_words;
+
+mod batch;
 
 /// Exit code when a command failed or the server went away.
 pub const EXIT_FAILED: u8 = 1;
@@ -144,11 +148,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             [one] => one.clone(),
             words => join_words(words),
         };
-        return batch(&mut session, Source::One(Some(line))).await;
+        return batch::run(&mut session, Source::One(Some(line))).await;
     }
     if !io::stdin().is_terminal() {
-        let stdin = BufReader::new(tokio::io::stdin());
-        return batch(&mut session, Source::Stdin { reader: stdin, line_no: 0 }).await;
+        return batch::run(&mut session, Source::stdin()).await;
     }
     interactive(&mut session, &endpoint).await
 }
@@ -268,6 +271,18 @@ pub enum SessionError {
     /// The console asked for a login, and it failed (or there was no way to make it).
     #[error("{0}")]
     Login(String),
+    /// The commands cannot travel in one batch request; nothing was sent.
+    #[error("{0}")]
+    Unsendable(String),
+}
+
+/// How a console answered a batch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batched {
+    /// Each command's reply, in order.
+    Replies(Vec<Reply>),
+    /// The batch was refused as a whole; none of its commands ran.
+    Refused(Reply),
 }
 
 impl Session {
@@ -323,6 +338,25 @@ impl Session {
         self.exchange(line).await
     }
 
+    /// Sends `lines` as one batch request and returns each command's reply, or the refusal of
+    /// the whole batch (over the console's bounds: nothing ran); logs in first if the console
+    /// asks. A console that answers another number of replies than commands is an error.
+    pub async fn call_batch<S: AsRef<str>>(&mut self, lines: &[S]) -> Result<Batched, SessionError> {
+        let request = batch_request(lines).map_err(|e| SessionError::Unsendable(e.to_string()))?;
+        let reply = self.call(&request).await?;
+        if reply.status != Status::Batch {
+            return Ok(Batched::Refused(reply));
+        }
+        let replies = split_batch_reply(&reply).map_err(SessionError::Receive)?;
+        if replies.len() != lines.len() {
+            return Err(SessionError::Receive(FrameError::BadBatch {
+                entry: 0,
+                what: format!("{} replies to a batch of {} commands", replies.len(), lines.len()),
+            }));
+        }
+        Ok(Batched::Replies(replies))
+    }
+
     /// Sends one request frame and reads its reply.
     async fn exchange(&mut self, line: &str) -> Result<Reply, SessionError> {
         if let Err(error) = write_request(&mut self.io, line).await {
@@ -346,72 +380,6 @@ fn is_disconnect(error: &io::Error) -> bool {
             | io::ErrorKind::NotConnected
             | io::ErrorKind::UnexpectedEof
     )
-}
-
-/// Where batch commands come from.
-enum Source {
-    /// The command from the command line, taken once.
-    One(Option<String>),
-    /// Standard input, one command per line.
-    Stdin { reader: BufReader<tokio::io::Stdin>, line_no: u64 },
-}
-
-impl Source {
-    /// The next command: `Ok(None)` at the end, `Err` for a line that cannot be used.
-    async fn next(&mut self) -> io::Result<Option<Result<String, String>>> {
-        match self {
-            Source::One(line) => Ok(line.take().map(Ok)),
-            Source::Stdin { reader, line_no } => loop {
-                let mut bytes = Vec::new();
-                if reader.read_until(b'\n', &mut bytes).await? == 0 {
-                    return Ok(None);
-                }
-                *line_no += 1;
-                let Ok(line) = String::from_utf8(bytes) else {
-                    return Ok(Some(Err(format!("line {line_no} of standard input is not valid UTF-8; skipped"))));
-                };
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                return Ok(Some(Ok(line.to_string())));
-            },
-        }
-    }
-}
-
-/// Runs commands without banner or prompt; replies go to stdout, failures to stderr.
-async fn batch(session: &mut Session, mut source: Source) -> anyhow::Result<ExitCode> {
-    let mut failed = false;
-    while let Some(next) = source.next().await.context("reading standard input")? {
-        let line = match next {
-            Ok(line) => line,
-            Err(problem) => {
-                eprintln!("ec_console: {problem}");
-                failed = true;
-                continue;
-            }
-        };
-        if is_quit(&line) {
-            break;
-        }
-        match session.call(&line).await {
-            Ok(reply) => failed |= !show(&reply)?,
-            Err(SessionError::Receive(error)) if error.is_recoverable() => {
-                eprintln!("ec_console: {error}");
-                failed = true;
-            }
-            Err(SessionError::Closed) => {
-                eprintln!("connection closed by server");
-                return Ok(ExitCode::from(EXIT_FAILED));
-            }
-            Err(error) => {
-                eprintln!("ec_console: {error}");
-                return Ok(ExitCode::from(EXIT_FAILED));
-            }
-        }
-    }
-    Ok(if failed { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
 }
 
 /// Whether `line` is a client command that ends the session.

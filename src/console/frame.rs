@@ -15,6 +15,16 @@
 //! refusal the client may try again on the same connection, each failure from the same source
 //! answered more slowly. A session authenticated by its client certificate needs no login.
 //!
+//! # Batches
+//! A *batch request* carries many command lines in one frame: `NUL "batch" NUL` followed by
+//! the lines, separated by `\n` ([`batch_request`]); a line never holds a `\n` of its own.
+//! The server answers it with one frame of status 4 ([`Status::Batch`]) whose body is each
+//! command's reply in order, each as `STATUS LEN \n BODY` (the status as a decimal digit, the
+//! body's length in bytes, then the body; [`batch_reply`], [`split_batch_reply`]). A batch the
+//! server refuses as a whole (over its bounds, a session that must log in) gets one ordinary
+//! reply instead, and nothing of it ran. A server that predates batches answers a batch
+//! request as a bad request (a request starting with NUL that is not a login frame).
+//!
 //! This module only moves bytes: it does not parse command lines (see `request.rs`) and does
 //! not decide what a connection does after an error (see `listener.rs`). Readers never trust an
 //! announced length: they refuse frames over the limit by discarding exactly the announced
@@ -44,6 +54,9 @@ pub enum Status {
     BadRequest,
     /// Nothing ran: the session must log in first (wire byte 3); see the module docs.
     LoginRequired,
+    /// The replies to the commands of a batch request, in order (wire byte 4); see the
+    /// module docs. Only ever the answer to a batch request.
+    Batch,
 }
 
 impl Status {
@@ -54,6 +67,7 @@ impl Status {
             Status::Failed => 1,
             Status::BadRequest => 2,
             Status::LoginRequired => 3,
+            Status::Batch => 4,
         }
     }
 
@@ -64,6 +78,7 @@ impl Status {
             1 => Some(Status::Failed),
             2 => Some(Status::BadRequest),
             3 => Some(Status::LoginRequired),
+            4 => Some(Status::Batch),
             _ => None,
         }
     }
@@ -117,15 +132,107 @@ pub fn login_request(user: &str, password: &str) -> String {
 }
 
 /// A request that is a login frame: `Some(Ok((user, password)))`, or `Some(Err(why))` for a
-/// malformed one; `None` for a command line.
+/// malformed one; `None` for a command line or a batch request.
 pub fn parse_login(line: &str) -> Option<Result<(&str, &str), &'static str>> {
-    if !line.starts_with('\0') {
+    if !line.starts_with('\0') || line.starts_with(BATCH_TAG) {
         return None;
     }
     let Some(rest) = line.strip_prefix(LOGIN_TAG) else {
-        return Some(Err("a request starting with NUL must be a login frame (NUL login NUL USER NUL PASSWORD)"));
+        return Some(Err(
+            "a request starting with NUL must be a login frame (NUL login NUL USER NUL PASSWORD) or a batch (NUL batch NUL LINES)",
+        ));
     };
     Some(rest.split_once('\0').ok_or("a login frame needs NUL USER NUL PASSWORD"))
+}
+
+/// What a batch request starts with; no command line does.
+const BATCH_TAG: &str = "\0batch\0";
+
+/// A line that cannot travel in a batch request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("command {index} of the batch holds a line break; a batch carries one command per line")]
+pub struct BatchLineError {
+    /// 1-based position of the command in the batch.
+    pub index: usize,
+}
+
+/// The request of a batch of command lines, sent as one frame.
+pub fn batch_request<S: AsRef<str>>(lines: &[S]) -> Result<String, BatchLineError> {
+    let mut out = String::from(BATCH_TAG);
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.as_ref();
+        if line.contains('\n') {
+            return Err(BatchLineError { index: i + 1 });
+        }
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    Ok(out)
+}
+
+/// The command lines of a batch request, in order; `None` when the request is not a batch.
+/// An empty batch has no lines.
+pub fn parse_batch(request: &str) -> Option<Vec<&str>> {
+    let lines = request.strip_prefix(BATCH_TAG)?;
+    if lines.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(lines.split('\n').collect())
+}
+
+/// The bytes [`batch_reply`] adds in front of a reply body of `len` bytes.
+pub fn batch_entry_overhead(len: usize) -> usize {
+    // One status digit, a space, the decimal length, a line break.
+    3 + len.checked_ilog10().map_or(1, |digits| digits as usize + 1)
+}
+
+/// The one reply to a batch request: `replies` in order, in a body of status [`Status::Batch`].
+pub fn batch_reply(replies: &[Reply]) -> Reply {
+    let size = replies.iter().map(|r| batch_entry_overhead(r.body.len()) + r.body.len()).sum();
+    let mut body = String::with_capacity(size);
+    for reply in replies {
+        body.push_str(&format!("{} {}\n", reply.status.to_byte(), reply.body.len()));
+        body.push_str(&reply.body);
+    }
+    Reply { status: Status::Batch, body }
+}
+
+/// The replies carried by a [`Status::Batch`] reply, in order. A body that does not follow
+/// the format is an error naming the entry and what is wrong; so is a reply of another status.
+pub fn split_batch_reply(reply: &Reply) -> Result<Vec<Reply>, FrameError> {
+    let bad = |entry: usize, what: String| FrameError::BadBatch { entry, what };
+    if reply.status != Status::Batch {
+        return Err(bad(0, format!("a reply of status {} is not a batch", reply.status.to_byte())));
+    }
+    let mut rest = reply.body.as_str();
+    let mut replies = Vec::new();
+    while !rest.is_empty() {
+        let entry = replies.len() + 1;
+        // The header is short: a digit, a space and at most 20 digits.
+        let Some(end) = rest.bytes().take(24).position(|b| b == b'\n') else {
+            return Err(bad(entry, "no `STATUS LEN` header line".to_owned()));
+        };
+        let header = &rest[..end];
+        let Some((status, len)) = header.split_once(' ') else {
+            return Err(bad(entry, format!("header {header:?} is not `STATUS LEN`")));
+        };
+        let status = match status.parse::<u8>().ok().and_then(Status::from_byte) {
+            Some(Status::Batch) | None => return Err(bad(entry, format!("unknown status {status:?}"))),
+            Some(status) => status,
+        };
+        let Ok(len) = len.parse::<usize>() else {
+            return Err(bad(entry, format!("length {len:?} is not a number")));
+        };
+        let body_and_rest = &rest[end + 1..];
+        let Some(body) = body_and_rest.get(..len) else {
+            return Err(bad(entry, format!("body of {len} bytes runs past the end of the reply or splits a character")));
+        };
+        replies.push(Reply { status, body: body.to_owned() });
+        rest = &body_and_rest[len..];
+    }
+    Ok(replies)
 }
 
 /// Why a frame could not be read.
@@ -164,6 +271,15 @@ pub enum FrameError {
     /// A reply frame has a status byte this version does not know; the stream is in step.
     #[error("reply has unknown status byte {0}")]
     UnknownStatus(u8),
+    /// A batch reply was read whole but its body does not hold replies as the format says;
+    /// the stream is in step.
+    #[error("batch reply entry {entry}: {what}")]
+    BadBatch {
+        /// 1-based entry where reading stopped (0: the reply as a whole).
+        entry: usize,
+        /// What is wrong.
+        what: String,
+    },
     /// The peer closed the connection in the middle of a frame; the session is over.
     #[error("connection closed in the middle of a frame ({got} of {expected} bytes)")]
     Truncated {
@@ -187,6 +303,7 @@ impl FrameError {
                 | FrameError::InvalidUtf8 { .. }
                 | FrameError::MissingStatus
                 | FrameError::UnknownStatus(_)
+                | FrameError::BadBatch { .. }
         )
     }
 }
@@ -480,5 +597,67 @@ mod tests {
         assert!(matches!(read_reply(&mut b).await, Err(FrameError::UnknownStatus(7))));
         let reply = read_reply(&mut b).await.expect("read").expect("frame");
         assert_eq!(reply, Reply::ok("bytes \u{fffd}"));
+    }
+
+    #[test]
+    fn batch_requests_round_trip_and_are_neither_logins_nor_commands() {
+        let lines = ["broadcast cluster nodename", "", "json retrieve \"a b\""];
+        let request = batch_request(&lines).expect("no line breaks");
+        assert_eq!(parse_batch(&request), Some(lines.to_vec()));
+        assert_eq!(parse_login(&request), None, "a batch is not a malformed login");
+        assert_eq!(parse_batch(&batch_request::<&str>(&[]).expect("empty")), Some(Vec::new()));
+        assert_eq!(parse_batch("broadcast cluster nodename"), None);
+        assert_eq!(parse_batch(&login_request("alice", "pw")), None);
+        assert_eq!(batch_request(&["echo a", "echo b\nshutdown"]), Err(BatchLineError { index: 2 }));
+        assert!(matches!(parse_login("\0other"), Some(Err(why)) if why.contains("batch")));
+    }
+
+    #[test]
+    fn batch_replies_round_trip_every_status_and_any_body() {
+        let replies = vec![
+            Reply::ok("fine\n"),
+            Reply::failed("no such node"),
+            Reply::bad_request(""),
+            Reply::login_required(),
+            Reply::ok("two\nlines with 9 9\n and é ü"),
+            Reply::ok("0 12\nlooks like a header"),
+        ];
+        let batch = batch_reply(&replies);
+        assert_eq!(batch.status, Status::Batch);
+        assert_eq!(split_batch_reply(&batch).expect("split"), replies);
+        for reply in &replies {
+            assert_eq!(batch_entry_overhead(reply.body.len()), format!("{} {}\n", 0, reply.body.len()).len());
+        }
+        assert_eq!(split_batch_reply(&batch_reply(&[])).expect("empty"), Vec::<Reply>::new());
+    }
+
+    #[tokio::test]
+    async fn a_batch_reply_travels_in_one_frame() {
+        let (mut a, mut b) = duplex(1024);
+        let replies = [Reply::ok("é"), Reply::failed("x")];
+        write_reply(&mut a, &batch_reply(&replies)).await.expect("write");
+        let read = read_reply(&mut b).await.expect("read").expect("frame");
+        assert_eq!(split_batch_reply(&read).expect("split"), replies);
+    }
+
+    #[test]
+    fn malformed_batch_replies_are_errors_naming_the_entry() {
+        let batch = |body: &str| Reply { status: Status::Batch, body: body.to_owned() };
+        let cases = [
+            (batch("0 2\nok1 3"), "batch reply entry 2: no `STATUS LEN` header line"),
+            (batch("0 2\nok9 1\nx"), "batch reply entry 2: unknown status \"9\""),
+            (batch("4 0\n"), "batch reply entry 1: unknown status \"4\""),
+            (batch("0 x\n"), "batch reply entry 1: length \"x\" is not a number"),
+            (batch("0\n"), "batch reply entry 1: header \"0\" is not `STATUS LEN`"),
+            (batch("0 5\nabc"), "batch reply entry 1: body of 5 bytes runs past the end of the reply or splits a character"),
+            (batch("0 1\né"), "batch reply entry 1: body of 1 bytes runs past the end of the reply or splits a character"),
+            (batch(&format!("0 {}\n", u128::MAX)), "batch reply entry 1: no `STATUS LEN` header line"),
+            (Reply::ok("0 0\n"), "batch reply entry 0: a reply of status 0 is not a batch"),
+        ];
+        for (reply, expected) in cases {
+            let error = split_batch_reply(&reply).expect_err(&reply.body);
+            assert!(error.is_recoverable());
+            assert_eq!(error.to_string(), expected, "{:?}", reply.body);
+        }
     }
 }

@@ -9,6 +9,7 @@
 //!   Write_Timeout = 30            # seconds a client has to take a reply before it is closed
 //!   Max_Request_Size = 65536      # bytes of one command line
 //!   Max_Reply_Size = 67108864     # bytes of one answer held for a client
+//!   Max_Batch_Commands = 512      # command lines in one batch request
 //!   Listen "/tmp/2025" {
 //!     Concurrency = 8             # a Listen scope overrides the listener's value for its socket
 //!     File_Mode = 0660            # permission bits of the socket file, octal (default 0600)
@@ -26,7 +27,7 @@ use std::time::Duration;
 use crate::config::{ConfigError, ConfigOption, Scope};
 
 use super::frame::MAX_REPLY;
-use super::listener::ListenerConfig;
+use super::listener::{ListenerConfig, MAX_BATCH};
 
 /// `Concurrency`: connections served at once.
 const CONCURRENCY: RangeInclusive<u64> = 1..=4096;
@@ -38,6 +39,11 @@ const WRITE_SECS: RangeInclusive<u64> = 1..=3600;
 const REQUEST_BYTES: RangeInclusive<u64> = 1024..=16 * 1024 * 1024;
 /// `Max_Reply_Size`, in bytes: at most what a client accepts (one byte of the frame is the status).
 const REPLY_BYTES: RangeInclusive<u64> = 64 * 1024..=MAX_REPLY as u64 - 1;
+/// `Max_Batch_Commands`: command lines in one batch request. The daemon takes a batch in one
+/// turn of its loop, so this bounds that turn too; and at the smallest `Max_Reply_Size` every
+/// command of the largest batch still has room for its answer, or for the short error that
+/// replaces an answer over the limit (see `listener/batch.rs`).
+const BATCH_COMMANDS: RangeInclusive<u64> = 1..=MAX_BATCH as u64;
 
 /// `File_Mode`: permission bits of the socket file. Connecting needs write permission, so the
 /// owner (the daemon's user) must keep it; set-id and sticky bits mean nothing on a socket.
@@ -52,17 +58,19 @@ struct Overrides {
     write_timeout: Option<Duration>,
     max_request: Option<usize>,
     max_reply: Option<usize>,
+    max_batch: Option<usize>,
 }
 
 impl Overrides {
     fn apply(self, cfg: &mut ListenerConfig) {
-        let Overrides { file_mode, max_connections, idle_timeout, write_timeout, max_request, max_reply } = self;
+        let Overrides { file_mode, max_connections, idle_timeout, write_timeout, max_request, max_reply, max_batch } = self;
         cfg.file_mode = file_mode.unwrap_or(cfg.file_mode);
         cfg.max_connections = max_connections.unwrap_or(cfg.max_connections);
         cfg.idle_timeout = idle_timeout.unwrap_or(cfg.idle_timeout);
         cfg.write_timeout = write_timeout.unwrap_or(cfg.write_timeout);
         cfg.max_request = max_request.unwrap_or(cfg.max_request);
         cfg.max_reply = max_reply.unwrap_or(cfg.max_reply);
+        cfg.max_batch = max_batch.unwrap_or(cfg.max_batch);
     }
 }
 
@@ -101,6 +109,7 @@ fn read(scope: &Scope) -> Result<Overrides, ConfigError> {
         write_timeout: secs("Write_Timeout", &WRITE_SECS)?,
         max_request: count("Max_Request_Size", &REQUEST_BYTES, "bytes", "")?,
         max_reply: count("Max_Reply_Size", &REPLY_BYTES, "bytes", "")?,
+        max_batch: count("Max_Batch_Commands", &BATCH_COMMANDS, "commands", "")?,
     })
 }
 
@@ -169,6 +178,7 @@ mod tests {
         assert_eq!(cfg.max_connections, 64);
         assert_eq!(cfg.max_request, 64 * 1024);
         assert_eq!(cfg.max_reply, 64 * 1024 * 1024);
+        assert_eq!(cfg.max_batch, 512);
         assert_eq!(cfg.write_timeout, Duration::from_secs(30));
         assert_eq!(cfg.file_mode, 0o600);
     }
@@ -192,6 +202,7 @@ mod tests {
                     \x20 Write_Timeout = 5\n\
                     \x20 Max_Request_Size = 4096\n\
                     \x20 Max_Reply_Size = 1048576\n\
+                    \x20 Max_Batch_Commands = 100\n\
                     \x20 Listen \"/tmp/2025\" { Concurrency = 3 }\n\
                     \x20 Listen \"/tmp/other\" { Concurrency = 7 Timeout = 2 }\n\
                     }\n";
@@ -201,6 +212,7 @@ mod tests {
         assert_eq!(cfg.write_timeout, Duration::from_secs(5));
         assert_eq!(cfg.max_request, 4096);
         assert_eq!(cfg.max_reply, 1024 * 1024);
+        assert_eq!(cfg.max_batch, 100);
         let other = read_config(text, "/tmp/other").expect("valid");
         assert_eq!((other.max_connections, other.idle_timeout), (7, Duration::from_secs(2)));
     }
@@ -234,6 +246,10 @@ mod tests {
                 "Control_Listener { File_Mode = 4770 }\n",
                 "eccluster.conf:1:20: File_Mode = 4770 is not a socket mode; use octal permission bits up to 0777 \
                  that keep the owner's write bit (0200), e.g. 0600 or 0660",
+            ),
+            (
+                "Control_Listener { Max_Batch_Commands = 1025 }\n",
+                "eccluster.conf:1:20: Max_Batch_Commands = 1025 is out of range; use 1 to 1024 commands",
             ),
             (
                 "Control_Listener { Max_Request_Size = 1e9 }\n",

@@ -16,9 +16,11 @@
 //!   the last one is written, so a client that sends many without reading is held back by its
 //!   own socket, not by memory here; and the job channel to the daemon is bounded;
 //! - request size: `max_request` bytes (an oversize line is read through a small buffer,
-//!   thrown away and answered as a bad request);
+//!   thrown away and answered as a bad request); a batch request (`frame.rs`) is one request,
+//!   of at most `max_batch` command lines besides (more are refused whole, nothing runs);
 //! - output: one reply per connection, at most `max_reply` bytes, which the client must take
-//!   within `write_timeout` or be disconnected;
+//!   within `write_timeout` or be disconnected; the replies of a batch share that bound
+//!   (`listener/batch.rs`);
 //! - time: a connection that sends nothing for `idle_timeout` is closed.
 //!
 //! # Shutdown (the cancellation token)
@@ -44,14 +46,15 @@ use tracing::{debug, debug_span, info, trace, warn, Instrument as _};
 
 use super::access::{Gate, Peer};
 use super::audit::Outcome;
-use super::frame::{parse_login, read_request_within, write_reply, FrameError, Reply, Status, MAX_REPLY, MAX_REQUEST};
+use super::frame::{parse_batch, parse_login, read_request_within, write_reply, FrameError, Reply, Status, MAX_REPLY, MAX_REQUEST};
 use super::request::{parse_line, Request};
 
 /// The console socket Momentum operators expect.
 pub const DEFAULT_PATH: &str = "/tmp/2025";
 
 /// One console command for the daemon: the parsed request, where to send its reply, and the
-/// console session (connection) it came from.
+/// console session (connection) it came from; for a batch request, the commands that follow it
+/// in the batch.
 ///
 /// Dropping the sender without replying makes the listener answer
 /// `internal error: command dropped`, or [`SHUTTING_DOWN`] once shutdown has begun.
@@ -63,6 +66,21 @@ pub struct Job {
     pub reply: oneshot::Sender<Reply>,
     /// The connection it came on.
     pub session: Session,
+    /// The commands of the same batch request after this one, in order (empty for a request
+    /// of one command). The daemon runs them after this one, in order, each answered on its
+    /// own reply channel; see `batch.rs`.
+    pub then: Vec<Job>,
+}
+
+impl Job {
+    /// This job and those that follow it in its batch, in order.
+    pub fn into_batch(mut self) -> Vec<Job> {
+        let then = std::mem::take(&mut self.then);
+        let mut all = Vec::with_capacity(1 + then.len());
+        all.push(self);
+        all.extend(then);
+        all
+    }
 }
 
 /// One console connection, as the daemon sees it: an id unique in the process, and a token
@@ -75,6 +93,9 @@ pub struct Session {
     /// Cancelled when the connection is gone.
     pub closed: CancellationToken,
 }
+
+/// The largest `Max_Batch_Commands` a listener takes.
+pub const MAX_BATCH: usize = 1024;
 
 /// Distinguishes console sessions of one process.
 static SESSION_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -131,6 +152,8 @@ pub struct ListenerConfig {
     /// A client that does not take a whole reply within this time is disconnected
     /// (`Write_Timeout`).
     pub write_timeout: Duration,
+    /// Most command lines in one batch request (`Max_Batch_Commands`), at most [`MAX_BATCH`].
+    pub max_batch: usize,
     /// After shutdown, how long commands in flight have to be answered and written before every
     /// connection is closed. Part of the daemon's stop budget, not an operator's option.
     pub close_grace: Duration,
@@ -138,7 +161,8 @@ pub struct ListenerConfig {
 
 impl ListenerConfig {
     /// The defaults at `path`: mode 0600, one hour idle timeout, 64 connections, requests of
-    /// 64 KiB, replies of 64 MiB taken within 30 s, 5 s to finish at shutdown.
+    /// 64 KiB, replies of 64 MiB taken within 30 s, batches of 512 commands, 5 s to finish at
+    /// shutdown.
     pub fn new(path: impl Into<PathBuf>) -> ListenerConfig {
         ListenerConfig {
             path: path.into(),
@@ -148,6 +172,7 @@ impl ListenerConfig {
             max_request: MAX_REQUEST,
             max_reply: 64 * 1024 * 1024,
             write_timeout: Duration::from_secs(30),
+            max_batch: 512,
             close_grace: Duration::from_secs(5),
         }
     }
@@ -171,6 +196,8 @@ pub struct ConnectionLimits {
     pub max_reply: usize,
     /// See [`ListenerConfig::write_timeout`].
     pub write_timeout: Duration,
+    /// See [`ListenerConfig::max_batch`].
+    pub max_batch: usize,
 }
 
 impl ConnectionLimits {
@@ -181,6 +208,7 @@ impl ConnectionLimits {
             max_request: cfg.max_request,
             max_reply: cfg.max_reply.min(MAX_REPLY - 1),
             write_timeout: cfg.write_timeout,
+            max_batch: cfg.max_batch.clamp(1, MAX_BATCH),
         }
     }
 }
@@ -428,7 +456,10 @@ where
                         Some(Ok((user, password))) => gate.login(&mut peer, user, password).await,
                         Some(Err(why)) => Reply::bad_request(why),
                         None if gate.authenticate && peer.user.is_none() => Reply::login_required(),
-                        None => answer(&line, jobs, &session, stop.shutdown, limits.max_reply, gate, &peer).await,
+                        None => match parse_batch(&line) {
+                            Some(lines) => batch::answer(&lines, jobs, &session, stop.shutdown, limits, gate, &peer).await,
+                            None => answer(&line, jobs, &session, stop.shutdown, limits.max_reply, gate, &peer).await,
+                        },
                     }
                 } => reply,
             },
@@ -503,25 +534,29 @@ async fn run(request: Request, jobs: &mpsc::Sender<Job>, session: &Session, shut
         let (reply_tx, reply_rx) = oneshot::channel();
         // If the daemon is gone the job, oneshot included, is dropped: same answer as a drop.
         let abandoned = || Reply::failed(if shutdown.is_cancelled() { SHUTTING_DOWN } else { DROPPED });
-        let job = Job { request, reply: reply_tx, session: session.clone() };
+        let job = Job { request, reply: reply_tx, session: session.clone(), then: Vec::new() };
         let reply = match jobs.send(job).await {
             Ok(()) => reply_rx.await.unwrap_or_else(|_| abandoned()),
             Err(_) => abandoned(),
         };
-        let reply = if reply.body.len() > max_reply {
-            warn!(len = reply.body.len(), max_reply, "console reply over the limit");
-            Reply::failed(format!(
-                "reply of {} bytes exceeds the console's limit of {max_reply} bytes (Control_Listener Max_Reply_Size)",
-                reply.body.len()
-            ))
-        } else {
-            reply
-        };
+        let reply = within(reply, max_reply);
         debug!(status = ?reply.status, elapsed_ms = started.elapsed().as_millis() as u64, "console command done");
         reply
     }
     .instrument(span)
     .await
+}
+
+/// `reply`, or an error saying so when its body is over `max_reply` bytes.
+fn within(reply: Reply, max_reply: usize) -> Reply {
+    if reply.body.len() <= max_reply {
+        return reply;
+    }
+    warn!(len = reply.body.len(), max_reply, "console reply over the limit");
+    Reply::failed(format!(
+        "reply of {} bytes exceeds the console's limit of {max_reply} bytes (Control_Listener Max_Reply_Size)",
+        reply.body.len()
+    ))
 }
 
 /// The socket file this listener created; removed on drop unless something replaced it.
@@ -651,5 +686,6 @@ fn bind_with_mode(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
     bound
 }
 
+mod batch;
 #[cfg(test)]
 mod tests;

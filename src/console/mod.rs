@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `frame`: the wire protocol of the console socket (length-prefixed request and reply
-//!   frames with a status byte); bytes only.
+//!   frames with a status byte, login frames, batch requests and their replies); bytes only.
 //! - `request`: parsing one command line into words and an output format (`xml` / `json`
 //!   prefixes, double quotes); no I/O.
 //! - `listener`: the Control_Listener, the server side of the unix socket; hands each parsed
@@ -10,7 +10,8 @@
 //!   commands. Every buffer a console user can grow has a bound there. Its sessions (unix or
 //!   TCP) pass through an [`access::Gate`].
 //! - `limits`: those bounds as `Control_Listener` options (`Concurrency`, `Timeout`,
-//!   `Write_Timeout`, `Max_Request_Size`, `Max_Reply_Size`), read and range-checked; no I/O.
+//!   `Write_Timeout`, `Max_Request_Size`, `Max_Reply_Size`, `Max_Batch_Commands`), read and
+//!   range-checked; no I/O.
 //! - `remote`: the remote console as configured (TCP `Listen` scopes, TLS, logins, roles, the
 //!   audit log), read and checked with FILE:LINE:COLUMN; builds the gates.
 //! - `tcp`: the TCP listeners: TLS 1.3 (rustls, ring) or plain TCP on loopback, the same
@@ -34,7 +35,8 @@
 //!
 //! # Contract with a daemon
 //! The daemon owns the receiving end of the `mpsc` given to [`listener::serve`] and answers
-//! every [`listener::Job`] by sending one [`frame::Reply`] on its oneshot: `Reply::ok` with
+//! every [`listener::Job`], and every job of its `then` (the rest of a batch request, to run
+//! after it in order), by sending one [`frame::Reply`] on its oneshot: `Reply::ok` with
 //! the command's output, `Reply::failed` with an error message (lowercase, naming what was
 //! wrong). Replies must stay under [`frame::MAX_REPLY`]. A job dropped unanswered is reported
 //! to the operator as an internal error, or as [`listener::SHUTTING_DOWN`] once the daemon

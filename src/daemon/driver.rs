@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use eccluster_proto::membership::{ClusterEvent, MembershipConfig, Roster};
-use eccluster_proto::node::{Channel, Command, DuravipSetup, Format, Input, Node, NodeConfig, Output, Requester, Timer};
+use eccluster_proto::node::{Channel, DuravipSetup, Format, Input, Node, NodeConfig, Output, Requester, Timer};
 use eccluster_proto::ops::{AnswerStatus, Op, OpsConfig};
 use eccluster_proto::segments::Segments;
 use eccluster_proto::{MemberId, Role};
@@ -24,6 +24,7 @@ use tokio_util::time::DelayQueue;
 use tracing::{debug, error, info, warn};
 
 mod config;
+mod console;
 mod follow;
 
 use super::control_cache::ControlCache;
@@ -33,7 +34,7 @@ use crate::commands::{self, render, CommandContext, Dispatch};
 use crate::config::duravip::DuravipSettings;
 use super::stop::StopProgress;
 use crate::console::frame::{Reply, Status};
-use crate::console::listener::{Job, Listener, ListenerConfig, SHUTTING_DOWN};
+use crate::console::listener::{Job, Listener, ListenerConfig};
 use crate::console::tcp::TcpConsole;
 use crate::console::request::{parse_line, Request};
 use crate::registry::{self, ExternalCommand, Registry};
@@ -92,14 +93,16 @@ pub struct DaemonConfig {
     pub follow: Option<(super::follow::FollowSettings, bool)>,
 }
 
-/// An external program, or file work of the `config` command, finished; or a console
-/// session with an open transaction closed.
+/// An external program, or file work of the `config` command, finished; a console session
+/// with an open transaction closed; or a console batch can go on.
 enum Done {
     Op(eccluster_proto::ops::OpId, registry::Outcome),
     Console(oneshot::Sender<Reply>, registry::Outcome),
     Config(config::ConfigDone),
     SessionClosed(u64),
     Fetched(Result<super::follow::Fetched, super::follow::FetchError>),
+    /// The rest of a console batch, once the command it waited for is answered.
+    Resume(std::collections::VecDeque<Job>),
 }
 
 /// A console request answered by the core, waiting for its reply.
@@ -340,12 +343,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
             // is done, their operations travel to each node in one message. Not while the
             // journal fails: then they are taken, and refused at once.
             Some(job) = jobs_rx.recv(), if d.held_replies == 0 || d.journal_fault.is_some() => {
-                d.handle_job(job);
-                // Take whatever else is queued in the same turn: operations submitted
-                // together travel together.
-                for _ in 0..255 {
+                let mut taken = d.take_job(job);
+                // Take whatever else is queued in the same turn, up to a bound on the turn's
+                // commands (a batch is taken whole): operations submitted together travel
+                // together.
+                while taken < TURN_COMMANDS {
                     match jobs_rx.try_recv() {
-                        Ok(job) => d.handle_job(job),
+                        Ok(job) => taken += d.take_job(job),
                         Err(_) => break,
                     }
                 }
@@ -402,6 +406,9 @@ pub async fn run(cfg: DaemonConfig, shutdown: CancellationToken, progress: StopP
     }
     Ok(())
 }
+
+/// Console commands one turn of the loop takes, besides the rest of a batch it started.
+const TURN_COMMANDS: usize = 256;
 
 /// How long a stopping manager waits for the journal writes it has queued to reach the disk.
 const JOURNAL_GRACE: Duration = Duration::from_secs(2);
@@ -489,38 +496,7 @@ impl Daemon {
             Done::Config(done) => self.config_done(done),
             Done::SessionClosed(session) => self.session_closed(session),
             Done::Fetched(result) => self.fetched(result),
-        }
-    }
-
-    /// Answers one console request: a command of the cores goes to the node core (its reply
-    /// comes back as an output), anything else is the shell's.
-    fn handle_job(&mut self, Job { request, reply, session }: Job) {
-        match Command::parse(self.cfg.role, &request.words) {
-            Some(Ok(command)) => {
-                self.next_request += 1;
-                let name = command_name(&request.words);
-                self.pending.insert(self.next_request, Pending { format: request.format, name, reply });
-                self.node.command(now(), self.next_request, command);
-            }
-            Some(Err(e)) => {
-                if reply.send(Reply::failed(render::error(&command_name(&request.words), &e))).is_err() {
-                    debug!("console client went away before its answer");
-                }
-            }
-            None if crate::commands::config::is_config(&request.words) => {
-                let respond = config::Respond::Console { reply, format: request.format };
-                self.config_command(&request, Some(&session), respond);
-            }
-            None => match self.dispatch(&request) {
-                Dispatch::Reply(answer) => {
-                    if reply.send(answer).is_err() {
-                        debug!("console client went away before its answer");
-                    }
-                }
-                Dispatch::External(cmd, rest) => {
-                    self.spawn_external(cmd, rest, &request.line, move |o| Done::Console(reply, o))
-                }
-            },
+            Done::Resume(batch) => self.run_batch(batch),
         }
     }
 
@@ -580,24 +556,6 @@ impl Daemon {
                 debug!("daemon loop gone; dropping a command result");
             }
         });
-    }
-
-    /// At the stop: answers every console request the loop holds or has not taken yet with
-    /// `SHUTTING_DOWN`, and takes no more.
-    fn abandon_console(&mut self, jobs: &mut mpsc::Receiver<Job>) {
-        jobs.close();
-        let mut replies: Vec<oneshot::Sender<Reply>> = std::mem::take(&mut self.pending).into_values().map(|p| p.reply).collect();
-        while let Ok(Job { reply, .. }) = jobs.try_recv() {
-            replies.push(reply);
-        }
-        if !replies.is_empty() {
-            info!(requests = replies.len(), "stopping: answering console requests in flight");
-        }
-        for reply in replies {
-            if reply.send(Reply::failed(SHUTTING_DOWN)).is_err() {
-                debug!("console client went away before its answer");
-            }
-        }
     }
 
     /// Runs an operation's command that is the shell's: built-in commands at once, declared

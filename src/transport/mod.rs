@@ -1,6 +1,7 @@
 //! The QUIC transport of a member: one quinn endpoint per process, mutually authenticated
-//! connections to peers, SWIM packets carried as QUIC datagrams and operations messages as
-//! one unidirectional QUIC stream each (reliable; their order is restored by the cores).
+//! connections to peers, SWIM packets carried as QUIC datagrams and operations messages framed
+//! on one long-lived unidirectional QUIC stream per connection and direction (reliable while
+//! the connection lasts; what is lost with it the cores send again, and put in order).
 //!
 //! [`Transport`] is owned by the driver task and never blocks it: connecting, accepting and
 //! reading run in tracked tasks that report back as [`TransportEvent`]s over a bounded channel.
@@ -17,9 +18,11 @@
 //! - this file — the endpoint, dialling, connections per peer, reading and writing.
 //! - `accept.rs` — the accept loop: admission, handshakes, the aggregated log.
 //! - `admission.rs` — the decisions and the per-source table (no I/O).
+//! - `stream.rs` — the stream of messages to a peer: framing, its writer, bounded reading.
 
 mod accept;
 pub mod admission;
+pub mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,6 +38,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use self::accept::AcceptLoop;
 pub use self::admission::Limits;
+use self::stream::{MessageReader, Outbox};
 use crate::tls::{self, TlsIdentity};
 
 /// Datagrams kept for a peer while its connection is being set up.
@@ -98,8 +102,11 @@ pub enum Received {
 
 enum Peer {
     Connecting { datagrams: VecDeque<Bytes>, messages: Vec<Bytes> },
-    Ready { conn: quinn::Connection, dialler: String, since: std::time::Instant },
+    Ready { conn: quinn::Connection, dialler: String, since: std::time::Instant, outbox: Outbox },
 }
+
+/// The code a receiver stops a stream with when it cannot read it.
+const STREAM_REFUSED: quinn::VarInt = quinn::VarInt::from_u32(1);
 
 /// Two connections to one peer established within this window are a simultaneous dial, to
 /// be settled by the tie-break; a later one replaces the old (the peer restarted or lost it).
@@ -240,15 +247,12 @@ impl Transport {
         }
     }
 
-    /// Sends one message to the member `to` at `addr` on its own stream, dialling first if
-    /// needed. Delivery is reliable while the connection lives; a message lost with a
+    /// Sends one message to the member `to` at `addr` on the connection's stream, dialling
+    /// first if needed. Delivery is reliable while the connection lives; a message lost with a
     /// connection is the cores' to retransmit.
     pub fn send_message(&mut self, to: &str, addr: SocketAddr, message: Bytes) {
         match self.peers.get_mut(to) {
-            Some(Peer::Ready { conn, .. }) => {
-                let conn = conn.clone();
-                self.spawn_stream_write(to.to_owned(), conn, message);
-            }
+            Some(Peer::Ready { outbox, .. }) => outbox.send(to, message),
             Some(Peer::Connecting { messages, .. }) => messages.push(message),
             None => {
                 let pending = Peer::Connecting { datagrams: VecDeque::new(), messages: vec![message] };
@@ -256,21 +260,6 @@ impl Transport {
                 self.dial(to.to_owned(), addr);
             }
         }
-    }
-
-    fn spawn_stream_write(&self, peer: String, conn: quinn::Connection, message: Bytes) {
-        self.tracker.spawn(async move {
-            let result = async {
-                let mut stream = conn.open_uni().await?;
-                stream.write_all(&message).await?;
-                stream.finish()?;
-                anyhow::Ok(())
-            }
-            .await;
-            if let Err(error) = result {
-                debug!(%peer, %error, "message not sent");
-            }
-        });
     }
 
     /// Closes every connection (peers redial on their next send). For operators and tests
@@ -366,21 +355,33 @@ impl Transport {
                     _ = shutdown.cancelled() => break,
                     a = conn.accept_uni() => a,
                 };
-                let mut stream = match accepted {
+                let stream = match accepted {
                     Ok(s) => s,
                     Err(_) => break, // the datagram reader reports the closed connection
                 };
                 let events = events.clone();
                 let peer = peer.clone();
                 tracker.spawn(async move {
-                    match stream.read_to_end(eccluster_proto::wire::MAX_MESSAGE).await {
-                        Ok(bytes) => {
-                            let event = TransportEvent::Message { peer, bytes: Bytes::from(bytes) };
-                            if events.send(event).await.is_err() {
-                                debug!("driver gone; dropping message");
+                    let mut reader = MessageReader::new(stream, eccluster_proto::wire::MAX_MESSAGE);
+                    loop {
+                        match reader.next().await {
+                            Ok(Some(bytes)) => {
+                                let event = TransportEvent::Message { peer: peer.clone(), bytes };
+                                if events.send(event).await.is_err() {
+                                    debug!("driver gone; dropping message");
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                warn!(%peer, %error, "dropping unreadable stream");
+                                // The sender learns of it and opens another stream.
+                                if let Err(error) = reader.get_mut().stop(STREAM_REFUSED) {
+                                    debug!(%peer, %error, "stream already closed");
+                                }
+                                break;
                             }
                         }
-                        Err(error) => warn!(%peer, %error, "dropping unreadable stream"),
                     }
                 });
             }
@@ -396,6 +397,7 @@ impl Transport {
             TransportEvent::Connected { peer, conn, inbound } => {
                 let dialler = if inbound { peer.clone() } else { self.me.clone() };
                 let preferred = std::cmp::min(&self.me, &peer).clone();
+                let mut queued = Vec::new();
                 match self.peers.remove(&peer) {
                     Some(Peer::Connecting { datagrams, messages }) => {
                         for payload in datagrams {
@@ -403,15 +405,13 @@ impl Transport {
                                 debug!(%peer, %error, "queued datagram not sent");
                             }
                         }
-                        for message in messages {
-                            self.spawn_stream_write(peer.clone(), conn.clone(), message);
-                        }
+                        queued = messages;
                     }
-                    Some(Peer::Ready { conn: old, dialler: old_dialler, since }) => {
+                    Some(Peer::Ready { conn: old, dialler: old_dialler, since, outbox }) => {
                         let simultaneous = since.elapsed() < DUPLICATE_WINDOW;
                         if simultaneous && old_dialler == preferred && dialler != preferred {
                             conn.close(0u32.into(), b"duplicate");
-                            self.peers.insert(peer, Peer::Ready { conn: old, dialler: old_dialler, since });
+                            self.peers.insert(peer, Peer::Ready { conn: old, dialler: old_dialler, since, outbox });
                             return None;
                         }
                         old.close(0u32.into(), b"duplicate");
@@ -419,7 +419,11 @@ impl Transport {
                     None => {}
                 }
                 self.spawn_reader(peer.clone(), conn.clone());
-                self.peers.insert(peer, Peer::Ready { conn, dialler, since: std::time::Instant::now() });
+                let outbox = Outbox::start(peer.clone(), conn.clone(), &self.tracker, self.shutdown.clone());
+                for message in queued {
+                    outbox.send(&peer, message);
+                }
+                self.peers.insert(peer, Peer::Ready { conn, dialler, since: std::time::Instant::now(), outbox });
             }
             TransportEvent::ConnectFailed { peer } => {
                 if matches!(self.peers.get(&peer), Some(Peer::Connecting { .. })) {

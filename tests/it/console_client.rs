@@ -45,7 +45,16 @@ impl Server {
 /// `echo WORDS` answers the words; `fail WORDS` fails with them; `stop` answers and then
 /// shuts the listener down; anything else is an unknown command.
 async fn fake_daemon(mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
-    while let Some(Job { request, reply, .. }) = rx.recv().await {
+    let mut jobs = std::collections::VecDeque::new();
+    loop {
+        // The commands of a batch request come as one job: answered one after the other.
+        let Some(Job { request, reply, .. }) = jobs.pop_front() else {
+            match rx.recv().await {
+                Some(job) => jobs.extend(job.into_batch()),
+                None => break,
+            }
+            continue;
+        };
         let answer = if request.matches(&["echo"]) {
             Reply::ok(join_words(request.args(1)))
         } else if request.matches(&["fail"]) {
@@ -58,6 +67,10 @@ async fn fake_daemon(mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
         if request.matches(&["stop"]) {
             // Before the reply, so the connection sees the shutdown once it has answered.
             shutdown.cancel();
+            // As the daemons do: the rest of a batch after a shutdown does not run.
+            for Job { reply, .. } in jobs.drain(..) {
+                reply.send(Reply::failed(eccluster::console::listener::SHUTTING_DOWN)).ok();
+            }
         }
         // The client may have gone; nothing to do about it here.
         reply.send(answer).ok();
@@ -189,9 +202,59 @@ async fn the_server_going_away_ends_the_batch_with_one() {
     let server = Server::start().await;
     let output = ec_console(&[sock(&server.path)], "echo a\nstop\necho b\n").await;
     assert_eq!(text(&output.stdout), "a\nstopping\n");
-    assert_eq!(text(&output.stderr), "connection closed by server\n");
+    // Sent in the batch with `stop`, `echo b` is answered that the console is stopping; sent
+    // after it, it finds the connection closed. Either way it does not run.
+    let stderr = text(&output.stderr);
+    let stopping = format!("{}\n", eccluster::console::listener::SHUTTING_DOWN);
+    assert!(stderr == "connection closed by server\n" || stderr == stopping, "{stderr}");
     assert_eq!(output.status.code(), Some(1));
     let path = server.path.clone();
     server.listener.await.expect("join").expect("listener");
     assert!(!path.exists());
+}
+
+/// A console whose daemon records how many commands came in each job (one request), and
+/// answers `echo`; `max_batch` is the listener's `Max_Batch_Commands`.
+async fn counting_server(max_batch: usize) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<usize>>>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("console");
+    let mut cfg = ListenerConfig::new(&path);
+    cfg.max_batch = max_batch;
+    let listener = Listener::bind(&cfg).await.expect("bind the console");
+    let (jobs, mut rx) = mpsc::channel::<Job>(16);
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    tokio::spawn(async move {
+        while let Some(job) = rx.recv().await {
+            let batch = job.into_batch();
+            seen.lock().expect("sizes").push(batch.len());
+            for Job { request, reply, .. } in batch {
+                reply.send(Reply::ok(join_words(request.args(1)))).ok();
+            }
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let listener = tokio::spawn(listener.run(jobs, shutdown.clone()));
+    (Server { _dir: dir, path, shutdown, listener }, sizes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_commands_travel_in_one_batch_and_a_smaller_limit_splits_them() {
+    let input: String = (0..10).map(|i| format!("echo {i}\n")).collect();
+    let expected: String = (0..10).map(|i| format!("{i}\n")).collect();
+
+    let (server, sizes) = counting_server(512).await;
+    let output = ec_console(&[sock(&server.path)], &input).await;
+    assert_eq!((text(&output.stdout), output.status.code()), (expected.clone(), Some(0)), "{}", text(&output.stderr));
+    assert_eq!(*sizes.lock().expect("sizes"), [10], "ten commands, one request");
+    server.stop().await;
+
+    // A console that takes at most 4 refuses the batch whole (nothing runs); the client sends
+    // the same commands again in smaller batches, in order, each once.
+    let (server, sizes) = counting_server(4).await;
+    let output = ec_console(&[sock(&server.path)], &input).await;
+    assert_eq!((text(&output.stdout), output.status.code()), (expected, Some(0)), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(*sizes.lock().expect("sizes"), [2, 2, 2, 2, 2]);
+    server.stop().await;
 }

@@ -484,3 +484,77 @@ async fn with_its_disk_full_the_manager_acknowledges_nothing_it_has_not_journale
     drop(c);
     drop(disk);
 }
+
+/// Runs `ec_console SOCKET` with `input` piped to its standard input: (exit code, stdout, stderr).
+async fn piped_console(socket: &std::path::Path, input: &str) -> (Option<i32>, String, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ec_console"))
+        .arg(socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ec_console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.as_bytes().to_vec();
+    let writer = tokio::spawn(async move { stdin.write_all(&data).await });
+    let out = child.wait_with_output().await.expect("wait for ec_console");
+    writer.await.expect("writer").expect("ec_console read its input");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_piped_through_ec_console_is_sequenced_in_order_with_every_answer() {
+    let mut c = Cluster::new(&topology(92, 4803, &[("east", 2), ("west", 1)]));
+    c.start_all();
+    converged(&c, 4, Duration::from_secs(30)).await;
+
+    // 600 broadcasts (more than one batch), and among them a line that does not parse and a
+    // command the manager refuses: each answered in its place, the others unaffected.
+    let mut input = String::new();
+    for i in 0..600 {
+        input.push_str(&format!("broadcast cluster nodename {i}\n"));
+        if i == 300 {
+            input.push_str("xml\nunicast nosuchnode version\n");
+        }
+    }
+    let (code, stdout, stderr) = piped_console(&c.console("mgr"), &input).await;
+    assert_eq!(
+        stderr,
+        "xml: a command must follow, e.g. 'xml show cluster membership'\nunicast: nosuchnode is not a member of the cluster\n"
+    );
+    assert_eq!(code, Some(1), "a command failed");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1200, "two lines per broadcast:\n{stdout}");
+    let mut epoch = None;
+    for (i, answer) in lines.chunks(2).enumerate() {
+        // The answer to the i-th broadcast is operation i + 1, sent to the three nodes.
+        let id = answer[0]
+            .strip_prefix("Operation ")
+            .and_then(|rest| rest.strip_suffix(" sent to 3 nodes (cluster): east1, east2, west1"))
+            .unwrap_or_else(|| panic!("answer {i}: {}", answer[0]));
+        let (e, seq) = id.split_once('.').expect("EPOCH.SEQ");
+        assert_eq!(*epoch.get_or_insert(e.to_owned()), e);
+        assert_eq!(seq, (i + 1).to_string(), "answer {i} out of order");
+        assert_eq!(answer[1], format!("Use 'retrieve cluster nodename {i}' to read the answers."));
+    }
+
+    // Every node applied them once each, in that order.
+    let nodes = ["east1", "east2", "west1"];
+    let logs = eventually("every node to apply 600 operations", Duration::from_secs(60), || async {
+        let mut logs = Vec::new();
+        for n in nodes {
+            let l = c.oplog(n).await;
+            if l.len() < 600 {
+                return None;
+            }
+            logs.push(l);
+        }
+        Some(logs)
+    })
+    .await;
+    for (n, l) in nodes.iter().zip(&logs) {
+        let s: Vec<u64> = l.iter().map(|i| i.split('.').nth(1).expect("seq").parse().expect("n")).collect();
+        assert_eq!(s, (1..=600).collect::<Vec<_>>(), "{n}: gaps, repeats or disorder");
+    }
+}

@@ -1,7 +1,7 @@
 //! The listener against real unix sockets in temporary directories, with a fake daemon.
 
 use super::*;
-use crate::console::frame::{read_reply, write_request, Status};
+use crate::console::frame::{batch_request, read_reply, split_batch_reply, write_request, Status};
 use crate::console::request::{join_words, Format};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -47,10 +47,18 @@ impl Harness {
 
 /// Answers `echo WORDS` with the words (prefixed by the format), `big N` with N bytes,
 /// `drop` by dropping the job, `hang` never (it keeps the job until the channel closes),
-/// anything else with a failure.
+/// anything else with a failure; the commands of a batch one after the other.
 async fn fake_daemon(mut rx: mpsc::Receiver<Job>) {
     let mut hung = Vec::new();
-    while let Some(Job { request, reply, .. }) = rx.recv().await {
+    let mut jobs = std::collections::VecDeque::new();
+    loop {
+        let Some(Job { request, reply, .. }) = jobs.pop_front() else {
+            match rx.recv().await {
+                Some(job) => jobs.extend(job.into_batch()),
+                None => break,
+            }
+            continue;
+        };
         let answer = if request.matches(&["big"]) {
             let n: usize = request.args(1).first().and_then(|n| n.parse().ok()).expect("big N");
             Reply::ok("x".repeat(n))
@@ -418,4 +426,115 @@ fn default_config_is_owner_only_at_tmp_2025() {
     assert_eq!(cfg.max_connections, 64);
     assert!(ConnectionLimits::of(&cfg).max_reply < MAX_REPLY);
     assert_eq!(Status::Ok, Reply::ok("").status);
+}
+
+/// Sends `lines` as one batch request; the whole reply.
+async fn call_batch(stream: &mut UnixStream, lines: &[&str]) -> Reply {
+    call(stream, &batch_request(lines).expect("lines without line breaks")).await
+}
+
+#[tokio::test]
+async fn a_batch_is_one_job_answered_in_order_with_bad_lines_answered_alone() {
+    let (harness, mut rx) = Harness::with_jobs(|_| {}).await;
+    let mut stream = harness.connect().await;
+    let sent = tokio::spawn(async move {
+        let reply = call_batch(&mut stream, &["echo a", "xml", "json echo b", "echo c"]).await;
+        (stream, reply)
+    });
+    let job = rx.recv().await.expect("the batch");
+    let batch = job.into_batch();
+    let lines: Vec<&str> = batch.iter().map(|job| job.request.line.as_str()).collect();
+    assert_eq!(lines, ["echo a", "echo b", "echo c"], "one job, in order, the bad line left out");
+    assert_eq!(batch[1].request.format, Format::Json);
+    for (job, answer) in batch.into_iter().zip(["A", "B", "C"]) {
+        job.reply.send(Reply::ok(answer)).expect("the listener waits");
+    }
+    let (mut stream, reply) = sent.await.expect("client");
+    assert_eq!(reply.status, Status::Batch);
+    let replies = split_batch_reply(&reply).expect("a batch reply");
+    assert_eq!(
+        replies,
+        [
+            Reply::ok("A"),
+            Reply::bad_request("xml: a command must follow, e.g. 'xml show cluster membership'"),
+            Reply::ok("B"),
+            Reply::ok("C")
+        ]
+    );
+    // The session goes on with single commands, and an empty batch is a bad request.
+    tokio::spawn(fake_daemon(rx));
+    assert_eq!(call(&mut stream, "echo after").await, Reply::ok("after"));
+    assert_eq!(call_batch(&mut stream, &[]).await.status, Status::BadRequest);
+    drop(stream);
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_over_max_batch_is_refused_whole_and_nothing_runs() {
+    let (harness, mut rx) = Harness::with_jobs(|cfg| cfg.max_batch = 3).await;
+    let mut stream = harness.connect().await;
+    let reply = call_batch(&mut stream, &["echo 1", "echo 2", "echo 3", "echo 4"]).await;
+    assert_eq!(
+        reply,
+        Reply::bad_request(
+            "batch of 4 commands exceeds the limit of 3 commands (Control_Listener Max_Batch_Commands); nothing ran"
+        )
+    );
+    assert!(rx.try_recv().is_err(), "nothing reached the daemon");
+    tokio::spawn(fake_daemon(rx));
+    let reply = call_batch(&mut stream, &["echo 1", "echo 2", "echo 3"]).await;
+    assert_eq!(split_batch_reply(&reply).expect("batch"), [Reply::ok("1"), Reply::ok("2"), Reply::ok("3")]);
+    drop(stream);
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn the_replies_of_a_batch_share_max_reply() {
+    let (harness, rx) = Harness::with_jobs(|cfg| cfg.max_reply = 64 * 1024).await;
+    tokio::spawn(fake_daemon(rx));
+    let mut stream = harness.connect().await;
+    let reply = call_batch(&mut stream, &["big 40000", "big 40000", "echo fits", "big 70000"]).await;
+    assert!(reply.body.len() <= 64 * 1024, "{} bytes", reply.body.len());
+    let replies = split_batch_reply(&reply).expect("batch");
+    assert_eq!(replies.len(), 4);
+    assert_eq!(replies[0], Reply::ok("x".repeat(40000)));
+    assert_eq!(replies[1], Reply::failed(batch::OVER_BATCH), "no room left for it");
+    assert_eq!(replies[2], Reply::ok("fits"));
+    assert_eq!(
+        replies[3],
+        Reply::failed("reply of 70000 bytes exceeds the console's limit of 65536 bytes (Control_Listener Max_Reply_Size)")
+    );
+    drop(stream);
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_denied_command_in_a_batch_is_refused_alone_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ListenerConfig::new(dir.path().join("console"));
+    // The unix socket's user is the peer's OS user: this test's.
+    let user = os_user_name(nix::unistd::getuid().as_raw());
+    let roles = super::super::authz::RolesConfig { roles: vec![(user.clone(), vec!["^echo".to_owned()])] };
+    let authorization = super::super::authz::Authorization::new(&roles, None).expect("roles");
+    let gate = Gate { authorization: Some(std::sync::Arc::new(authorization)), ..Gate::open() };
+    let listener = Listener::bind(&cfg).await.expect("bind").with_gate(gate);
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(listener.run(tx, shutdown.clone()));
+    let mut stream = UnixStream::connect(&cfg.path).await.expect("connect");
+    let sent = tokio::spawn(async move { call_batch(&mut stream, &["echo one", "shutdown", "echo two"]).await });
+    let batch = rx.recv().await.expect("the batch").into_batch();
+    let lines: Vec<&str> = batch.iter().map(|job| job.request.line.as_str()).collect();
+    assert_eq!(lines, ["echo one", "echo two"], "the denied command never reaches the daemon");
+    for job in batch {
+        let answer = job.request.args(1).join(" ");
+        job.reply.send(Reply::ok(answer)).expect("the listener waits");
+    }
+    let replies = split_batch_reply(&sent.await.expect("client")).expect("batch");
+    assert_eq!(
+        replies,
+        [Reply::ok("one"), Reply::failed(format!("command \"shutdown\" not allowed for user {user}")), Reply::ok("two")]
+    );
+    shutdown.cancel();
+    server.await.expect("join").expect("serve");
 }
