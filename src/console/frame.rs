@@ -480,7 +480,8 @@ mod tests {
         assert_eq!(Status::from_byte(0), Some(Status::Ok));
         assert_eq!(Status::from_byte(1), Some(Status::Failed));
         assert_eq!(Status::from_byte(3), Some(Status::LoginRequired));
-        assert_eq!(Status::from_byte(4), None);
+        assert_eq!(Status::from_byte(4), Some(Status::Batch));
+        assert_eq!(Status::from_byte(5), None);
     }
 
     #[tokio::test]

@@ -87,18 +87,18 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::ids::{MemberId, Role};
+    use crate::ids::{MemberId, Role, SwimId};
 
     const BASE: Duration = Duration::from_millis(1000);
 
     fn suspect_timer() -> Output {
-        let member_id = MemberId {
+        let member_id = SwimId::of(&MemberId {
             name: "n1".into(),
             addr: SocketAddr::from(([127, 0, 1, 2], 4803)),
             role: Role::Node,
             subcluster: "east".into(),
             incarnation: 1,
-        };
+        });
         let timer = SwimTimer::ChangeSuspectToDown { member_id, incarnation: 0, token: 0 };
         Output::SetTimer { after: BASE, timer: Timer::Swim { generation: 0, timer } }
     }
