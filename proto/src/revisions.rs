@@ -4,7 +4,8 @@
 //! The manager's shell learns of a new revision (the configuration server tells it after a
 //! commit) and hands it to the [`Publisher`], which tells every live node the newest revisions
 //! of what it follows (`global` and its subcluster's) and keeps telling a node, every `resend`,
-//! until the node reports that it knows them (whether it runs them is its report). A node's
+//! until the node reports that it knows them and either runs them or says why it cannot (a
+//! node's report answers every telling, so a lost report is made up for too). A node's
 //! [`Follower`] asks its shell to bring the working copy up to the newest revisions
 //! ([`FollowerOutput::Fetch`]) once per newer revision it hears of, and reports to every
 //! manager what it runs, with the reason when it cannot run the newest (a pull that failed, a
@@ -202,6 +203,15 @@ impl Publisher {
         self.nodes.iter().filter(|(_, n)| !covers(&n.knows, &self.newest_for(n))).map(|(name, _)| name.clone()).collect()
     }
 
+    /// Whether node `n` is told again at the next resend: it has not said it knows the newest
+    /// of what it follows, or it knows them but has said neither that it runs them nor why it
+    /// cannot (its fetch is under way, or the report that it runs them was lost; telling it
+    /// again asks for a report).
+    fn lags(&self, n: &NodeRevisions) -> bool {
+        let newest = self.newest_for(n);
+        !covers(&n.knows, &newest) || (n.error.is_none() && !covers(&n.running, &newest))
+    }
+
     /// Node `name` of `subcluster` is up (again): it is told the newest revisions of what it
     /// follows, if there are any.
     pub fn handle_node_up(&mut self, name: &str, subcluster: &str) {
@@ -222,18 +232,21 @@ impl Publisher {
     /// Node `from` reports what it runs. Reports of nodes not up are ignored (the node is
     /// told on its way up).
     pub fn handle_running(&mut self, now: Instant, from: &str, revisions: Revisions, error: Option<String>, knows: Revisions) {
-        if let Some(node) = self.nodes.get_mut(from) {
-            node.running = revisions;
-            node.error = error;
-            node.knows = knows;
-            node.heard = Some(now);
+        let Some(node) = self.nodes.get_mut(from) else { return };
+        node.running = revisions;
+        node.error = error;
+        node.knows = knows;
+        node.heard = Some(now);
+        if self.nodes.get(from).is_some_and(|n| self.lags(n)) {
+            self.arm();
         }
     }
 
-    /// The resend timer fired: every node that has not said it knows the newest is told again.
+    /// The resend timer fired: every node that has not said it knows the newest, or that
+    /// knows it but has not said it runs it or why not, is told again.
     pub fn handle_timer(&mut self) {
         self.timer_set = false;
-        let lagging = self.unaware();
+        let lagging: Vec<String> = self.nodes.iter().filter(|(_, n)| self.lags(n)).map(|(name, _)| name.clone()).collect();
         if lagging.is_empty() {
             return;
         }

@@ -709,6 +709,8 @@ impl Daemon {
                     self.start_fetch();
                 } else {
                     debug!(revisions = %super::follow::show(&revisions), "newer configuration revisions announced; this node follows no repository (no --cluster-boot)");
+                    // Said as the reason it runs none, so the manager stops telling it.
+                    self.node.config_running(now(), eccluster_proto::revisions::Revisions::new(), Some(super::follow::NOT_FOLLOWING.to_owned()));
                 }
             }
             Output::Journal(_) => {}

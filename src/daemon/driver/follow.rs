@@ -19,6 +19,10 @@ use crate::confrepo::wc::Check;
 use crate::daemon::follow::{self, show, FetchError, Fetched, FollowSettings};
 use crate::daemon::SettingsReader;
 
+/// What a node that follows no repository reports as the reason it runs none of the newest
+/// revisions announced (the manager stops telling it, and `show cluster config` says why).
+pub(super) const NOT_FOLLOWING: &str = "follows no configuration repository (started without --cluster-boot)";
+
 /// What the loop knows of the working copy and the configuration it runs.
 pub(super) struct Following {
     settings: Arc<FollowSettings>,
