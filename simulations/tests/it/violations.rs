@@ -77,7 +77,7 @@ action = "assert_down"
 member = "east2"
 within = "100ms"
 [[timeline]]
-at = "12s"
+at = "10s"
 action = "assert_members"
 up = 5
 "#;
