@@ -710,7 +710,7 @@ impl Daemon {
                 } else {
                     debug!(revisions = %super::follow::show(&revisions), "newer configuration revisions announced; this node follows no repository (no --cluster-boot)");
                     // Said as the reason it runs none, so the manager stops telling it.
-                    self.node.config_running(now(), eccluster_proto::revisions::Revisions::new(), Some(super::follow::NOT_FOLLOWING.to_owned()));
+                    self.node.config_running(now(), eccluster_proto::revisions::Revisions::new(), Some(follow::NOT_FOLLOWING.to_owned()));
                 }
             }
             Output::Journal(_) => {}
