@@ -132,6 +132,13 @@ fn main() -> ExitCode {
     println!("simulated             {:.1} s{}", finished.simulated.as_secs_f64(), if finished.stopped_early { " (stopped early)" } else { "" });
     println!("wall                  {wall:.2} s");
     println!("simulated / wall      {:.3}", finished.simulated.as_secs_f64() / wall);
+    let start = finished.start_wall.as_secs_f64();
+    let after = finished.simulated.as_secs_f64();
+    println!(
+        "wall at time 0        {start:.2} s (the start{}), then {:.3} s per simulated second",
+        if args.seeded { ": filling the member tables" } else { "" },
+        if after > 0.0 { (wall - start) / after } else { 0.0 }
+    );
     println!("events                {} ({:.0} per wall second)", finished.stats.events, finished.stats.events as f64 / wall);
     println!("messages sent         {} ({:.0} per wall second, {:.1} per node per simulated second)", report.traffic.sent, report.traffic.sent as f64 / wall, report.messages_per_node_sec);
     println!("events pending at end {}", finished.pending_events);

@@ -104,6 +104,9 @@ pub struct Finished {
     pub simulated: Duration,
     /// Wall time the loop took.
     pub wall: Duration,
+    /// Wall time the events at simulated time 0 took (a seeded start: filling the member
+    /// tables).
+    pub start_wall: Duration,
     /// Trace hash.
     pub trace_hash: String,
     /// Records in the trace.
@@ -478,7 +481,11 @@ impl Simulation {
     pub fn run_within(mut self, budget: &Budget) -> Finished {
         let started = Instant::now();
         let mut stopped_early = None;
+        let mut start_wall = None;
         while let Some((seq, event)) = self.world.pop_until(self.end) {
+            if start_wall.is_none() && self.world.now() > SimTime::ZERO {
+                start_wall = Some(started.elapsed());
+            }
             self.stats.events += 1;
             if self.stats.events.is_multiple_of(8192) {
                 self.progress.set_position(self.world.now().as_nanos() / 1_000_000);
@@ -501,7 +508,9 @@ impl Simulation {
         self.ensure_truth();
         let wall = started.elapsed();
         self.progress.finish_and_clear();
-        self.finish(wall)
+        let mut finished = self.finish(wall);
+        finished.start_wall = start_wall.unwrap_or(wall);
+        finished
     }
 
     fn handle(&mut self, seq: u64, event: Event) {
@@ -685,6 +694,7 @@ impl Simulation {
             trace_records: self.trace.records(),
             simulated: now.as_duration(),
             wall,
+            start_wall: Duration::ZERO,
             false_downs: self.false_downs.false_downs,
             ops_applied: self.ops.applied,
             ops: self.ops_log,
