@@ -174,6 +174,7 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
         nodes: args.nodes,
         trace_text,
         progress: options.progress,
+        seed_threads: None,
     })?;
     let finished = sim.run();
     let report = Report::new(&finished, &args.scenario);

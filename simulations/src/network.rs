@@ -12,8 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::RngExt;
+use rand::{Rng, RngExt};
 
 use crate::bitset::NodeSet;
 use crate::time::SimTime;
@@ -274,7 +273,7 @@ impl Network {
     }
 
     /// Decides the fate of one message sent at `now`.
-    pub fn route(&mut self, from: usize, to: usize, now: SimTime, channel: Channel, rng: &mut StdRng) -> Fate {
+    pub fn route(&mut self, from: usize, to: usize, now: SimTime, channel: Channel, rng: &mut impl Rng) -> Fate {
         if self.blocked(from, to) {
             return Fate::Dropped(DropReason::Partition);
         }
@@ -309,7 +308,7 @@ fn blocked_by(cuts: &[Cut], from: usize, to: usize) -> bool {
     cuts.iter().any(|c| c.from.contains(from) && c.to.contains(to))
 }
 
-fn jitter(params: &LinkParams, rng: &mut StdRng) -> Duration {
+fn jitter(params: &LinkParams, rng: &mut impl Rng) -> Duration {
     if params.jitter.is_zero() {
         Duration::ZERO
     } else {
@@ -318,7 +317,7 @@ fn jitter(params: &LinkParams, rng: &mut StdRng) -> Duration {
     }
 }
 
-fn delay(params: &LinkParams, rng: &mut StdRng) -> Duration {
+fn delay(params: &LinkParams, rng: &mut impl Rng) -> Duration {
     let mut d = params.latency + jitter(params, rng);
     if params.reorder > 0.0 && rng.random_bool(params.reorder.min(1.0)) && !params.reorder_delay.is_zero() {
         let max = u64::try_from(params.reorder_delay.as_nanos()).unwrap_or(u64::MAX);
@@ -330,6 +329,7 @@ fn delay(params: &LinkParams, rng: &mut StdRng) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     fn set(n: usize, ids: &[usize]) -> NodeSet {

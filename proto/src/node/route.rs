@@ -208,7 +208,7 @@ impl Node {
                     }
                     membership::Output::Event(event) => {
                         self.route_event(now, &event);
-                        self.outputs.push_back(Output::Event(event));
+                        self.outputs.push_back(Output::Event(*event));
                     }
                 }
             }

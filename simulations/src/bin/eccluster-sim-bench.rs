@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! eccluster-sim-bench [--nodes 1000] [--duration 10m] [--loss 0] [--seed 1]
-//!                     [--start cold|seeded] [--max-wall 600s] [--max-rss-mb 16000]
+//!                     [--start cold|seeded] [--seed-threads N] [--max-wall 600s] [--max-rss-mb 16000]
 //! ```
 //! `--start cold` (the default) boots the nodes within 10 s and lets them form the cluster by
 //! gossip; `--start seeded` boots them all at 0 with every member already known (the state a
-//! formed cluster reaches, see the scenario key `[topology] start`).
+//! formed cluster reaches, see the scenario key `[topology] start`), filling the member tables
+//! on `--seed-threads` threads (default: one per core; the run is the same with any number).
 //! The budgets stop a run that would take too long or need too much memory; the figures
 //! then cover the simulated time reached.
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ struct Args {
     loss: f64,
     seed: u64,
     seeded: bool,
+    seed_threads: Option<usize>,
     budget: Budget,
 }
 
@@ -43,6 +45,7 @@ fn parse() -> Result<Args, String> {
         loss: 0.0,
         seed: 1,
         seeded: false,
+        seed_threads: None,
         budget: Budget { wall: Some(Duration::from_secs(600)), max_rss_kib: Some(16_000 * 1024) },
     };
     let mut argv = std::env::args().skip(1);
@@ -60,6 +63,13 @@ fn parse() -> Result<Args, String> {
                     other => return Err(format!("--start: cold or seeded, not {other}")),
                 }
             }
+            "--seed-threads" => {
+                let threads: usize = value.parse().map_err(|e| format!("--seed-threads: {e}"))?;
+                if threads == 0 {
+                    return Err("--seed-threads: at least 1".into());
+                }
+                args.seed_threads = Some(threads);
+            }
             "--max-wall" => args.budget.wall = Some(parse_duration(&value).map_err(|e| format!("--max-wall: {e}"))?),
             "--max-rss-mb" => {
                 let mb: u64 = value.parse().map_err(|e| format!("--max-rss-mb: {e}"))?;
@@ -75,7 +85,7 @@ fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: eccluster-sim-bench [--nodes N] [--duration 10m] [--loss P] [--seed N] [--start cold|seeded] [--max-wall 600s] [--max-rss-mb MB]");
+            eprintln!("{e}\nusage: eccluster-sim-bench [--nodes N] [--duration 10m] [--loss P] [--seed N] [--start cold|seeded] [--seed-threads N] [--max-wall 600s] [--max-rss-mb MB]");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
@@ -103,7 +113,7 @@ fn main() -> ExitCode {
         args.budget.wall,
         args.budget.max_rss_kib
     );
-    let options = SimOptions { scenario, seed: args.seed, nodes: None, trace_text: None, progress: true };
+    let options = SimOptions { scenario, seed: args.seed, nodes: None, trace_text: None, progress: true, seed_threads: args.seed_threads };
     let sim = match Simulation::new(options) {
         Ok(s) => s,
         Err(e) => {
@@ -116,14 +126,25 @@ fn main() -> ExitCode {
     let wall = finished.wall.as_secs_f64().max(1e-9);
     let hwm = peak_rss_kib().map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
     println!("nodes                 {}", args.nodes);
+    if args.seeded {
+        println!("seeding threads       {} ({} of {} cores built on them)", finished.seed_threads, finished.seeded_ahead, args.nodes);
+    }
     println!("simulated             {:.1} s{}", finished.simulated.as_secs_f64(), if finished.stopped_early { " (stopped early)" } else { "" });
     println!("wall                  {wall:.2} s");
     println!("simulated / wall      {:.3}", finished.simulated.as_secs_f64() / wall);
+    let start = finished.start_wall.as_secs_f64();
+    let after = finished.simulated.as_secs_f64();
+    println!(
+        "wall at time 0        {start:.2} s (the start{}), then {:.3} s per simulated second",
+        if args.seeded { ": filling the member tables" } else { "" },
+        if after > 0.0 { (wall - start) / after } else { 0.0 }
+    );
     println!("events                {} ({:.0} per wall second)", finished.stats.events, finished.stats.events as f64 / wall);
     println!("messages sent         {} ({:.0} per wall second, {:.1} per node per simulated second)", report.traffic.sent, report.traffic.sent as f64 / wall, report.messages_per_node_sec);
     println!("events pending at end {}", finished.pending_events);
     println!("peak memory (VmHWM)   {hwm}");
     println!("false downs           {}", report.false_downs);
+    println!("trace hash            {}", finished.trace_hash);
     for note in &report.notes {
         println!("note                  {note}");
     }

@@ -2,7 +2,7 @@
 //! through the simulated network, runs the scenario's timeline, and keeps the observers
 //! (beliefs, invariants, assertions, stats, trace) up to date after every event.
 //!
-//! Determinism: one `StdRng` seeded from the run's seed makes every random choice — message
+//! Determinism: one RNG (`StdRng`'s ChaCha12) seeded from the run's seed makes every random choice — message
 //! fates, boot times, clock rates, random victims, churn times, and the seeds of the cores'
 //! own RNGs — in event order; events run in (time, scheduling sequence) order; every
 //! collection iterated is a `Vec`, a `BTreeMap` or a bit set. The wall clock is read only for
@@ -12,7 +12,10 @@
 //! and performs their outputs; [`steps`] runs timeline actions.
 
 mod node_io;
+mod seeding;
 mod steps;
+
+pub use seeding::default_seed_threads;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -25,7 +28,7 @@ use eccluster_proto::node::DuravipSetup;
 use eccluster_proto::ops::{OpsConfig, Target};
 use eccluster_proto::segments::Segments;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand::rngs::StdRng;
+use rand::rngs::{ChaCha12Rng, StdRng};
 use rand::{RngExt, SeedableRng};
 
 use crate::assertions::{Assertions, View};
@@ -59,6 +62,9 @@ pub struct SimOptions {
     pub trace_text: Option<Box<dyn Write>>,
     /// Shows a progress bar on stderr when it is a terminal.
     pub progress: bool,
+    /// Threads that fill the member tables of a seeded start (`None`: one per core). The
+    /// run is the same with any number.
+    pub seed_threads: Option<usize>,
 }
 
 /// What a finished run leaves behind for the report.
@@ -98,6 +104,9 @@ pub struct Finished {
     pub simulated: Duration,
     /// Wall time the loop took.
     pub wall: Duration,
+    /// Wall time the events at simulated time 0 took (a seeded start: filling the member
+    /// tables).
+    pub start_wall: Duration,
     /// Trace hash.
     pub trace_hash: String,
     /// Records in the trace.
@@ -114,6 +123,10 @@ pub struct Finished {
     pub stopped_early: bool,
     /// Events still scheduled when the run ended (timers and messages in flight).
     pub pending_events: usize,
+    /// Threads that filled the member tables of a seeded start.
+    pub seed_threads: usize,
+    /// Nodes whose seeded core was built ahead on those threads (the others built their own).
+    pub seeded_ahead: u64,
 }
 
 /// Limits that stop a benchmark run early.
@@ -199,7 +212,8 @@ impl OpsLog {
 pub struct Simulation {
     world: World,
     epoch: Instant,
-    rng: StdRng,
+    /// `StdRng`'s generator by name: its state can be read, so [`seeding`] can look ahead.
+    rng: ChaCha12Rng,
     seed: u64,
     nodes_override: Option<usize>,
     scenario: Scenario,
@@ -236,6 +250,9 @@ pub struct Simulation {
     next_request: u64,
     progress: ProgressBar,
     revisions: ConfigRevisions,
+    /// Threads that fill the member tables of a seeded start, and the cores they built ahead.
+    seed_threads: usize,
+    ahead: seeding::SeededAhead,
 }
 
 /// Configuration revisions in the run: what the timeline committed, what each node's core
@@ -304,7 +321,7 @@ impl Simulation {
     /// Prepares a run: builds and checks the topology and timeline against each other, sets
     /// up the network and nodes, and schedules boots, steps and samples.
     pub fn new(options: SimOptions) -> Result<Simulation, ScenarioError> {
-        let SimOptions { scenario, seed, nodes: nodes_override, trace_text, progress } = options;
+        let SimOptions { scenario, seed, nodes: nodes_override, trace_text, progress, seed_threads } = options;
         let topo = build_topology(&scenario, nodes_override)?;
         let n = topo.len();
         let end_d = scenario.end(n);
@@ -325,7 +342,7 @@ impl Simulation {
             eccluster_proto::node::Node::new(setup.node_config(host, 1), StdRng::seed_from_u64(0))
                 .map_err(|e| ScenarioError::new(&scenario.path, format!("[duravip] {e}")))?;
         }
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         let follow = scenario.steps.iter().any(|s| {
             use crate::scenario::Action;
             matches!(s.action, Action::ConfigCommit(_) | Action::AssertConfig { .. } | Action::ConfigServerDown(_))
@@ -432,6 +449,8 @@ impl Simulation {
             next_request: 0,
             progress,
             topo,
+            seed_threads: seed_threads.unwrap_or_else(default_seed_threads).max(1),
+            ahead: seeding::SeededAhead::default(),
         })
     }
 
@@ -462,7 +481,11 @@ impl Simulation {
     pub fn run_within(mut self, budget: &Budget) -> Finished {
         let started = Instant::now();
         let mut stopped_early = None;
+        let mut start_wall = None;
         while let Some((seq, event)) = self.world.pop_until(self.end) {
+            if start_wall.is_none() && self.world.now() > SimTime::ZERO {
+                start_wall = Some(started.elapsed());
+            }
             self.stats.events += 1;
             if self.stats.events.is_multiple_of(8192) {
                 self.progress.set_position(self.world.now().as_nanos() / 1_000_000);
@@ -485,7 +508,9 @@ impl Simulation {
         self.ensure_truth();
         let wall = started.elapsed();
         self.progress.finish_and_clear();
-        self.finish(wall)
+        let mut finished = self.finish(wall);
+        finished.start_wall = start_wall.unwrap_or(wall);
+        finished
     }
 
     fn handle(&mut self, seq: u64, event: Event) {
@@ -669,6 +694,7 @@ impl Simulation {
             trace_records: self.trace.records(),
             simulated: now.as_duration(),
             wall,
+            start_wall: Duration::ZERO,
             false_downs: self.false_downs.false_downs,
             ops_applied: self.ops.applied,
             ops: self.ops_log,
@@ -686,6 +712,8 @@ impl Simulation {
             notes: self.notes,
             stopped_early: self.stopped_early,
             pending_events: self.world.pending(),
+            seed_threads: self.seed_threads,
+            seeded_ahead: self.ahead.taken,
         }
     }
 }

@@ -6,7 +6,6 @@
 //! what follows them held until they are durable, as the daemon does).
 
 use bytes::Bytes;
-use eccluster_proto::ids::{AddrKey, SwimId};
 use eccluster_proto::membership::{self, ClusterEvent};
 use eccluster_proto::node::{Command, Input, Node, Output, Requester, Timer};
 use eccluster_proto::ops::journal;
@@ -64,9 +63,16 @@ impl Simulation {
         let node = &mut self.nodes[i];
         let first_start = node.run == 0;
         let incarnation = node.next_incarnation(now);
-        let seed = self.rng.next_u64();
+        let replay = journal::read(&node.disk);
+        let seeded = first_start && self.scenario.seeded;
+        // A core built ahead was seeded before any of this start's other inputs: only when
+        // there are none.
+        let plain = replay.records.is_empty()
+            && (self.topo.host(i).role != eccluster_proto::Role::Manager || self.revisions.committed.is_empty());
+        let (seed, ahead) = if seeded && plain { self.seeded_core_ahead(i, incarnation) } else { (self.rng.next_u64(), None) };
+        let seeded_ahead = ahead.is_some();
         let host = self.topo.host(i);
-        let core = match Node::new(self.setup.node_config(host, incarnation), StdRng::seed_from_u64(seed)) {
+        let core = match ahead.map(Ok).unwrap_or_else(|| Node::new(self.setup.node_config(host, incarnation), StdRng::seed_from_u64(seed))) {
             Ok(core) => core,
             Err(e) => {
                 // The bindings were checked when the run was prepared; this cannot happen.
@@ -74,7 +80,7 @@ impl Simulation {
                 return;
             }
         };
-        let replay = journal::read(&node.disk);
+        let node = &mut self.nodes[i];
         node.core = Some(core);
         node.journal_fault = false;
         node.status = Status::Running;
@@ -108,9 +114,10 @@ impl Simulation {
             if !replay.records.is_empty() {
                 core.recover(instant, &replay.records);
             }
-            if first_start && self.scenario.seeded {
-                let members = self.topo.hosts().iter().map(|h| SwimId { key: AddrKey::of(h.addr), incarnation: 1 });
-                core.start_seeded(instant, members);
+            if seeded_ahead {
+                // Built and seeded ahead (seeding.rs).
+            } else if seeded {
+                core.start_seeded(instant, super::seeding::seed_members(&self.topo));
             } else {
                 core.start(instant);
             }

@@ -1,5 +1,9 @@
 //! The same scenario and seed give a byte-identical trace (and so the same hash) and
-//! byte-identical charts; another seed gives another trace.
+//! byte-identical charts; another seed gives another trace; a seeded start is the same run
+//! whatever the number of threads that fill its member tables.
+
+use eccluster_simulations::sim::{SimOptions, Simulation};
+use eccluster_simulations::Scenario;
 
 use crate::support::{run_quiet, run_with_charts, scenario, scratch};
 
@@ -77,4 +81,35 @@ fn sim_seed_environment_variable_sets_the_seed() {
     let message = format!("{:#}", bad.expect_err("bad env seed"));
     assert!(message.contains("SIM_SEED=\"not-a-number\" is not a seed"), "{message}");
     assert_eq!(eccluster_simulations::choose_seed(None, Some(6)).expect("scenario seed"), 6);
+}
+
+#[test]
+fn a_seeded_start_is_the_same_run_on_one_seeding_thread_or_two() {
+    let dir = scratch("determinism-seeded");
+    let run = |threads: usize| {
+        let trace = dir.join(format!("{threads}.trace"));
+        let file = std::fs::File::create(&trace).expect("trace file");
+        let options = SimOptions {
+            scenario: Scenario::load(&scenario("seeded-2000")).expect("scenario"),
+            seed: 5,
+            // Several batches of cores built ahead, and a last one cut short.
+            nodes: Some(150),
+            trace_text: Some(Box::new(std::io::BufWriter::new(file))),
+            progress: false,
+            seed_threads: Some(threads),
+        };
+        let finished = Simulation::new(options).expect("prepared").run();
+        assert_eq!(finished.seed_threads, threads);
+        assert_eq!(finished.seeded_ahead, 150, "{threads} thread(s): every core was built ahead");
+        assert!(finished.violations.is_empty(), "{:?}", finished.violations.first());
+        (finished.trace_hash, std::fs::read(&trace).expect("trace written"))
+    };
+    let (hash_1, trace_1) = run(1);
+    let (hash_2, trace_2) = run(2);
+    let (hash_3, trace_3) = run(3);
+    assert_eq!(hash_1, hash_2, "one seeding thread or two, the same hash");
+    assert_eq!(hash_1, hash_3, "or three");
+    assert!(trace_1 == trace_2 && trace_1 == trace_3, "byte-identical text traces");
+    assert!(trace_1.len() > 100_000, "the trace covers every delivery ({} bytes)", trace_1.len());
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

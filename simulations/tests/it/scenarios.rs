@@ -315,7 +315,7 @@ fn acknowledging_before_the_fsync_is_caught_as_lost_acknowledged_operations() {
     let mut broken = Scenario::load(&scenario("manager-crash-unsynced-journal")).expect("scenario");
     broken.disk.replies_before_sync = true;
     for &seed in &SEEDS[..3] {
-        let options = SimOptions { scenario: broken.clone(), seed, nodes: None, trace_text: None, progress: false };
+        let options = SimOptions { scenario: broken.clone(), seed, nodes: None, trace_text: None, progress: false, seed_threads: None };
         let finished = Simulation::new(options).expect("valid scenario").run();
         let lost = finished.violations.iter().filter(|v| v.invariant == "ops-delivery").count();
         assert!(lost > 0, "seed {seed}: no acknowledged operation lost; violations: {:?}", finished.violations);
