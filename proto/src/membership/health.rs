@@ -122,9 +122,7 @@ mod tests {
     #[test]
     fn failed_probes_and_refutations_stretch_suspicion_and_acks_heal() {
         let mut health = Health::default();
-        let mut counters = MembershipCounters::default();
-        counters.suspicions_raised = 2;
-        counters.suspicions_refuted = 1;
+        let mut counters = MembershipCounters { suspicions_raised: 2, suspicions_refuted: 1, ..MembershipCounters::default() };
         health.review(&counters, BASE, &mut VecDeque::new());
         assert_eq!(health.score(), 3);
         let mut outputs = VecDeque::from([suspect_timer()]);
