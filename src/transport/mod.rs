@@ -105,6 +105,9 @@ enum Peer {
     Ready { conn: quinn::Connection, dialler: String, since: std::time::Instant, outbox: Outbox },
 }
 
+/// Read buffer of an incoming stream: many small frames in one read of the stream.
+const READ_BUFFER: usize = 32 * 1024;
+
 /// The code a receiver stops a stream with when it cannot read it.
 const STREAM_REFUSED: quinn::VarInt = quinn::VarInt::from_u32(1);
 
@@ -362,6 +365,9 @@ impl Transport {
                 let events = events.clone();
                 let peer = peer.clone();
                 tracker.spawn(async move {
+                    // Buffered: a frame's header and body in one read of the stream, and the
+                    // frames of one write of the sender together.
+                    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
                     let mut reader = MessageReader::new(stream, eccluster_proto::wire::MAX_MESSAGE);
                     loop {
                         match reader.next().await {
@@ -376,7 +382,7 @@ impl Transport {
                             Err(error) => {
                                 warn!(%peer, %error, "dropping unreadable stream");
                                 // The sender learns of it and opens another stream.
-                                if let Err(error) = reader.get_mut().stop(STREAM_REFUSED) {
+                                if let Err(error) = reader.get_mut().get_mut().stop(STREAM_REFUSED) {
                                     debug!(%peer, %error, "stream already closed");
                                 }
                                 break;

@@ -25,7 +25,7 @@
 use std::io;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,15 +65,6 @@ pub enum StreamError {
     /// Reading failed (the stream was reset, the connection lost).
     #[error("reading a stream: {0}")]
     Io(#[from] io::Error),
-}
-
-/// Writes `message` as one frame (not the stream's first byte, [`FRAMED`]).
-pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, message: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(message.len()).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("message of {} bytes does not fit a frame", message.len()))
-    })?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(message).await
 }
 
 /// The messages of one incoming stream, in order.
@@ -177,7 +168,41 @@ impl Outbox {
     }
 }
 
-/// The writer task of one connection: one stream, reopened after an error.
+/// The most bytes of queued messages joined into one write. A message larger than this goes
+/// alone.
+pub const COALESCE: usize = 256 * 1024;
+
+/// Appends `message` to `out` as one frame; false (and `out` unchanged) when it cannot be
+/// framed (over 4 GiB, far beyond [`eccluster_proto::wire::MAX_MESSAGE`]).
+fn push_frame(out: &mut Vec<u8>, message: &[u8]) -> bool {
+    let Ok(len) = u32::try_from(message.len()) else { return false };
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    true
+}
+
+/// The frames of `first` and of every message queued behind it, up to [`COALESCE`] bytes, in
+/// order, as one buffer: one write to the stream instead of one per message (each write is a
+/// segment of the stream's send buffer that quinn walks to find the bytes of a packet).
+fn coalesce(peer: &str, first: &[u8], messages: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    let mut out = Vec::with_capacity(first.len() + HEADER as usize);
+    let frame = |out: &mut Vec<u8>, message: &[u8]| {
+        if !push_frame(out, message) {
+            warn!(%peer, len = message.len(), "message too large for a frame; dropped");
+        }
+    };
+    frame(&mut out, first);
+    while out.len() < COALESCE {
+        match messages.try_recv() {
+            Ok(message) => frame(&mut out, &message),
+            Err(_) => break,
+        }
+    }
+    Bytes::from(out)
+}
+
+/// The writer task of one connection: one stream, reopened after an error. The messages
+/// queued while a write is under way go out together in the next one.
 async fn write_messages(peer: String, conn: quinn::Connection, mut messages: mpsc::Receiver<Bytes>, shutdown: CancellationToken) {
     let mut stream: Option<quinn::SendStream> = None;
     loop {
@@ -188,9 +213,14 @@ async fn write_messages(peer: String, conn: quinn::Connection, mut messages: mps
                 None => break,
             },
         };
+        let frames = coalesce(&peer, &message, &mut messages);
+        drop(message);
+        if frames.is_empty() {
+            continue;
+        }
         let sent = tokio::select! {
             _ = shutdown.cancelled() => return,
-            sent = send_one(&conn, &mut stream, &message) => sent,
+            sent = send_frames(&conn, &mut stream, frames) => sent,
         };
         match sent {
             Ok(()) => {}
@@ -198,7 +228,7 @@ async fn write_messages(peer: String, conn: quinn::Connection, mut messages: mps
                 debug!(%peer, %error, "connection gone; stream messages not sent");
                 return;
             }
-            Err(Lost::Message(error)) => debug!(%peer, %error, "message not sent"),
+            Err(Lost::Message(error)) => debug!(%peer, %error, "messages not sent"),
         }
     }
     if let Some(mut stream) = stream {
@@ -208,7 +238,7 @@ async fn write_messages(peer: String, conn: quinn::Connection, mut messages: mps
     }
 }
 
-/// Why a message was not sent.
+/// Why messages were not sent.
 enum Lost {
     /// No stream can be opened: the connection is gone.
     Connection(quinn::ConnectionError),
@@ -216,9 +246,11 @@ enum Lost {
     Message(io::Error),
 }
 
-/// Writes `message` on `stream`, opening one first when there is none, and once more on a new
-/// stream when the write fails.
-async fn send_one(conn: &quinn::Connection, stream: &mut Option<quinn::SendStream>, message: &[u8]) -> Result<(), Lost> {
+/// Writes `frames` (whole frames) on `stream`, opening one first when there is none, and once
+/// more on a new stream when the write fails. A write cut by a failure may have delivered its
+/// first messages on the old stream, which then arrive twice: the cores take a repeated
+/// message as they take a retransmitted one.
+async fn send_frames(conn: &quinn::Connection, stream: &mut Option<quinn::SendStream>, frames: Bytes) -> Result<(), Lost> {
     let mut attempts = 0;
     loop {
         let open = match stream {
@@ -231,13 +263,13 @@ async fn send_one(conn: &quinn::Connection, stream: &mut Option<quinn::SendStrea
                 stream.insert(opened)
             }
         };
-        match write_frame(open, message).await {
+        match open.write_chunk(frames.clone()).await {
             Ok(()) => return Ok(()),
             Err(error) => {
                 *stream = None;
                 attempts += 1;
                 if attempts >= 2 {
-                    return Err(Lost::Message(error));
+                    return Err(Lost::Message(error.into()));
                 }
             }
         }
@@ -247,12 +279,12 @@ async fn send_one(conn: &quinn::Connection, stream: &mut Option<quinn::SendStrea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::duplex;
+    use tokio::io::{duplex, AsyncWriteExt as _};
 
     async fn framed(messages: &[&[u8]]) -> Vec<u8> {
         let mut out = vec![FRAMED];
         for m in messages {
-            write_frame(&mut out, m).await.expect("write to a vector");
+            assert!(push_frame(&mut out, m));
         }
         out
     }
@@ -275,6 +307,34 @@ mod tests {
         let (got, error) = read_all(bytes, 1024).await;
         assert!(error.is_none(), "{error:?}");
         assert_eq!(got, vec![Bytes::from_static(b"\x01\x02first"), Bytes::new(), Bytes::from_static(b"\x01\x02third message")]);
+    }
+
+    #[tokio::test]
+    async fn queued_messages_go_out_in_one_write_in_order_and_read_back_apart() {
+        let (queue, mut messages) = mpsc::channel(16);
+        for m in [&b"\x01second"[..], b"", b"\x01fourth"] {
+            queue.try_send(Bytes::copy_from_slice(m)).expect("room");
+        }
+        let mut bytes = vec![FRAMED];
+        bytes.extend_from_slice(&coalesce("peer", b"\x01first", &mut messages));
+        assert!(messages.try_recv().is_err(), "every queued message was taken");
+        let (got, error) = read_all(bytes, 1024).await;
+        assert!(error.is_none(), "{error:?}");
+        let want: Vec<Bytes> = [&b"\x01first"[..], b"\x01second", b"", b"\x01fourth"].into_iter().map(Bytes::copy_from_slice).collect();
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_write_stops_taking_queued_messages_past_its_size() {
+        let (queue, mut messages) = mpsc::channel(16);
+        let big = vec![1u8; COALESCE / 2];
+        for _ in 0..3 {
+            queue.try_send(Bytes::from(big.clone())).expect("room");
+        }
+        let first = coalesce("peer", &big, &mut messages);
+        // The first message and the next fill the write past its size; the other two wait.
+        assert_eq!(first.len(), 2 * (big.len() + HEADER as usize));
+        assert_eq!(messages.len(), 2);
     }
 
     #[tokio::test]
