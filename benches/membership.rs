@@ -6,6 +6,8 @@
 //! `BENCH_NET` / `BENCH_SERF_NET` the second octet of the 127.x.y.z networks eccluster and
 //! Serf run on (50 and 51), and `BENCH_SERF=0` leaves Serf out (to iterate on eccluster alone).
 //! Each crash's per-survivor report times go to stderr, so a slow kill shows where it lost time.
+//! `ECCLUSTER_BIN_DIR=target/dist` runs the daemons built to install (`cargo build --profile dist
+//! --bins`) instead of those of this build.
 
 #[path = "support/serf.rs"]
 mod serf;
@@ -218,7 +220,8 @@ async fn main() -> Result<()> {
     let with_serf = std::env::var("BENCH_SERF").map_or(true, |v| v != "0");
     let serf_bin = if with_serf { Some(serf::ensure_installed()?) } else { None };
     eprintln!(
-        "membership benchmark: N = {n}, {kills} crashes each; eccluster on 127.{ours_net}.x.y; serf {}",
+        "membership benchmark: N = {n}, {kills} crashes each; eccluster ({}) on 127.{ours_net}.x.y; serf {}",
+        support::daemon_bin("ecnode").display(),
         serf_bin.as_ref().map_or("left out".to_owned(), |b| format!("at {} on 127.{serf_net}.x.y", b.display()))
     );
 

@@ -100,7 +100,8 @@ impl Cluster {
         self.dir.path().join(format!("{name}.log"))
     }
 
-    /// Starts member `name` with the cluster's TLS directory.
+    /// Starts member `name` with the cluster's TLS directory (the daemon binaries of this build,
+    /// or those in `ECCLUSTER_BIN_DIR`: see [`daemon_bin`]).
     pub fn start(&mut self, name: &str) {
         let tls = self.tls.clone();
         self.start_with_tls(name, &tls);
@@ -108,12 +109,13 @@ impl Cluster {
 
     /// Starts member `name` with certificates from `tls`.
     pub fn start_with_tls(&mut self, name: &str, tls: &Path) {
-        let bin = if self.is_manager(name) { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") };
+        let bin = daemon_bin(if self.is_manager(name) { "eccmgr" } else { "ecnode" });
+        let bin = bin.as_os_str();
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log(name)).expect("log");
         let mut cmd = match self.netns.get(name) {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, bin]);
+                c.args(["netns", "exec"]).arg(ns).arg(bin);
                 c
             }
             None => Command::new(bin),
@@ -253,6 +255,16 @@ pub async fn converged(c: &Cluster, n: usize, limit: Duration) {
 }
 
 /// Runs `ec_console` with `args` to its end: (exit code, stdout, stderr).
+/// The path of daemon `name` (`eccmgr` or `ecnode`): in the directory `ECCLUSTER_BIN_DIR` names
+/// when it is set (e.g. `target/dist` to measure the binaries built to install), else the one
+/// cargo built with these tests.
+pub fn daemon_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ECCLUSTER_BIN_DIR") {
+        return Path::new(&dir).join(name);
+    }
+    PathBuf::from(if name == "eccmgr" { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") })
+}
+
 pub fn ec_console<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ec_console"))
         .args(args)
