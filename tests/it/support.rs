@@ -131,7 +131,7 @@ impl Cluster {
             .arg("--tls-dir").arg(tls)
             .arg("--console").arg(self.console(name))
             .arg("--state-dir").arg(self.dir.path().join("state").join(name))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("ECCLUSTER_MEMBER_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -213,10 +213,28 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Stops every member; with `ECCLUSTER_KEEP_LOGS=DIR`, copies the members' logs into `DIR`
+    /// first (`ECCLUSTER_MEMBER_LOG` sets their `RUST_LOG`, `info` by default).
     fn drop(&mut self) {
         for (_, p) in self.procs.iter_mut() {
             let _ = p.child.kill();
             let _ = p.child.wait();
+        }
+        if let Some(keep) = std::env::var_os("ECCLUSTER_KEEP_LOGS") {
+            let keep = Path::new(&keep).join(self.dir.path().file_name().unwrap_or_default());
+            let copied = fs::create_dir_all(&keep).and_then(|()| {
+                for entry in fs::read_dir(self.dir.path())? {
+                    let path = entry?.path();
+                    if path.extension().is_some_and(|e| e == "log") {
+                        fs::copy(&path, keep.join(path.file_name().unwrap_or_default()))?;
+                    }
+                }
+                Ok(())
+            });
+            match copied {
+                Ok(()) => eprintln!("member logs kept in {}", keep.display()),
+                Err(e) => eprintln!("member logs not kept in {}: {e}", keep.display()),
+            }
         }
     }
 }
