@@ -146,10 +146,10 @@ fn transport_config() -> quinn::TransportConfig {
     // quinn keeps a table entry for every stream id the peer may open, from the handshake on,
     // so the stream limits are memory held by every connection: 1024 unidirectional and quinn's
     // default 100 bidirectional streams cost about 50 KiB per connection, 1.5 MiB of an idle
-    // member of 32. Operations messages are one unidirectional stream each, and the loop puts
-    // a turn's messages to one peer in one message, so a few streams are open at once even in
-    // the throughput benchmark; past the limit a sender waits for the peer to read one (it
-    // reads each at once), nothing is dropped. Bidirectional streams are not used at all.
+    // member of 32. Stream messages travel on one long-lived unidirectional stream per
+    // connection and direction (`stream.rs`; a new one only after a failed write), so one or
+    // two are open at once; past the limit a sender waits for the peer to read one (it reads
+    // each at once), nothing is dropped. Bidirectional streams are not used at all.
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(MAX_STREAMS));
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
     // SWIM packets are answered by SWIM packets, so QUIC acknowledgements of each datagram are
