@@ -272,7 +272,6 @@ pub async fn converged(c: &Cluster, n: usize, limit: Duration) {
     .await
 }
 
-/// Runs `ec_console` with `args` to its end: (exit code, stdout, stderr).
 /// The path of daemon `name` (`eccmgr` or `ecnode`): in the directory `ECCLUSTER_BIN_DIR` names
 /// when it is set (e.g. `target/dist` to measure the binaries built to install), else the one
 /// cargo built with these tests.
@@ -283,6 +282,7 @@ pub fn daemon_bin(name: &str) -> PathBuf {
     PathBuf::from(if name == "eccmgr" { env!("CARGO_BIN_EXE_eccmgr") } else { env!("CARGO_BIN_EXE_ecnode") })
 }
 
+/// Runs `ec_console` with `args` to its end: (exit code, stdout, stderr).
 pub fn ec_console<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ec_console"))
         .args(args)
