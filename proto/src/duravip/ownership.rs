@@ -483,17 +483,12 @@ impl DuraVip {
                 info!(addr = %vip.addr, host = %id.name, "dropping the move override of a host that went down");
                 vip.moved = None;
             }
-            // Under the available policy a member declared down that has also fallen silent
-            // (no claim for a beat and a half: a holder restates every beat) no longer holds its
-            // addresses back: they are taken over at once. One still claiming (a false down, or
-            // the far side of a cut) keeps its claim until the claim lapses. Under the majority
-            // policy claims keep counting: claim silence is what keeps leases apart.
-            if available {
-                let silent = self.config.beat.saturating_mul(3) / 2;
-                if vip.claims.get(&id.name).is_some_and(|r| now.saturating_duration_since(r.at) >= silent) {
-                    vip.claims.remove(&id.name);
-                }
-            }
+        }
+        // Under the available policy a member declared down that has also fallen silent no
+        // longer holds its addresses back (`drop_silent_claims`). One declared down within a
+        // beat and a half of its last claim is checked again at every beat.
+        if available {
+            self.drop_silent_claims(now);
         }
         self.view_changed(now);
         self.settle_inputs(now);

@@ -372,3 +372,21 @@ fn a_reload_may_change_bindings_but_not_the_policy() {
     core.reconfigure(t0, open_bindings(3), DuraVipConfig::default()).expect("more bindings");
     assert_eq!(core.table(t0).vips.len(), 3);
 }
+
+#[test]
+fn available_a_dead_owner_declared_down_right_after_its_claim_is_replaced_once_it_falls_silent() {
+    let bindings = vec![Binding { name: "vip-1".into(), addr: ip(1), candidates: Vec::new(), preference: Some("b".into()) }];
+    let t0 = epoch();
+    let mut core = started("a", &["b"], bindings, DuraVipConfig::default(), t0);
+    core.handle_timer(t0 + ms(3000), DuraVipTimer::Settle(core.generation()));
+    let last_claim = t0 + ms(4000);
+    core.handle_datagram(last_claim, "b", &claim(1, 1, ip(1))).expect("a claim");
+    outputs(&mut core);
+    // Declared down 1.2 s after its last claim: not silent yet (a beat and a half), so its
+    // claim still holds the address back, as a false down's would.
+    core.handle_member_down(last_claim + ms(1200), &member("b", 1));
+    assert!(!changes_holdings(&outputs(&mut core)), "acquired while the dead owner's claim was fresh");
+    // The next beat finds it silent and takes over, well before the 3 s lease ran out.
+    core.handle_timer(last_claim + ms(1600), DuraVipTimer::Beat);
+    assert!(outputs(&mut core).contains(&DuraVipOutput::Acquire(ip(1))), "not taken over at the beat after silence");
+}

@@ -210,6 +210,7 @@ impl foca::Runtime<SwimId> for Sink<'_> {
         match notification {
             Notification::DataSent(header) => {
                 if let (foca::Message::Ping(number), Some(now)) = (&header.message, self.now) {
+                    tracing::trace!(member = %header.dst, "probe sent");
                     self.tally.probe = Some((*number, now));
                 }
                 if header.src_incarnation > self.tally.incarnation {
@@ -225,7 +226,10 @@ impl foca::Runtime<SwimId> for Sink<'_> {
                     }
                 }
             }
-            Notification::ProbeFailed(..) => self.tally.counters.suspicions_raised += 1,
+            Notification::ProbeFailed(_, member) => {
+                tracing::debug!(%member, "probe failed: no ack, direct or indirect");
+                self.tally.counters.suspicions_raised += 1;
+            }
             other => self.notes.push(other.to_owned()),
         }
     }

@@ -314,10 +314,17 @@ fn acknowledging_before_the_fsync_is_caught_as_lost_acknowledged_operations() {
     // crash then loses operations that were acknowledged, and the invariants say so.
     let mut broken = Scenario::load(&scenario("manager-crash-unsynced-journal")).expect("scenario");
     broken.disk.replies_before_sync = true;
-    for &seed in &SEEDS[..3] {
+    // A crash keeps a random prefix of the unsynced writes, which may be all of them: a seed
+    // whose three crashes each kept everything (about one in eight) loses nothing, so most
+    // seeds, not every one, must show the loss.
+    let mut losing = Vec::new();
+    for &seed in &SEEDS[..6] {
         let options = SimOptions { scenario: broken.clone(), seed, nodes: None, trace_text: None, progress: false, seed_threads: None };
         let finished = Simulation::new(options).expect("valid scenario").run();
         let lost = finished.violations.iter().filter(|v| v.invariant == "ops-delivery").count();
-        assert!(lost > 0, "seed {seed}: no acknowledged operation lost; violations: {:?}", finished.violations);
+        if lost > 0 {
+            losing.push(seed);
+        }
     }
+    assert!(losing.len() >= 4, "acknowledged operations lost only with seeds {losing:?} of {:?}", &SEEDS[..6]);
 }

@@ -3,7 +3,7 @@
 
 use crate::support::{run_quiet, segments, write_scenario};
 
-/// From 20 s on, every link loses 60 % of its datagrams: members that can still reach each
+/// From 20 s on, every link loses 70 % of its datagrams: members that can still reach each
 /// other miss enough probes and acknowledgements to declare each other down — real false
 /// downs.
 fn lossy(tag: &str, invariants: &str) -> std::path::PathBuf {
@@ -17,7 +17,7 @@ segments = "{}"
 [[timeline]]
 at = "20s"
 action = "set_loss"
-loss = 0.6
+loss = 0.7
 "#,
         segments("two-dc.conf")
     );

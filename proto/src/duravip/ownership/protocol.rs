@@ -353,6 +353,20 @@ impl DuraVip {
         }
     }
 
+    /// Under [`Policy::Available`]: forgets the claims of members out of the view (declared
+    /// down) that have also fallen silent — no claim for a beat and a half, where a holder
+    /// restates every beat — so their addresses are taken over at once instead of after the
+    /// lease. One still claiming (a false down, or the far side of a cut) keeps its claim until
+    /// it lapses. Under the majority policy claims keep counting: claim silence is what keeps
+    /// leases apart.
+    pub(super) fn drop_silent_claims(&mut self, now: Instant) {
+        let silent = self.config.beat.saturating_mul(3) / 2;
+        let view = &self.view;
+        for vip in self.vips.values_mut() {
+            vip.claims.retain(|host, r| view.contains_key(host) || now.saturating_duration_since(r.at) < silent);
+        }
+    }
+
     pub(super) fn prune(&mut self, now: Instant) {
         let lease = self.config.lease;
         let forget = self.window().saturating_mul(4);
@@ -360,6 +374,9 @@ impl DuraVip {
         for vip in self.vips.values_mut() {
             vip.claims.retain(|_, r| now.saturating_duration_since(r.at) < forget);
             vip.acks.retain(|_, at| now.saturating_duration_since(*at) < lease);
+        }
+        if self.config.policy == Policy::Available {
+            self.drop_silent_claims(now);
         }
     }
 
