@@ -153,6 +153,9 @@ pub struct Membership {
     send_buf: BytesMut,
     /// Our own health, which stretches the suspicions we raise (see `health.rs`).
     health: health::Health,
+    /// foca's gossip timer, held back while foca has no update to gossip (see
+    /// [`Membership::pace_gossip`]).
+    parked_gossip: Option<(Timer, Instant)>,
 }
 
 /// What membership counts as it runs: plain integers and the probe in flight, so that
@@ -190,6 +193,21 @@ const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 /// Bytes a datagram buffer is allocated by: the datagrams split off one allocation share it
 /// until the last of them is dropped, so it stays small (a simulator holds one per member).
 const SEND_CHUNK: usize = 4 * wire::MAX_DATAGRAM;
+
+/// How long from `now` until the next round of a timer that was due at `due` and repeats
+/// every `period`: the rounds it missed are skipped, its phase is kept.
+fn next_round(due: Instant, now: Instant, period: Duration) -> Duration {
+    if due >= now || period.is_zero() {
+        return due.saturating_duration_since(now);
+    }
+    let late = now.duration_since(due).as_nanos() % period.as_nanos();
+    if late == 0 {
+        Duration::ZERO
+    } else {
+        // late < period, so the difference fits in a Duration.
+        period.saturating_sub(Duration::from_nanos(u64::try_from(late).unwrap_or(u64::MAX)))
+    }
+}
 
 /// foca's runtime: buffers everything foca asks for.
 struct Sink<'a> {
@@ -299,6 +317,7 @@ impl Membership {
             now: None,
             send_buf: BytesMut::new(),
             health: health::Health::default(),
+            parked_gossip: None,
         }
     }
 
@@ -611,8 +630,32 @@ impl Membership {
         }
     }
 
+    /// foca re-arms its gossip timer every gossip period, and at each round gossips only if it
+    /// has updates to send; in a quiet cluster that is ten wake-ups a second for nothing on
+    /// every member (and, in a simulator, most of its events). So while foca has no update the
+    /// timer is held back, with the time it was due, and the first update to arrive sets it
+    /// for the round the running timer would have reached next: gossip goes out exactly when
+    /// it would have without the pause. Exactly one gossip timer is ever out.
+    fn pace_gossip(&mut self, now: Instant) {
+        let armed = self.outputs.iter().position(|o| {
+            matches!(o, Output::SetTimer { timer: Timer::Swim { timer: foca::Timer::PeriodicGossip(_), .. }, .. })
+        });
+        if self.foca.updates_backlog() == 0 {
+            if let Some(Output::SetTimer { after, timer }) = armed.and_then(|i| self.outputs.remove(i)) {
+                self.parked_gossip = Some((timer, now + after));
+            }
+        } else if armed.is_some() {
+            // foca started a timer of its own (on connecting): that one runs.
+            self.parked_gossip = None;
+        } else if let Some((timer, due)) = self.parked_gossip.take() {
+            let after = next_round(due, now, self.config.gossip_period);
+            self.outputs.push_back(Output::SetTimer { after, timer });
+        }
+    }
+
     fn absorb_notes(&mut self, now: Instant) {
         self.health.review(&self.tally.counters, self.config.suspect_to_down_after, &mut self.outputs);
+        self.pace_gossip(now);
         let mut isolated = false;
         let mut renewed = false;
         for note in std::mem::take(&mut self.notes) {
@@ -696,6 +739,7 @@ impl Membership {
         let rng = StdRng::seed_from_u64(self.rng.next_u64());
         self.foca = Foca::new(renewed, self.config.to_foca(), rng, FixedCodec);
         self.generation = self.generation.wrapping_add(1);
+        self.parked_gossip = None;
         self.tally.incarnation = 0;
         self.tally.probe = None;
         self.cursor = None;

@@ -1,4 +1,4 @@
-//! Unit tests of one `Membership` core: the datagrams it refuses. How members find, watch and
+//! Unit tests of one `Membership` core: the datagrams it refuses, and the phase a held-back gossip timer keeps. How members find, watch and
 //! renew each other is tested on node cores wired together (`node::tests::membership`).
 
 use rand::SeedableRng;
@@ -65,4 +65,16 @@ fn impostor_stranger_and_junk_datagrams_are_refused() {
     assert_eq!(n0.poll_output(), None, "a refused datagram is not answered");
     // The genuine datagram is accepted.
     n0.handle_datagram(now, "n1", &from_n1).expect("n1 announces itself");
+}
+
+#[test]
+fn a_parked_timer_comes_back_on_its_old_phase() {
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let period = Duration::from_millis(100);
+    let due = t0 + Duration::from_millis(100);
+    assert_eq!(super::next_round(due, t0 + Duration::from_millis(40), period), Duration::from_millis(60), "not due yet");
+    assert_eq!(super::next_round(due, due, period), Duration::ZERO);
+    assert_eq!(super::next_round(due, t0 + Duration::from_millis(1030), period), Duration::from_millis(70), "missed rounds skipped");
+    assert_eq!(super::next_round(due, t0 + Duration::from_millis(1100), period), Duration::ZERO, "on a round");
 }

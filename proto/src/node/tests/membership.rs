@@ -322,3 +322,31 @@ fn in_a_two_member_cluster_the_one_that_stays_lists_the_one_that_left_as_down() 
         assert_eq!((row.state, row.id.incarnation), (MemberState::Up, 2), "{leaving} back in the view of {staying}");
     }
 }
+
+/// The log lines of gossip timers set from log line `from` on.
+fn gossip_timers(c: &Cluster, from: usize) -> usize {
+    c.log[from..].iter().filter(|l| l.contains("SetTimer") && l.contains("PeriodicGossip")).count()
+}
+
+#[test]
+fn a_quiet_cluster_gossips_nothing_and_news_restarts_gossip_at_once() {
+    let mut c = Setup::new(&nodes(5), 21).start();
+    c.run_for(secs(10));
+    // Once every update has been sent its share of times, nobody's gossip timer is set again.
+    let quiet = c.log.len();
+    c.run_for(secs(5));
+    assert_eq!(gossip_timers(&c, quiet), 0, "gossip timers in a quiet cluster");
+    // A crash is news: gossip starts again, the death reaches everyone, and then it stops.
+    c.crash("c");
+    let crashed = c.now;
+    let mark = c.log.len();
+    c.run_for(secs(4));
+    assert!(gossip_timers(&c, mark) > 0, "nobody gossiped the crash");
+    for n in all(&c).iter().filter(|n| *n != "c") {
+        assert!(c.saw_down(n, "c", crashed).is_some(), "{n} never heard c is down");
+    }
+    c.run_for(secs(10));
+    let quiet = c.log.len();
+    c.run_for(secs(5));
+    assert_eq!(gossip_timers(&c, quiet), 0, "gossip timers once the crash was told");
+}
