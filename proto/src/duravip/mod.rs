@@ -162,6 +162,9 @@ pub enum DuraVipTimer {
     Settle(u64),
     /// Restate claims, check leases, re-evaluate; re-armed every `beat`.
     Beat,
+    /// Under [`Policy::Available`], the claim of a member declared down falls silent: drop it
+    /// and re-evaluate (see [`DuraVip::handle_member_down`]).
+    Silence,
 }
 
 /// What the driver must do next.

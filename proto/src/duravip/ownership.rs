@@ -486,9 +486,14 @@ impl DuraVip {
         }
         // Under the available policy a member declared down that has also fallen silent no
         // longer holds its addresses back (`drop_silent_claims`). One declared down within a
-        // beat and a half of its last claim is checked again at every beat.
+        // beat and a half of its last claim is dropped the moment it falls silent.
         if available {
-            self.drop_silent_claims(now);
+            if let Some(silent_at) = self.drop_silent_claims(now) {
+                self.outputs.push_back(DuraVipOutput::SetTimer {
+                    after: silent_at.saturating_duration_since(now),
+                    timer: DuraVipTimer::Silence,
+                });
+            }
         }
         self.view_changed(now);
         self.settle_inputs(now);
@@ -531,6 +536,12 @@ impl DuraVip {
                     self.settled = true;
                     self.mature = true;
                     debug!(generation, "view settled");
+                    self.settle_inputs(now);
+                }
+            }
+            DuraVipTimer::Silence => {
+                if self.config.policy == Policy::Available {
+                    self.drop_silent_claims(now);
                     self.settle_inputs(now);
                 }
             }

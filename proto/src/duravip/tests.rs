@@ -385,8 +385,29 @@ fn available_a_dead_owner_declared_down_right_after_its_claim_is_replaced_once_i
     // Declared down 1.2 s after its last claim: not silent yet (a beat and a half), so its
     // claim still holds the address back, as a false down's would.
     core.handle_member_down(last_claim + ms(1200), &member("b", 1));
-    assert!(!changes_holdings(&outputs(&mut core)), "acquired while the dead owner's claim was fresh");
-    // The next beat finds it silent and takes over, well before the 3 s lease ran out.
-    core.handle_timer(last_claim + ms(1600), DuraVipTimer::Beat);
+    let out = outputs(&mut core);
+    assert!(!changes_holdings(&out), "acquired while the dead owner's claim was fresh");
+    // It is taken over the moment the claim falls silent, well before the 3 s lease runs out.
+    assert!(out.contains(&DuraVipOutput::SetTimer { after: ms(300), timer: DuraVipTimer::Silence }), "{out:?}");
+    core.handle_timer(last_claim + ms(1500), DuraVipTimer::Silence);
+    assert!(outputs(&mut core).contains(&DuraVipOutput::Acquire(ip(1))), "not taken over once silent");
+}
+
+#[test]
+fn available_a_dead_owners_claim_heard_late_is_dropped_at_the_next_beat() {
+    let bindings = vec![Binding { name: "vip-1".into(), addr: ip(1), candidates: Vec::new(), preference: Some("b".into()) }];
+    let t0 = epoch();
+    let mut core = started("a", &["b"], bindings, DuraVipConfig::default(), t0);
+    core.handle_timer(t0 + ms(3000), DuraVipTimer::Settle(core.generation()));
+    core.handle_member_down(t0 + ms(4000), &member("b", 1));
+    outputs(&mut core);
+    // A claim of the down member delayed in the network arrives after the down: no silence
+    // timer is set for it, and the beat after it falls silent drops it.
+    let late = t0 + ms(4100);
+    core.handle_datagram(late, "b", &claim(1, 1, ip(1))).expect("a claim");
+    outputs(&mut core);
+    core.handle_timer(late + ms(1000), DuraVipTimer::Beat);
+    assert!(!changes_holdings(&outputs(&mut core)), "acquired while the claim was fresh");
+    core.handle_timer(late + ms(2000), DuraVipTimer::Beat);
     assert!(outputs(&mut core).contains(&DuraVipOutput::Acquire(ip(1))), "not taken over at the beat after silence");
 }

@@ -358,13 +358,26 @@ impl DuraVip {
     /// restates every beat — so their addresses are taken over at once instead of after the
     /// lease. One still claiming (a false down, or the far side of a cut) keeps its claim until
     /// it lapses. Under the majority policy claims keep counting: claim silence is what keeps
-    /// leases apart.
-    pub(super) fn drop_silent_claims(&mut self, now: Instant) {
+    /// leases apart. Returns when the next claim of a member out of the view falls silent, if
+    /// one is still recent.
+    pub(super) fn drop_silent_claims(&mut self, now: Instant) -> Option<Instant> {
         let silent = self.config.beat.saturating_mul(3) / 2;
         let view = &self.view;
+        let mut next: Option<Instant> = None;
         for vip in self.vips.values_mut() {
-            vip.claims.retain(|host, r| view.contains_key(host) || now.saturating_duration_since(r.at) < silent);
+            vip.claims.retain(|host, r| {
+                if view.contains_key(host) {
+                    return true;
+                }
+                let keep = now.saturating_duration_since(r.at) < silent;
+                if keep {
+                    let at = r.at.checked_add(silent).unwrap_or(r.at);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                keep
+            });
         }
+        next
     }
 
     pub(super) fn prune(&mut self, now: Instant) {
@@ -376,6 +389,7 @@ impl DuraVip {
             vip.acks.retain(|_, at| now.saturating_duration_since(*at) < lease);
         }
         if self.config.policy == Policy::Available {
+            // A missed silence (a claim heard after the down) is caught here, a beat late.
             self.drop_silent_claims(now);
         }
     }

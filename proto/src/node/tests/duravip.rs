@@ -81,10 +81,10 @@ fn a_dead_owners_addresses_and_only_they_are_taken_over_as_soon_as_it_is_declare
         assert!(survivors.contains(&by.as_str()));
         // Its view had matured long ago: the successor takes over the moment its membership
         // declares the owner down, or, if that came within a beat and a half of the owner's
-        // last claim, at the first beat after that. Detection (probe, indirect probe,
+        // last claim, the moment the claim falls silent. Detection (probe, indirect probe,
         // suspicion) is the delay.
         let down = c.saw_down(&by, &victim, crashed).expect("declared down");
-        assert!(taken >= down && taken - down <= secs(1) + ms(20), "{addr} taken at {taken:?}, {victim} down at {by} at {down:?}");
+        assert!(taken >= down && taken - down <= ms(1500), "{addr} taken at {taken:?}, {victim} down at {by} at {down:?}");
         assert!(taken - crashed <= secs(4), "{addr} taken over after {:?}", taken - crashed);
         last_takeover = last_takeover.max(taken);
     }
