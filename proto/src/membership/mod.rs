@@ -641,8 +641,15 @@ impl Membership {
             matches!(o, Output::SetTimer { timer: Timer::Swim { timer: foca::Timer::PeriodicGossip(_), .. }, .. })
         });
         if self.foca.updates_backlog() == 0 {
-            if let Some(Output::SetTimer { after, timer }) = armed.and_then(|i| self.outputs.remove(i)) {
-                self.parked_gossip = Some((timer, now + after));
+            // (A period too long to add to the clock leaves the timer running.)
+            let due = armed.and_then(|i| match &self.outputs[i] {
+                Output::SetTimer { after, .. } => now.checked_add(*after).map(|due| (i, due)),
+                _ => None,
+            });
+            if let Some((i, due)) = due {
+                if let Some(Output::SetTimer { timer, .. }) = self.outputs.remove(i) {
+                    self.parked_gossip = Some((timer, due));
+                }
             }
         } else if armed.is_some() {
             // foca started a timer of its own (on connecting): that one runs.
