@@ -18,6 +18,7 @@
 //! - [`registry`]: a node's operator-declared commands (external programs).
 //! - [`local`]: `eccluster local up`.
 //! - [`metrics`]: Prometheus metrics over HTTP (`GET /metrics`) for every daemon.
+//! - [`stdout`]: the tools' output, where a reader that went away is no panic.
 //! - [`actuator`]: DuraVIP addresses applied to the machine (rtnetlink, announcements, scripts).
 #![forbid(unsafe_code)]
 
@@ -32,5 +33,6 @@ pub mod local;
 pub mod metrics;
 pub mod page;
 pub mod registry;
+pub mod stdout;
 pub mod tls;
 pub mod transport;

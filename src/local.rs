@@ -435,12 +435,10 @@ async fn deadline_passed(members: &mut [Member], exits: &mut mpsc::Receiver<Exit
     }
 }
 
-/// One line to the operator. A closed standard output (`local up | head -1`) is no reason to
-/// stop the cluster: the line is dropped, the members keep running.
+/// One line to the operator. Standard output failing (`local up` on a full disk) is no reason
+/// to stop the cluster: the line is dropped, the members keep running.
 fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        tracing::debug!(line, "standard output is closed");
+    if let Err(error) = crate::say!("{line}") {
+        tracing::debug!(line, %error, "a line to the operator was not printed");
     }
 }

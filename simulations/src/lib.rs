@@ -144,6 +144,18 @@ impl Default for RunOptions {
     }
 }
 
+/// Writes to standard output. A reader that has gone away (`eccluster sim run … | head`) is not
+/// an error: the run goes on (its trace, report and charts are still made) and prints nothing
+/// more. Any other failure to write is an error that names standard output.
+pub fn print_out(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(error).context("writing to standard output")),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a scenario file, printing the seed first and the report at the end (and the replay
 /// command when it fails). An `Err` means nothing ran: exit with [`EXIT_BAD_INPUT`].
 pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
@@ -159,7 +171,7 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
         command.push_str(&format!(" --nodes {n}"));
     }
     if options.print {
-        println!("simulating {} with seed {seed} ({command})", scenario.name);
+        print_out(format_args!("simulating {} with seed {seed} ({command})\n", scenario.name))?;
     }
     let trace_text: Option<Box<dyn std::io::Write>> = match &options.trace {
         Some(path) => {
@@ -179,7 +191,7 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
     let finished = sim.run();
     let report = Report::new(&finished, &args.scenario);
     if options.print {
-        print!("{report}");
+        print_out(format_args!("{report}"))?;
     }
     let mut plots = Vec::new();
     if let Some(dir) = &args.out {
@@ -197,7 +209,7 @@ pub fn run_with(args: &RunArgs, options: &RunOptions) -> anyhow::Result<Outcome>
         }
         if options.print {
             for p in &plots {
-                println!("wrote {}", p.display());
+                print_out(format_args!("wrote {}\n", p.display()))?;
             }
         }
     }

@@ -19,6 +19,12 @@ pub const PASSWORD_ENV: &str = "ECCFG_PASSWORD";
 /// A failure and its exit code.
 struct Failure(u8, String);
 
+impl From<crate::stdout::StdoutError> for Failure {
+    fn from(error: crate::stdout::StdoutError) -> Failure {
+        Failure(1, error.to_string())
+    }
+}
+
 impl From<WcError> for Failure {
     fn from(error: WcError) -> Failure {
         let code = match error {
@@ -69,28 +75,29 @@ fn connection(cli: &EccfgCli, wc: Option<&WorkingCopy>) -> Result<Connection, Fa
     Ok(Connection { credentials: Credentials { user, password }, timeout: Duration::from_secs(cli.timeout.max(1)) })
 }
 
-fn print_pull(outcome: &PullOutcome, wc: &Path) {
+fn print_pull(outcome: &PullOutcome, wc: &Path) -> Result<(), Failure> {
     if outcome.cleaned > 0 {
-        println!("Removed {} temporary director{} left by an interrupted pull.", outcome.cleaned, if outcome.cleaned == 1 { "y" } else { "ies" });
+        crate::say!("Removed {} temporary director{} left by an interrupted pull.", outcome.cleaned, if outcome.cleaned == 1 { "y" } else { "ies" })?;
     }
     for (letter, path) in &outcome.changed {
         let letter = if outcome.merged.contains(path) { 'G' } else { *letter };
-        println!("{letter}    {path}");
+        crate::say!("{letter}    {path}")?;
     }
     for path in &outcome.resolved {
-        println!("Conflict in {path} resolved as asked.");
+        crate::say!("Conflict in {path} resolved as asked.")?;
     }
     for (repo, to) in &outcome.to {
         match outcome.from.get(repo) {
-            Some(from) if from != to => println!("Updated {repo} from revision {from} to {to}."),
-            _ => println!("At revision {to} of {repo}."),
+            Some(from) if from != to => crate::say!("Updated {repo} from revision {from} to {to}.")?,
+            _ => crate::say!("At revision {to} of {repo}.")?,
         }
     }
-    println!("{}", if outcome.files_changed() { "Files changed." } else { "No files changed." });
+    crate::say!("{}", if outcome.files_changed() { "Files changed." } else { "No files changed." })?;
     let inside = std::env::current_dir().ok().zip(std::path::absolute(wc).ok()).is_some_and(|(cwd, wc)| cwd.starts_with(wc));
     if inside && outcome.files_changed() {
-        println!("Note: the working copy was replaced; run \"cd {}\" to see the new files.", wc.display());
+        crate::say!("Note: the working copy was replaced; run \"cd {}\" to see the new files.", wc.display())?;
     }
+    Ok(())
 }
 
 async fn run(cli: EccfgCli) -> Result<(), Failure> {
@@ -114,12 +121,12 @@ async fn run(cli: EccfgCli) -> Result<(), Failure> {
         };
         let (wc, pinned) = wc::bootstrap(&opts, &conn).await?;
         if let Some(fp) = pinned {
-            println!("Trusting the key of ecconfigd at {}: {fp}", opts.server);
+            crate::say!("Trusting the key of ecconfigd at {}: {fp}", opts.server)?;
         }
         for (repo, rev) in &wc.meta().bases {
-            println!("Checked out revision {rev} of {repo}.");
+            crate::say!("Checked out revision {rev} of {repo}.")?;
         }
-        println!("Working copy: {}", root.display());
+        crate::say!("Working copy: {}", root.display())?;
         return Ok(());
     }
     let opened = WorkingCopy::open(&root)?;
@@ -127,41 +134,41 @@ async fn run(cli: EccfgCli) -> Result<(), Failure> {
         EccfgCommand::Bootstrap { .. } => Ok(()),
         EccfgCommand::Status => {
             for (path, change) in opened.changes()? {
-                println!("{}       {path}", change.letter());
+                crate::say!("{}       {path}", change.letter())?;
             }
             let bases: Vec<String> = opened.meta().bases.iter().map(|(r, n)| format!("{r} at revision {n}")).collect();
-            println!("Working copy {}: {}.", root.display(), bases.join(", "));
+            crate::say!("Working copy {}: {}.", root.display(), bases.join(", "))?;
             Ok(())
         }
         EccfgCommand::Diff { paths } => {
-            print!("{}", wc::diff(&root, paths)?);
+            crate::stdout::write(format_args!("{}", wc::diff(&root, paths)?))?;
             Ok(())
         }
         EccfgCommand::Pull { mine, theirs } => {
             let resolve = if *mine { Resolve::Mine } else if *theirs { Resolve::Theirs } else { Resolve::Refuse };
             let outcome = wc::pull(&root, &connection(&cli, Some(&opened))?, resolve).await?;
-            print_pull(&outcome, &root);
+            print_pull(&outcome, &root)?;
             Ok(())
         }
         EccfgCommand::Commit { message, paths } => {
             let outcome = wc::commit(&root, &connection(&cli, Some(&opened))?, message, (!paths.is_empty()).then_some(paths)).await?;
-            print_commit(&outcome);
+            print_commit(&outcome)?;
             Ok(())
         }
         EccfgCommand::Put { source, dest, message } => {
             let message = message.clone().unwrap_or_else(|| format!("put {dest}"));
             let outcome = wc::put(&root, &connection(&cli, Some(&opened))?, source, dest, &message).await?;
-            print_commit(&outcome);
+            print_commit(&outcome)?;
             Ok(())
         }
         EccfgCommand::Rollback { rev, repo, message } => {
             let conn = connection(&cli, Some(&opened))?;
             let (committed, pulled) = wc::rollback(&root, &conn, repo.as_deref(), *rev, message.as_deref()).await?;
             match committed.first() {
-                Some(head) => println!("Committed revision {} (the files of revision {rev} of {}).", head.revision, head.repo),
-                None => println!("Nothing to commit: the newest revision already has the files of revision {rev}."),
+                Some(head) => crate::say!("Committed revision {} (the files of revision {rev} of {}).", head.revision, head.repo)?,
+                None => crate::say!("Nothing to commit: the newest revision already has the files of revision {rev}.")?,
             }
-            print_pull(&pulled, &root);
+            print_pull(&pulled, &root)?;
             Ok(())
         }
         EccfgCommand::Log { repo, limit } => {
@@ -169,33 +176,34 @@ async fn run(cli: EccfgCli) -> Result<(), Failure> {
             for line in wc::log(&root, &conn, repo.as_deref(), *limit).await? {
                 let e = &line.entry;
                 let when = chrono::DateTime::from_timestamp(e.time, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
-                println!("------------------------------------------------------------------------");
-                println!("r{} | {} | {} | {}", e.revision, e.author, when, line.repo);
+                crate::say!("------------------------------------------------------------------------")?;
+                crate::say!("r{} | {} | {} | {}", e.revision, e.author, when, line.repo)?;
                 for path in &e.changed {
-                    println!("   {path}");
+                    crate::say!("   {path}")?;
                 }
-                println!("\n{}\n", e.message);
+                crate::say!("\n{}\n", e.message)?;
             }
             Ok(())
         }
     }
 }
 
-fn print_commit(outcome: &wc::CommitOutcome) {
+fn print_commit(outcome: &wc::CommitOutcome) -> Result<(), Failure> {
     if outcome.committed.is_empty() {
-        println!("Nothing to commit");
-        return;
+        crate::say!("Nothing to commit")?;
+        return Ok(());
     }
     for (path, change) in &outcome.sent {
         let verb = if *change == wc::Change::Deleted { "Deleting" } else if *change == wc::Change::Added { "Adding" } else { "Sending" };
-        println!("{verb:<15}{path}");
+        crate::say!("{verb:<15}{path}")?;
     }
-    println!("Transmitting file data.");
+    crate::say!("Transmitting file data.")?;
     for head in &outcome.committed {
         if head.repo == crate::confrepo::path::GLOBAL {
-            println!("Committed global revision {}.", head.revision);
+            crate::say!("Committed global revision {}.", head.revision)?;
         } else {
-            println!("Committed revision {}.", head.revision);
+            crate::say!("Committed revision {}.", head.revision)?;
         }
     }
+    Ok(())
 }

@@ -39,10 +39,13 @@ pub fn main(cli: EcconfigdCli) -> ExitCode {
         .init();
     if cli.serve.check_config && cli.command.is_none() {
         return match check(&cli) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
+            Ok(summary) => match crate::say!("{summary}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("ecconfigd: {error}");
+                    ExitCode::from(1)
+                }
+            },
             Err(error) => {
                 eprintln!("ecconfigd: {error:#}");
                 ExitCode::from(2)
@@ -109,7 +112,10 @@ fn run(cli: EcconfigdCli) -> Result<()> {
                     notify::stopping("ecconfigd stopping: finishing the requests under way");
                 };
                 server::run(config, stopping, |addr, fingerprint| {
-                    println!("ecconfigd listening on {addr} key {fingerprint}");
+                    // The daemon serves whether or not anyone reads this line.
+                    if let Err(error) = crate::say!("ecconfigd listening on {addr} key {fingerprint}") {
+                        tracing::warn!(%error, "the listening line was not printed");
+                    }
                     notify::ready(&format!("ecconfigd serving on {addr}"));
                 })
                 .await
@@ -119,15 +125,15 @@ fn run(cli: EcconfigdCli) -> Result<()> {
             let config = config(&cli)?;
             cert::renew(&state, &server::certificate_names(&config), *new_key)?;
             let identity = cert::load_server(&state)?;
-            println!("New certificate {}, valid until {}.", cert::paths(&state).0.display(), identity.not_after);
-            println!("Key fingerprint: {}{}", identity.fingerprint, if *new_key { " (new key: working copies must trust it again)" } else { " (unchanged)" });
-            println!("Restart ecconfigd to serve it.");
+            crate::say!("New certificate {}, valid until {}.", cert::paths(&state).0.display(), identity.not_after)?;
+            crate::say!("Key fingerprint: {}{}", identity.fingerprint, if *new_key { " (new key: working copies must trust it again)" } else { " (unchanged)" })?;
+            crate::say!("Restart ecconfigd to serve it.")?;
             Ok(())
         }
         Some(EcconfigdCommand::Fingerprint) => {
             let config = config(&cli)?;
             cert::ensure(&state, &server::certificate_names(&config))?;
-            println!("{}", cert::load_server(&state)?.fingerprint);
+            crate::say!("{}", cert::load_server(&state)?.fingerprint)?;
             Ok(())
         }
         Some(EcconfigdCommand::User { command }) => user(&state, command),
@@ -144,18 +150,18 @@ fn user(state: &std::path::Path, command: &UserCommand) -> Result<()> {
             let existed = users.contains(name);
             users.set(name, &password)?;
             users.save(&path)?;
-            println!("{} user {name} in {}.", if existed { "Updated" } else { "Added" }, path.display());
+            crate::say!("{} user {name} in {}.", if existed { "Updated" } else { "Added" }, path.display())?;
         }
         UserCommand::Del { name } => {
             if !users.remove(name) {
                 bail!("no user {name} in {}", path.display());
             }
             users.save(&path)?;
-            println!("Removed user {name}.");
+            crate::say!("Removed user {name}.")?;
         }
         UserCommand::List => {
             for name in users.names() {
-                println!("{name}");
+                crate::say!("{name}")?;
             }
         }
     }

@@ -219,7 +219,7 @@ pub fn add_user(file: &std::path::Path, name: &str, password_file: Option<&std::
     let existed = users.contains(name);
     users.set(name, &password)?;
     users.save(file)?;
-    println!("{} console user {name} in {}.", if existed { "Updated" } else { "Added" }, file.display());
+    crate::say!("{} console user {name} in {}.", if existed { "Updated" } else { "Added" }, file.display())?;
     Ok(())
 }
 

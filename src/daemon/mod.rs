@@ -352,8 +352,13 @@ pub fn main(role: Role, args: DaemonArgs) -> std::process::ExitCode {
     };
     if args.check_config {
         let what = cfg.config_path.as_deref().map_or_else(|| args.segments.display().to_string(), |c| c.display().to_string());
-        println!("{program}: configuration ok ({what}; {} DuraVIP address(es))", cfg.duravip.bindings.len());
-        return std::process::ExitCode::SUCCESS;
+        return match crate::say!("{program}: configuration ok ({what}; {} DuraVIP address(es))", cfg.duravip.bindings.len()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{program}: {error}");
+                std::process::ExitCode::from(1)
+            }
+        };
     }
     // Before any other thread starts: the signal thread must be the only one taking signals.
     let stop = match stop::Stop::install() {

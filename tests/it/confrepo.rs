@@ -540,6 +540,13 @@ fn rollback_put_diff_status_and_log_show_and_restore_history() {
     let order: Vec<usize> = ["r4 | admin", "r3 | admin", "r2 | admin", "r1 | admin"].iter().map(|r| log.find(r).expect(r)).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{log}");
     assert!(log.contains("Rollback to revision 1") && log.contains("put default/new.conf"), "{log}");
+
+    // `eccfg log | head -1`: the reader is gone before anything is written; eccfg ends as
+    // having succeeded, with no panic about standard output.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = site.eccfg_command("ops", &["log"]).stdout(writer).stderr(Stdio::piped()).output().expect("run eccfg");
+    assert!(out.status.success() && !text(&out.stderr).contains("panicked"), "{:?}: {}", out.status, text(&out.stderr));
     drop(server);
 }
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use eccluster_simulations::{run_with, RunArgs, RunOptions, EXIT_BAD_INPUT};
+use eccluster_simulations::{print_out, run_with, RunArgs, RunOptions, EXIT_BAD_INPUT};
 
 /// The cores allocate many small strings per message; mimalloc handles that far better than
 /// glibc's malloc (about 1.5x faster runs, less memory at 1,000 nodes).
@@ -52,7 +52,11 @@ fn main() -> ExitCode {
     match run_with(&args, &options) {
         Ok(outcome) => {
             if !options.print {
-                println!("{} seed {} trace {}", if outcome.passed { "PASS" } else { "FAIL" }, outcome.seed, outcome.report.trace_hash);
+                let line = format_args!("{} seed {} trace {}\n", if outcome.passed { "PASS" } else { "FAIL" }, outcome.seed, outcome.report.trace_hash);
+                if let Err(error) = print_out(line) {
+                    eprintln!("error: {error:#}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
             }
             ExitCode::from(outcome.exit_code())
         }

@@ -129,3 +129,22 @@ fn duravip_candidates_must_include_a_node() {
     );
     assert!(m.contains("`candidates`: managers names no node (managers never hold addresses)"), "{m}");
 }
+
+/// `eccluster-sim … | head -1`: the reader goes away before the report is written. The run
+/// ends as it would have (its exit code is the verdict), with no panic about standard output.
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let path = write_scenario("closed-stdout", &format!("duration = \"5s\"\n{TOPOLOGY}"));
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eccluster-sim"))
+        .arg(&path)
+        .args(["--seed", "3"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run eccluster-sim");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
