@@ -488,12 +488,7 @@ impl DuraVip {
         // longer holds its addresses back (`drop_silent_claims`). One declared down within a
         // beat and a half of its last claim is dropped the moment it falls silent.
         if available {
-            if let Some(silent_at) = self.drop_silent_claims(now) {
-                self.outputs.push_back(DuraVipOutput::SetTimer {
-                    after: silent_at.saturating_duration_since(now),
-                    timer: DuraVipTimer::Silence,
-                });
-            }
+            self.drop_silent_claims_and_wait(now);
         }
         self.view_changed(now);
         self.settle_inputs(now);
@@ -527,6 +522,18 @@ impl DuraVip {
         Ok(())
     }
 
+    /// Drops the claims of members out of the view that have fallen silent, and sets
+    /// [`DuraVipTimer::Silence`] for the next of them that is still recent (several members
+    /// declared down close together fall silent one after another).
+    fn drop_silent_claims_and_wait(&mut self, now: Instant) {
+        if let Some(silent_at) = self.drop_silent_claims(now) {
+            self.outputs.push_back(DuraVipOutput::SetTimer {
+                after: silent_at.saturating_duration_since(now),
+                timer: DuraVipTimer::Silence,
+            });
+        }
+    }
+
     /// A timer set by [`DuraVipOutput::SetTimer`] fired.
     pub fn handle_timer(&mut self, now: Instant, timer: DuraVipTimer) {
         self.touch(now);
@@ -541,7 +548,7 @@ impl DuraVip {
             }
             DuraVipTimer::Silence => {
                 if self.config.policy == Policy::Available {
-                    self.drop_silent_claims(now);
+                    self.drop_silent_claims_and_wait(now);
                     self.settle_inputs(now);
                 }
             }

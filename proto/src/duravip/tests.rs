@@ -394,6 +394,29 @@ fn available_a_dead_owner_declared_down_right_after_its_claim_is_replaced_once_i
 }
 
 #[test]
+fn available_two_dead_owners_declared_down_close_together_are_each_replaced_as_they_fall_silent() {
+    let bindings = vec![
+        Binding { name: "vip-1".into(), addr: ip(1), candidates: Vec::new(), preference: Some("b".into()) },
+        Binding { name: "vip-2".into(), addr: ip(2), candidates: Vec::new(), preference: Some("c".into()) },
+    ];
+    let t0 = epoch();
+    let mut core = started("a", &["b", "c"], bindings, DuraVipConfig::default(), t0);
+    core.handle_timer(t0 + ms(3000), DuraVipTimer::Settle(core.generation()));
+    core.handle_datagram(t0 + ms(4000), "b", &claim(1, 1, ip(1))).expect("b's claim");
+    core.handle_datagram(t0 + ms(4200), "c", &claim(1, 1, ip(2))).expect("c's claim");
+    core.handle_member_down(t0 + ms(5200), &member("b", 1));
+    core.handle_member_down(t0 + ms(5300), &member("c", 1));
+    assert!(!changes_holdings(&outputs(&mut core)), "acquired while the claims were fresh");
+    // b falls silent first (5.5 s): its address is taken over, and the wait goes on for c's.
+    core.handle_timer(t0 + ms(5500), DuraVipTimer::Silence);
+    let out = outputs(&mut core);
+    assert!(out.contains(&DuraVipOutput::Acquire(ip(1))) && !out.contains(&DuraVipOutput::Acquire(ip(2))), "{out:?}");
+    assert!(out.contains(&DuraVipOutput::SetTimer { after: ms(200), timer: DuraVipTimer::Silence }), "{out:?}");
+    core.handle_timer(t0 + ms(5700), DuraVipTimer::Silence);
+    assert!(outputs(&mut core).contains(&DuraVipOutput::Acquire(ip(2))), "c's address not taken over once silent");
+}
+
+#[test]
 fn available_a_dead_owners_claim_heard_late_is_dropped_at_the_next_beat() {
     let bindings = vec![Binding { name: "vip-1".into(), addr: ip(1), candidates: Vec::new(), preference: Some("b".into()) }];
     let t0 = epoch();
